@@ -1,0 +1,177 @@
+"""`/api/claims` (SPEC §3): claims, their transitions and documents."""
+
+from __future__ import annotations
+
+import hashlib
+from uuid import UUID
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+from django.http import FileResponse, Http404
+from ninja import File, Form, Header, Query, Router
+from ninja.files import UploadedFile
+
+from claims import selectors, services
+from claims.models import Claim, ClaimDocument
+from claims.schemas import ClaimCreate, ClaimFilter, ClaimPage, ClaimResponse, ClaimUpdate, DocumentResponse
+from vanguard.accounts.permissions import require
+from vanguard.api_support.etag import etag_for
+from vanguard.api_support.http import json_response
+from vanguard.api_support.pagination import PageQuery
+from vanguard.api_support.schemas import ErrorResponse
+from vanguard.api_support.writes import create_response, detail_response, guarded_update
+from vanguard.errors import TransitionNotAllowed
+
+router = Router(tags=["claims"])
+
+E = ErrorResponse
+READ_ERRORS = {401: E, 403: E, 404: E, 422: E, 429: E}
+S = Claim.Status
+
+
+def _render_by_id(claim_id: UUID) -> dict:
+    return selectors.claim_row(selectors.claim_get(claim_id=claim_id))
+
+
+def _transition(*, actor, claim: Claim, target: str, approved_amount, decision_reason: str | None) -> None:
+    """Run the service that moves `claim` to `target`; the services refuse illegal moves (409)."""
+    reason = decision_reason or ""
+    if target == S.PROCESSING:
+        if claim.status in {S.DENIED, S.CLOSED}:
+            services.claim_reopen(actor=actor, claim_id=claim.pk, reason=reason)
+        else:
+            services.claim_start_processing(actor=actor, claim_id=claim.pk)
+    elif target == S.APPROVED:
+        services.claim_approve(actor=actor, claim_id=claim.pk, amount=approved_amount, note=reason)
+    elif target == S.DENIED:
+        services.claim_deny(actor=actor, claim_id=claim.pk, reason=reason)
+    elif target == S.PAID:
+        services.claim_mark_paid(actor=actor, claim_id=claim.pk)
+    elif target == S.CLOSED:
+        services.claim_close(actor=actor, claim_id=claim.pk, reason=reason)
+    elif target != claim.status:
+        raise TransitionNotAllowed(f"A claim cannot be moved back to {target}.")
+
+
+@router.get("", response={200: ClaimPage, **READ_ERRORS}, summary="List claims (newest first)")
+async def claim_list(request, filters: Query[ClaimFilter], paging: Query[PageQuery]):
+    require(request.auth, "claims.view_claim", "view claims")
+    return json_response(await sync_to_async(selectors.claim_list)(filters=filters, params=paging))
+
+
+@router.post(
+    "", response={201: ClaimResponse, 400: E, 401: E, 403: E, 404: E, 409: E, 422: E, 429: E},
+    summary="File a claim against an active, inactive or expired policy",
+)
+async def claim_create(
+    request, payload: ClaimCreate,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=255),
+):
+    actor, data = request.auth, payload.dict()
+    return await create_response(
+        request, key_header=idempotency_key, route="POST /api/claims", payload=data,
+        create=lambda: services.claim_create(actor=actor, **data), render=_render_by_id,
+    )
+
+
+@router.get(
+    "/{claim_id}", response={200: ClaimResponse, **READ_ERRORS}, summary="A claim with its policy and documents"
+)
+async def claim_get(request, claim_id: UUID):
+    require(request.auth, "claims.view_claim", "view claims")
+    claim = await sync_to_async(selectors.claim_get)(claim_id=claim_id)
+    return detail_response(selectors.claim_row(claim), etag=etag_for(claim.pk, claim.updated_at))
+
+
+@router.patch(
+    "/{claim_id}", response={200: ClaimResponse, 400: E, 401: E, 403: E, 404: E, 409: E, 412: E, 422: E, 429: E},
+    summary="Edit, assign, or change the status (runs the transition; If-Match honoured)",
+)
+async def claim_update(
+    request, claim_id: UUID, payload: ClaimUpdate,
+    if_match: str | None = Header(None, alias="If-Match", max_length=1024),
+):
+    actor = request.auth
+    changes = payload.dict(exclude_unset=True)
+
+    def update():
+        if "description" in changes and changes["description"] is not None:
+            services.claim_update(actor=actor, claim_id=claim_id, description=changes["description"])
+        if "assigned_to" in changes:
+            services.claim_assign(actor=actor, claim_id=claim_id, assignee_id=changes["assigned_to"])
+        if changes.get("status") is not None:
+            claim = Claim.objects.only("pk", "status").get(pk=claim_id)
+            _transition(actor=actor, claim=claim, target=changes["status"],
+                        approved_amount=changes.get("approved_amount"), decision_reason=changes.get("decision_reason"))
+
+    def write():
+        # One transaction: a refused transition also undoes the edits sent with it.
+        with transaction.atomic():
+            guarded_update(model=Claim, pk=claim_id, if_match=if_match, update=update)
+        claim = selectors.claim_get(claim_id=claim_id)
+        return selectors.claim_row(claim), etag_for(claim.pk, claim.updated_at)
+
+    body, etag = await sync_to_async(write)()
+    return detail_response(body, etag=etag)
+
+
+def _sha256(upload: UploadedFile) -> str:
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    return digest.hexdigest()
+
+
+@router.post(
+    "/{claim_id}/documents", response={201: DocumentResponse, 400: E, 401: E, 403: E, 404: E, 422: E, 429: E},
+    summary="Upload a document (multipart; JPEG, PNG, GIF, PDF, DOC, DOCX; ≤ 10 MB; type sniffed from content)",
+)
+async def document_upload(
+    request, claim_id: UUID, file: File[UploadedFile],
+    document_type: Form[ClaimDocument.DocumentType] = ClaimDocument.DocumentType.OTHER,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=255),
+):
+    actor = request.auth
+    payload = None
+    if idempotency_key:
+        payload = {"claim_id": str(claim_id), "document_type": str(document_type), "filename": file.name,
+                   "sha256": await sync_to_async(_sha256)(file)}
+
+    def create():
+        return services.claim_document_add(
+            actor=actor, claim_id=claim_id, fileobj=file, filename=file.name or "document",
+            document_type=document_type,
+        )
+
+    def render(document_id):
+        return selectors.document_row(ClaimDocument.objects.get(pk=document_id))
+
+    return await create_response(
+        request, key_header=idempotency_key, route=f"POST /api/claims/{claim_id}/documents", payload=payload,
+        create=create, render=render,
+    )
+
+
+@router.get(
+    "/{claim_id}/documents/{document_id}", response=READ_ERRORS,
+    summary="Download a document (streamed with its sniffed content type)",
+    openapi_extra={"responses": {"200": {
+        "description": "the file",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }}},
+)
+async def document_download(request, claim_id: UUID, document_id: UUID):
+    require(request.auth, "claims.view_claimdocument", "view claim documents")
+
+    def open_file():
+        document = selectors.document_get(claim_id=claim_id, document_id=document_id)
+        try:
+            return document, document.file.open("rb")
+        except FileNotFoundError as exc:  # the row outlived its file: report it as missing, not as a crash
+            raise Http404("document file missing") from exc
+
+    document, handle = await sync_to_async(open_file)()
+    response = FileResponse(handle, content_type=document.mime_type, as_attachment=True, filename=document.filename)
+    response["Cache-Control"] = "private, no-store"
+    return response

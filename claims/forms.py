@@ -1,0 +1,97 @@
+"""Admin forms for claims: every save, upload and transition goes through claims.services."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+
+from claims import services
+from claims.documents import inspect_upload
+from claims.models import Claim, ClaimDocument
+from vanguard.errors import DomainError
+from vanguard.forms import ServiceModelForm
+
+
+class ClaimCreateForm(ServiceModelForm):
+    """Add: claim_create (coverage, policy term and claimable status checked by the service)."""
+
+    class Meta:
+        model = Claim
+        fields = ["policy", "claim_type", "claim_amount", "incident_date", "description"]
+
+    def call_service(self) -> Claim:
+        data = self.cleaned_data
+        return services.claim_create(
+            actor=self.actor, policy_id=data["policy"].pk, claim_type=data["claim_type"],
+            claim_amount=data["claim_amount"], incident_date=data["incident_date"],
+            description=data.get("description", ""),
+        )
+
+
+class ClaimChangeForm(ServiceModelForm):
+    """Change: the description (claim_update) and, for claims managers, the assignee (claim_assign).
+    Status, amounts and the decision change only through the transitions."""
+
+    class Meta:
+        model = Claim
+        fields = ["description", "assigned_to"]
+
+    def call_service(self) -> Claim:
+        claim = self.instance
+        if "description" in self.changed_data:
+            claim = services.claim_update(
+                actor=self.actor, claim_id=claim.pk, description=self.cleaned_data["description"]
+            )
+        if "assigned_to" in self.changed_data:
+            assignee = self.cleaned_data["assigned_to"]
+            claim = services.claim_assign(
+                actor=self.actor, claim_id=claim.pk, assignee_id=assignee.pk if assignee else None
+            )
+        return claim
+
+
+class DocumentUploadForm(forms.ModelForm):
+    """One upload in the claim's documents inline. The content is sniffed here so a refused file is
+    reported on the form; the admin then stores it through claim_document_add (which checks again)."""
+
+    class Meta:
+        model = ClaimDocument
+        fields = ["file", "document_type"]
+
+    def clean_file(self):
+        upload = self.cleaned_data.get("file")
+        if upload:
+            try:
+                inspect_upload(upload)
+            except DomainError as exc:
+                raise forms.ValidationError(exc.message) from exc
+        return upload
+
+
+class DenyForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason for the denial", max_length=2000, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Recorded on the claim and sent to the customer.",
+    )
+
+
+class ApproveForm(forms.Form):
+    """One amount per selected claim (defaults to the amount claimed) and an optional note."""
+
+    note = forms.CharField(label="Note", required=False, max_length=2000,
+                           widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+
+    def __init__(self, data=None, *, claims: list[Claim], **kwargs):
+        super().__init__(data, **kwargs)
+        amounts = {}
+        for claim in claims:
+            amounts[self.amount_field(claim)] = forms.DecimalField(
+                label=f"{claim.claim_number} (claimed {claim.claim_amount:,.2f})", max_digits=15, decimal_places=2,
+                min_value=Decimal("0.01"), initial=claim.claim_amount,
+            )
+        self.fields = {**amounts, **self.fields}
+
+    @staticmethod
+    def amount_field(claim: Claim) -> str:
+        return f"amount_{claim.pk}"

@@ -1,0 +1,327 @@
+"""Every write and transition of a claim (SPEC §2.4, §2.5).
+
+Transition table (anything else is a 409):
+    pending    → processing | approved | denied
+    processing → approved | denied
+    approved   → paid
+    paid       → closed
+    denied     → closed
+    denied | closed → processing   (reopen, managers only)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from functools import partial
+from pathlib import PurePath
+from typing import TYPE_CHECKING, BinaryIO
+from uuid import UUID
+
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.db import transaction
+from django.utils import timezone
+
+from claims import tasks
+from claims.documents import inspect_upload
+from claims.events import claim_event_record
+from claims.models import Claim, ClaimDocument, ClaimEvent
+from policies.models import Policy
+from vanguard.accounts.authority import authority_limit
+from vanguard.accounts.permissions import can, require
+from vanguard.errors import AuthorityExceeded, BusinessRuleViolation, TransitionNotAllowed
+from vanguard.numbers import save_with_unique_number
+
+if TYPE_CHECKING:
+    from vanguard.accounts.models import User
+
+S = Claim.Status
+PROCESSABLE = frozenset({S.PENDING})
+DECIDABLE = frozenset({S.PENDING, S.PROCESSING})
+PAYABLE = frozenset({S.APPROVED})
+CLOSABLE = frozenset({S.PAID, S.DENIED})
+REOPENABLE = frozenset({S.DENIED, S.CLOSED})
+EDITABLE = frozenset({S.PENDING, S.PROCESSING})
+
+
+def _lock(claim_id: UUID) -> Claim:
+    return Claim.objects.lock_for_update().select_related("policy").get(pk=claim_id)
+
+
+def _refuse(claim: Claim, verb: str) -> TransitionNotAllowed:
+    return TransitionNotAllowed(f"A {claim.get_status_display().lower()} claim cannot be {verb}.")
+
+
+def _save(claim: Claim, fields: list[str]) -> None:
+    claim.full_clean(validate_unique=False, validate_constraints=False)
+    claim.save(update_fields=[*fields, "updated_at"])
+
+
+def _notify(claim: Claim) -> None:
+    transaction.on_commit(partial(tasks.notify_claim_status.delay, claim_id=str(claim.pk)))
+
+
+def _status_changed(claim: Claim, *, actor: User, previous: str, reason: str = "", data: dict | None = None) -> None:
+    claim_event_record(claim=claim, actor=actor, kind=ClaimEvent.Kind.STATUS_CHANGED, from_status=previous,
+                       to_status=claim.status, reason=reason, data=data)
+    _notify(claim)
+
+
+def _check_amount_and_term(policy: Policy, amount: Decimal, incident_date: dt.datetime) -> None:
+    if amount > policy.coverage_amount:
+        raise BusinessRuleViolation(
+            f"The claim amount {amount:,.2f} exceeds the policy's coverage of {policy.coverage_amount:,.2f}.",
+            field="claim_amount",
+        )
+    if not (policy.start_date <= incident_date <= policy.end_date):
+        raise BusinessRuleViolation(
+            f"The incident date falls outside the policy term ({policy.start_date:%Y-%m-%d} to "
+            f"{policy.end_date:%Y-%m-%d}).",
+            field="incident_date",
+        )
+
+
+@transaction.atomic
+def claim_create(
+    *, actor: User, policy_id: UUID, claim_type: str, claim_amount: Decimal, incident_date: dt.datetime,
+    description: str = "",
+) -> Claim:
+    """File a claim against an active, inactive or expired policy (400 otherwise).
+
+    The amount must be positive and the incident not in the future (422); the incident must fall inside
+    the policy term and the amount cannot exceed the coverage (400). Locks the policy row (the same lock
+    a cancellation takes), so a claim and a cancellation of its policy are serialised: the claim either
+    commits before the cancel or sees the policy cancelled. Records a `created` event; notifies after commit.
+    """
+    require(actor, "claims.add_claim", "file claims")
+    now = timezone.now()
+    if claim_amount is not None and claim_amount <= 0:
+        raise ValidationError({"claim_amount": ["The claim amount must be greater than zero."]})
+    if incident_date and incident_date > now:
+        raise ValidationError({"incident_date": ["The incident date cannot be in the future."]})
+    policy = Policy.objects.lock_for_update().get(pk=policy_id)
+    if policy.status not in Policy.CLAIMABLE_STATUSES:
+        raise BusinessRuleViolation(
+            f"Claims cannot be filed against a {policy.get_status_display().lower()} policy.", field="policy_id"
+        )
+    claim = Claim(
+        policy=policy, claim_type=claim_type, claim_amount=claim_amount, incident_date=incident_date,
+        description=description or "", reported_date=now, created_by=actor if actor and actor.pk else None,
+    )
+    claim.full_clean(exclude=["claim_number"], validate_unique=False, validate_constraints=False)
+    _check_amount_and_term(policy, claim_amount, incident_date)
+    save_with_unique_number(claim, field="claim_number", prefix="CLM", save=lambda c: c.save())
+    claim_event_record(claim=claim, actor=actor, kind=ClaimEvent.Kind.CREATED, to_status=claim.status,
+                       data={"amount": str(claim_amount)})
+    _notify(claim)
+    return claim
+
+
+@transaction.atomic
+def claim_update(*, actor: User, claim_id: UUID, description: str | None = None) -> Claim:
+    """Edit the description while the claim is pending or processing (409 after a decision)."""
+    require(actor, "claims.change_claim", "change claims")
+    claim = _lock(claim_id)
+    if description is None or description == claim.description:
+        return claim
+    if claim.status not in EDITABLE:
+        raise TransitionNotAllowed(f"A {claim.get_status_display().lower()} claim can no longer be edited.")
+    claim.description = description
+    _save(claim, ["description"])
+    claim_event_record(claim=claim, actor=actor, kind=ClaimEvent.Kind.UPDATED, data={"fields": ["description"]})
+    return claim
+
+
+@transaction.atomic
+def claim_start_processing(*, actor: User, claim_id: UUID) -> Claim:
+    """pending → processing; assigns the claim to the actor when nobody has it yet."""
+    require(actor, "claims.process_claim", "process claims")
+    claim = _lock(claim_id)
+    if claim.status == S.PROCESSING:
+        return claim
+    if claim.status not in PROCESSABLE:
+        raise _refuse(claim, "moved to processing")
+    previous, fields = claim.status, ["status"]
+    claim.status = S.PROCESSING
+    if claim.assigned_to_id is None and not actor.is_system:
+        claim.assigned_to = actor
+        fields.append("assigned_to")
+    _save(claim, fields)
+    _status_changed(claim, actor=actor, previous=previous)
+    return claim
+
+
+@transaction.atomic
+def claim_approve(*, actor: User, claim_id: UUID, amount: Decimal | None = None, note: str = "") -> Claim:
+    """pending|processing → approved for `amount` (default: the full claim amount).
+
+    The amount must be positive, ≤ the claim amount and ≤ the policy coverage (400), and within the
+    actor's approval authority (403 naming the limit). Repeating the same approval changes nothing.
+    """
+    require(actor, "claims.decide_claim", "approve claims")
+    claim = _lock(claim_id)
+    amount = claim.claim_amount if amount is None else amount
+    if claim.status == S.APPROVED and claim.approved_amount == amount:
+        return claim
+    if claim.status not in DECIDABLE:
+        raise _refuse(claim, "approved")
+    if amount <= 0:
+        raise ValidationError({"approved_amount": ["The approved amount must be greater than zero."]})
+    if amount > claim.claim_amount:
+        raise BusinessRuleViolation(
+            f"The approved amount {amount:,.2f} exceeds the claimed {claim.claim_amount:,.2f}.", field="approved_amount"
+        )
+    if amount > claim.policy.coverage_amount:
+        raise BusinessRuleViolation(
+            f"The approved amount {amount:,.2f} exceeds the coverage of {claim.policy.coverage_amount:,.2f}.",
+            field="approved_amount",
+        )
+    limit = authority_limit(actor)
+    if limit is not None and amount > limit:
+        raise AuthorityExceeded(limit=limit, amount=amount)
+    previous = claim.status
+    claim.status, claim.approved_amount = S.APPROVED, amount
+    claim.decided_by, claim.processed_date = actor, timezone.now()
+    if note:
+        claim.decision_reason = note
+    _save(claim, ["status", "approved_amount", "decided_by", "processed_date", "decision_reason"])
+    _status_changed(claim, actor=actor, previous=previous, reason=note, data={"amount": str(amount)})
+    return claim
+
+
+@transaction.atomic
+def claim_deny(*, actor: User, claim_id: UUID, reason: str) -> Claim:
+    """pending|processing → denied, with a reason (required)."""
+    require(actor, "claims.decide_claim", "deny claims")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"decision_reason": ["A reason is required to deny a claim."]})
+    claim = _lock(claim_id)
+    if claim.status == S.DENIED and claim.decision_reason == reason:
+        return claim
+    if claim.status not in DECIDABLE:
+        raise _refuse(claim, "denied")
+    previous = claim.status
+    claim.status, claim.decision_reason = S.DENIED, reason
+    claim.decided_by, claim.processed_date = actor, timezone.now()
+    _save(claim, ["status", "decision_reason", "decided_by", "processed_date"])
+    _status_changed(claim, actor=actor, previous=previous, reason=reason)
+    return claim
+
+
+def _simple(
+    *, actor: User, claim_id: UUID, perm: str, allowed: frozenset, target: str, verb: str, reason: str = ""
+) -> Claim:
+    require(actor, perm, f"mark claims {verb}")
+    claim = _lock(claim_id)
+    if claim.status == target:
+        return claim
+    if claim.status not in allowed:
+        raise _refuse(claim, verb)
+    previous = claim.status
+    claim.status = target
+    _save(claim, ["status"])
+    _status_changed(claim, actor=actor, previous=previous, reason=reason)
+    return claim
+
+
+@transaction.atomic
+def claim_mark_paid(*, actor: User, claim_id: UUID) -> Claim:
+    """approved → paid."""
+    return _simple(actor=actor, claim_id=claim_id, perm="claims.decide_claim", allowed=PAYABLE, target=S.PAID,
+                   verb="marked paid")
+
+
+@transaction.atomic
+def claim_close(*, actor: User, claim_id: UUID, reason: str = "") -> Claim:
+    """paid|denied → closed."""
+    return _simple(actor=actor, claim_id=claim_id, perm="claims.decide_claim", allowed=CLOSABLE, target=S.CLOSED,
+                   verb="closed", reason=reason)
+
+
+@transaction.atomic
+def claim_reopen(*, actor: User, claim_id: UUID, reason: str = "") -> Claim:
+    """denied|closed → processing (claims managers only). Clears the earlier decision (kept in the event).
+
+    A claim already in processing is returned unchanged, so a retried reopen is harmless.
+    """
+    require(actor, "claims.reopen_claim", "reopen claims")
+    claim = _lock(claim_id)
+    if claim.status == S.PROCESSING:
+        return claim
+    if claim.status not in REOPENABLE:
+        raise _refuse(claim, "reopened")
+    previous = claim.status
+    claim.status = S.PROCESSING
+    data = {"previous_decision": claim.decision_reason, "previous_amount": str(claim.approved_amount or "")}
+    claim.approved_amount, claim.decision_reason, claim.decided_by, claim.processed_date = None, "", None, None
+    _save(claim, ["status", "approved_amount", "decision_reason", "decided_by", "processed_date"])
+    _status_changed(claim, actor=actor, previous=previous, reason=reason, data=data)
+    return claim
+
+
+@transaction.atomic
+def claim_assign(*, actor: User, claim_id: UUID, assignee_id: UUID | None) -> Claim:
+    """Assign (or unassign, with None) a claim to a staff user who may process claims. Managers assign
+    anyone; anyone who may process claims may take an unassigned claim for themselves ("Assign to me").
+    Paid and closed claims cannot be reassigned (409). Locks the claim, records an `assigned` event,
+    notifies after commit; assigning to the current assignee changes nothing."""
+    self_assign = assignee_id is not None and actor is not None and assignee_id == actor.pk
+    if not self_assign:
+        require(actor, "claims.assign_claim", "assign claims to others")
+    else:
+        require(actor, "claims.process_claim", "take claims")
+    claim = _lock(claim_id)
+    if claim.assigned_to_id == assignee_id:
+        return claim
+    if self_assign and claim.assigned_to_id is not None and not actor.has_perm("claims.assign_claim"):
+        raise TransitionNotAllowed("This claim is already assigned to someone else.")
+    if claim.status in {S.PAID, S.CLOSED}:
+        raise _refuse(claim, "reassigned")
+    if assignee_id is not None:
+        from vanguard.accounts.models import User
+
+        assignee = User.objects.filter(pk=assignee_id, is_active=True, is_staff=True).first()
+        if assignee is None:
+            raise ValidationError({"assigned_to": ["Unknown or inactive staff user."]})
+        if not can(assignee, "claims.process_claim"):
+            raise BusinessRuleViolation(f"{assignee} cannot handle claims.", field="assigned_to")
+    previous = claim.assigned_to_id
+    claim.assigned_to_id = assignee_id
+    _save(claim, ["assigned_to"])
+    claim_event_record(claim=claim, actor=actor, kind=ClaimEvent.Kind.ASSIGNED,
+                       data={"from": str(previous or ""), "to": str(assignee_id or "")})
+    _notify(claim)
+    return claim
+
+
+@transaction.atomic
+def claim_document_add(
+    *, actor: User, claim_id: UUID, fileobj: BinaryIO, filename: str,
+    document_type: str = ClaimDocument.DocumentType.OTHER,
+) -> ClaimDocument:
+    """Attach a document: content-sniffed type (JPEG, PNG, GIF, PDF, DOC, DOCX), ≤ 10 MB (400 otherwise).
+
+    Stored as `claims/<claim_id>/<uuid><ext>` with the extension of the sniffed type, never the client's
+    (a PNG named .exe is stored as .png). Records a `document_added` event.
+    """
+    require(actor, "claims.add_claimdocument", "upload claim documents")
+    inspected = inspect_upload(fileobj)
+    claim = Claim.objects.only("pk", "status").get(pk=claim_id)
+    safe_name = PurePath((filename or "document").replace("\\", "/")).name[:255] or "document"
+    document = ClaimDocument(
+        claim=claim, filename=safe_name, mime_type=inspected.mime_type, file_size=inspected.size,
+        sha256=inspected.sha256, document_type=document_type, uploaded_by=actor,
+    )
+    document.file.save(f"document{inspected.extension}", File(fileobj), save=False)
+    stored = document.file.name
+    try:  # a refused row must not leave its file behind
+        document.full_clean(exclude=["file"], validate_unique=False, validate_constraints=False)
+        document.save()
+    except Exception:
+        document.file.storage.delete(stored)
+        raise
+    claim_event_record(claim=claim, actor=actor, kind=ClaimEvent.Kind.DOCUMENT_ADDED,
+                       data={"document_id": str(document.pk), "type": document_type, "mime": inspected.mime_type})
+    return document

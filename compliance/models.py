@@ -1,0 +1,133 @@
+"""Compliance models: the tamper-evident audit trail (SPEC §7.1) and the PII access log (§7.3).
+
+`AuditEntry` is swapped in for django-auditlog's LogEntry. Every entry is sealed when it is inserted: it
+takes the next sequence number, links to the previous entry's hash and carries its own
+(`compliance.chain` explains the hash and how GDPR redaction keeps it verifiable). Entries are never
+updated through the ORM: `save()` on an existing entry raises; the one sanctioned rewrite is the GDPR
+redaction in `compliance.chain.redact_entries`, which records itself as a new chained entry.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from auditlog.models import AbstractLogEntry
+from django.conf import settings
+from django.db import models, router, transaction
+
+
+def _new_salt() -> str:
+    return secrets.token_hex(16)
+
+
+class AuditEntryImmutable(Exception):
+    """An audit entry was about to be changed or deleted through the ORM."""
+
+
+class AuditEntry(AbstractLogEntry):
+    # History outlives staff accounts and content types: a user with audit history is deactivated, never
+    # deleted (SET_NULL would rewrite sealed rows and break the chain).
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, blank=True, null=True, related_name="+",
+        verbose_name="actor",
+    )
+    content_type = models.ForeignKey(
+        "contenttypes.ContentType", on_delete=models.PROTECT, related_name="+", verbose_name="content type"
+    )
+    seq = models.BigIntegerField("sequence", null=True, blank=True, editable=False)
+    # Random per entry and part of the hashed content; wiped by GDPR redaction so the recorded digest of the
+    # original content cannot be brute-forced back into the erased values.
+    salt = models.CharField(max_length=32, blank=True, default=_new_salt, editable=False)
+    prev_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
+    entry_hash = models.CharField(max_length=64, blank=True, default="", editable=False, db_index=True)
+
+    class Meta(AbstractLogEntry.Meta):
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit trail"
+        ordering = ["-seq"]
+        indexes = [models.Index(fields=["content_type", "object_pk"], name="compliance_audit_obj_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["seq"], name="compliance_auditentry_seq_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.get_action_display()} {self.object_repr}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise AuditEntryImmutable("Audit entries are append-only; they cannot be changed.")
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        # The chain head is serialised by a transaction-level lock, so the insert needs a transaction even
+        # when the caller runs in autocommit.
+        with transaction.atomic(using=using, savepoint=False):
+            super().save(*args, **kwargs)
+
+    def _save_table(self, raw=False, cls=None, force_insert=False, force_update=False, using=None,
+                    update_fields=None):
+        # Sealing happens here rather than in save(): this is the first point after the pre_save receivers
+        # through which auditlog's context sets actor and remote address, and those are part of the hash.
+        from compliance import chain
+
+        if self._state.adding and not raw:
+            chain.seal(self, using=using)
+        return super()._save_table(raw, cls, force_insert, force_update, using, update_fields)
+
+    def delete(self, *args, **kwargs):
+        raise AuditEntryImmutable("Audit entries are append-only; they cannot be deleted.")
+
+
+class PIIAccessLog(models.Model):
+    """One row each time a user saw a customer's PII in clear (SPEC §7.3): who, whom, which fields, when,
+    from where, through which interface. Append-only; browsable read-only by compliance officers."""
+
+    class Interface(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        API = "api", "API"
+        EXPORT = "export", "Export"
+        TASK = "task", "Task"
+        COMMAND = "command", "Command"
+
+    id = models.BigAutoField(primary_key=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="+")
+    fields = models.JSONField(default=list, help_text="Names of the fields shown in clear.")
+    interface = models.CharField(max_length=16, choices=Interface.choices)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "PII access"
+        verbose_name_plural = "PII access log"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(interface__in=["admin", "api", "export", "task", "command"]),
+                name="compliance_piiaccesslog_interface_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "created_at"], name="compliance_pii_customer_idx"),
+            models.Index(fields=["actor", "created_at"], name="compliance_pii_actor_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.interface} access at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class AuditCheckpoint(models.Model):
+    """The chain head as last verified by `verify_audit_chain`: a later run checks that this entry still
+    exists with the same hash, so truncating the tail of the chain is detected too."""
+
+    id = models.BigAutoField(primary_key=True)
+    seq = models.BigIntegerField()
+    entry_hash = models.CharField(max_length=64)
+    entries = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        get_latest_by = "created_at"
+
+    def __str__(self) -> str:
+        return f"checkpoint #{self.seq}"

@@ -1,0 +1,140 @@
+"""`/api/customers` (SPEC §3): thin async endpoints over customers.selectors and customers.services."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from asgiref.sync import sync_to_async
+from ninja import Header, Query, Router
+
+from customers import selectors, services
+from customers.models import Customer
+from customers.schemas import (
+    CustomerCreate,
+    CustomerErased,
+    CustomerFilter,
+    CustomerPage,
+    CustomerResponse,
+    CustomerUpdate,
+)
+from vanguard.accounts.permissions import can, require
+from vanguard.api_support.etag import etag_for
+from vanguard.api_support.http import json_response
+from vanguard.api_support.pagination import PageQuery
+from vanguard.api_support.schemas import ErrorResponse
+from vanguard.api_support.writes import create_response, detail_response, guarded_update
+from vanguard.middleware import client_ip
+
+router = Router(tags=["customers"])
+
+E = ErrorResponse
+READ_ERRORS = {401: E, 403: E, 404: E, 422: E, 429: E}
+
+
+def _render(actor, customer: Customer, remote_addr: str | None) -> dict:
+    """The detail body for this caller. Contact PII in clear needs customers.view_pii, and every clear view
+    is written to the PII access log (SPEC §7.3)."""
+    clear = can(actor, "customers.view_pii")
+    if clear:
+        fields = selectors.clear_fields_shown(customer)
+        if fields:
+            from compliance.services import pii_access_record
+
+            pii_access_record(actor=actor, customer_id=customer.pk, fields=fields, interface="api",
+                              remote_addr=remote_addr)
+    return selectors.customer_detail(customer, clear=clear)
+
+
+def _render_by_id(actor, customer_id: UUID, remote_addr: str | None) -> dict:
+    return _render(actor, selectors.customer_get(customer_id=customer_id), remote_addr)
+
+
+@router.get("", response={200: CustomerPage, **READ_ERRORS}, summary="List customers (newest first)")
+async def customer_list(request, filters: Query[CustomerFilter], paging: Query[PageQuery]):
+    require(request.auth, "customers.view_customer", "view customers")
+    page = await sync_to_async(selectors.customer_list)(filters=filters, params=paging)
+    return json_response(page)
+
+
+@router.post(
+    "", response={201: CustomerResponse, 400: E, 401: E, 403: E, 409: E, 422: E, 429: E},
+    summary="Create a customer (consent required)",
+)
+async def customer_create(
+    request, payload: CustomerCreate,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=255),
+):
+    actor, addr = request.auth, client_ip(request)
+    data = payload.dict()
+    return await create_response(
+        request, key_header=idempotency_key, route="POST /api/customers", payload=data,
+        create=lambda: services.customer_create(actor=actor, **data),
+        render=lambda pk: _render_by_id(actor, pk, addr),
+    )
+
+
+@router.get("/{customer_id}", response={200: CustomerResponse, **READ_ERRORS}, summary="A customer (ETag)")
+async def customer_get(request, customer_id: UUID):
+    actor, addr = request.auth, client_ip(request)
+    require(actor, "customers.view_customer", "view customers")
+
+    def read():
+        customer = selectors.customer_get(customer_id=customer_id)
+        return _render(actor, customer, addr), etag_for(customer.pk, customer.updated_at)
+
+    body, etag = await sync_to_async(read)()
+    return detail_response(body, etag=etag)
+
+
+@router.patch(
+    "/{customer_id}", response={200: CustomerResponse, 401: E, 403: E, 404: E, 409: E, 412: E, 422: E, 429: E},
+    summary="Change names, contact data or consent (If-Match honoured)",
+)
+async def customer_update(
+    request, customer_id: UUID, payload: CustomerUpdate,
+    if_match: str | None = Header(None, alias="If-Match", max_length=1024),
+):
+    actor, addr = request.auth, client_ip(request)
+    changes = payload.dict(exclude_unset=True)
+    for name in ("phone", "address"):
+        if name in changes and changes[name] is None:
+            changes[name] = ""
+
+    def write():
+        guarded_update(model=Customer, pk=customer_id, if_match=if_match,
+                       update=lambda: services.customer_update(actor=actor, customer_id=customer_id, **changes))
+        customer = selectors.customer_get(customer_id=customer_id)
+        return _render(actor, customer, addr), etag_for(customer.pk, customer.updated_at)
+
+    body, etag = await sync_to_async(write)()
+    return detail_response(body, etag=etag)
+
+
+@router.get(
+    "/{customer_id}/export", response={200: dict, **READ_ERRORS},
+    summary="GDPR subject-access export: all personal data with policies and claims",
+)
+async def customer_export(request, customer_id: UUID):
+    from compliance.services import customer_export as export
+
+    data = await sync_to_async(export)(
+        actor=request.auth, customer_id=customer_id, interface="api", remote_addr=client_ip(request)
+    )
+    return json_response(data)
+
+
+@router.delete(
+    "/{customer_id}/gdpr-delete", response={200: CustomerErased, **READ_ERRORS, 409: E},
+    summary="GDPR erasure (409 with the reason under legal hold)",
+)
+async def customer_gdpr_delete(
+    request, customer_id: UUID, reason: str = Query("", max_length=500, description="why (kept in the audit)")
+):
+    from compliance.services import customer_erase
+
+    customer = await sync_to_async(customer_erase)(
+        actor=request.auth, customer_id=customer_id, interface="api", reason=reason
+    )
+    return json_response({"id": customer.pk, "status": "erased", "erased_at": customer.erased_at})
+
+

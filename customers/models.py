@@ -1,0 +1,82 @@
+"""Customers (SPEC §2.2): contact PII encrypted at rest, SSN with a keyed blind index."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.validators import MaxLengthValidator, MinLengthValidator, RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django_cryptography.fields import encrypt
+
+from customers import pii
+
+PHONE_VALIDATOR = RegexValidator(r"^\+?[1-9]\d{1,14}$", "Enter a phone number in E.164 format, e.g. +442071234567.")
+NAME_VALIDATORS = [MinLengthValidator(1), MaxLengthValidator(100)]
+
+
+class Customer(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    email = models.EmailField(max_length=254, help_text="Stored lower-case; unique regardless of case.")
+    first_name = models.CharField(max_length=100, validators=NAME_VALIDATORS)
+    last_name = models.CharField(max_length=100, validators=NAME_VALIDATORS)
+    phone = encrypt(models.CharField(max_length=16, blank=True, default="", validators=[PHONE_VALIDATOR]))
+    date_of_birth = encrypt(models.DateField(null=True, blank=True))
+    address = encrypt(models.TextField(blank=True, default="", max_length=500))
+    ssn = encrypt(models.CharField("national id (SSN)", max_length=32, blank=True, default=""))
+    ssn_hash = models.CharField(max_length=64, blank=True, default="", db_index=True, editable=False)
+    pii_encrypted = models.BooleanField(default=True, editable=False)
+    encryption_key_id = models.CharField(max_length=32, blank=True, default="", editable=False)
+    gdpr_consent = models.BooleanField(default=False)
+    gdpr_consent_date = models.DateTimeField(null=True, blank=True)
+    gdpr_consent_withdrawn_at = models.DateTimeField(null=True, blank=True)
+    data_retention_date = models.DateTimeField(null=True, blank=True)
+    erased_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [
+            ("view_pii", "Can view contact PII (phone, birth date, address) in clear"),
+            ("view_ssn", "Can view the full SSN"),
+            ("export_customer", "Can export a customer's personal data (GDPR)"),
+            ("erase_customer", "Can erase a customer's personal data (GDPR)"),
+        ]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="customers_customer_email_ci_unique"),
+            models.CheckConstraint(condition=models.Q(email=Lower("email")), name="customers_customer_email_lowercase"),
+            models.CheckConstraint(
+                condition=~models.Q(first_name="") & ~models.Q(last_name=""), name="customers_customer_names_present"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(gdpr_consent=False) | models.Q(gdpr_consent_date__isnull=False),
+                name="customers_customer_consent_dated",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["gdpr_consent", "data_retention_date"], name="customers_consent_ret_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name} <{self.email}>"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    @property
+    def is_erased(self) -> bool:
+        return self.erased_at is not None
+
+    @property
+    def ssn_last4(self) -> str | None:
+        return pii.ssn_last4(self.ssn)
+
+    @property
+    def ssn_masked(self) -> str:
+        return pii.mask_ssn(self.ssn)
+
+    @property
+    def phone_masked(self) -> str:
+        return pii.mask_phone(self.phone)

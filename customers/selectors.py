@@ -1,0 +1,75 @@
+"""Customer reads for the API and the admin: lists as `.values()` rows, details as loaded instances."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.db.models import Q, QuerySet
+
+from customers import pii
+from customers.models import Customer
+from vanguard.api_support.pagination import PageQuery, page_of
+
+LIST_FIELDS = (
+    "id", "email", "first_name", "last_name", "phone", "date_of_birth", "address", "ssn", "gdpr_consent",
+    "pii_encrypted", "gdpr_consent_date", "gdpr_consent_withdrawn_at", "data_retention_date", "erased_at",
+    "created_at", "updated_at",
+)
+CLEAR_PII_FIELDS = ("phone", "date_of_birth", "address")
+
+
+def customer_queryset(filters: Any = None) -> QuerySet[Customer]:
+    """Customers, newest first, narrowed by the API's CustomerFilter fields (any object with those attributes)."""
+    qs = Customer.objects.order_by("-created_at", "-id")
+    if filters is None:
+        return qs
+    if filters.email:
+        qs = qs.filter(email=filters.email.strip().lower())
+    if filters.first_name:
+        qs = qs.filter(first_name__icontains=filters.first_name)
+    if filters.last_name:
+        qs = qs.filter(last_name__icontains=filters.last_name)
+    if filters.search:
+        term = filters.search.strip()
+        qs = qs.filter(Q(first_name__icontains=term) | Q(last_name__icontains=term) | Q(email__icontains=term))
+    if filters.gdpr_consent is not None:
+        qs = qs.filter(gdpr_consent=filters.gdpr_consent)
+    if filters.created_after:
+        qs = qs.filter(created_at__gte=filters.created_after)
+    if filters.created_before:
+        qs = qs.filter(created_at__lt=filters.created_before)
+    return qs
+
+
+def customer_row(row: dict[str, Any], *, clear: bool) -> dict[str, Any]:
+    """The CustomerResponse body from a `.values()` row or a model's fields; SSN only as its last four."""
+    ssn = row.pop("ssn", "")
+    row["ssn_last4"] = pii.ssn_last4(ssn)
+    row["pii_masked"] = not clear
+    if not clear:
+        row["phone"] = pii.mask_phone(row["phone"])
+        row["address"] = pii.mask_text(row["address"])
+        row["date_of_birth"] = None
+    return row
+
+
+def customer_list(*, filters: Any, params: PageQuery) -> dict[str, Any]:
+    """One page of customers. Contact data is always masked in lists: clear PII is shown (and logged,
+    SPEC §7.3) only on a customer's own detail, so a list never writes fifty access-log rows."""
+    return page_of(customer_queryset(filters), params, fields=LIST_FIELDS, row=lambda r: customer_row(r, clear=False))
+
+
+def customer_get(*, customer_id: UUID) -> Customer:
+    """The customer or Customer.DoesNotExist (404)."""
+    return Customer.objects.get(pk=customer_id)
+
+
+def customer_detail(customer: Customer, *, clear: bool) -> dict[str, Any]:
+    row = {name: getattr(customer, name) for name in LIST_FIELDS}
+    return customer_row(row, clear=clear)
+
+
+def clear_fields_shown(customer: Customer) -> list[str]:
+    """The PII fields that a clear detail view actually reveals (non-empty)."""
+    return [name for name in CLEAR_PII_FIELDS if getattr(customer, name) not in (None, "")]

@@ -1,0 +1,125 @@
+"""Every write to customers (SPEC §2.2, §7.2). Interfaces call these; they never save models themselves."""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import timedelta
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from customers import pii
+from customers.models import Customer
+from vanguard.accounts.permissions import require
+from vanguard.errors import BusinessRuleViolation, Conflict
+
+if TYPE_CHECKING:
+    from vanguard.accounts.models import User
+
+UPDATABLE_FIELDS = frozenset({"first_name", "last_name", "phone", "address", "gdpr_consent", "date_of_birth", "ssn"})
+
+
+def _validate_birth_date(value: dt.date | None) -> None:
+    if value and value > timezone.localdate():
+        raise ValidationError({"date_of_birth": ["The date of birth cannot be in the future."]})
+
+
+def _save(customer: Customer, *, update_fields: list[str] | None = None) -> None:
+    """full_clean for the friendly message, the database constraint for the race (duplicate email → 409)."""
+    customer.full_clean(validate_unique=False, validate_constraints=False)
+    try:
+        with transaction.atomic():
+            customer.save(update_fields=update_fields)
+    except IntegrityError as exc:
+        if "email" in str(exc):
+            raise Conflict("A customer with this email address already exists.", field="email") from exc
+        raise
+
+
+@transaction.atomic
+def customer_create(
+    *,
+    actor: User,
+    email: str,
+    first_name: str,
+    last_name: str,
+    gdpr_consent: bool,
+    phone: str = "",
+    date_of_birth: dt.date | None = None,
+    address: str = "",
+    ssn: str = "",
+) -> Customer:
+    """Create a customer. Consent is required (400); a duplicate email, in any case, is a 409.
+
+    Sets the consent date and the retention date (consent + DATA_RETENTION_DAYS) and the SSN blind index.
+    """
+    require(actor, "customers.add_customer", "create customers")
+    if not gdpr_consent:
+        raise BusinessRuleViolation("GDPR consent is required to create a customer.", field="gdpr_consent")
+    _validate_birth_date(date_of_birth)
+    now = timezone.now()
+    customer = Customer(
+        email=(email or "").strip().lower(),
+        first_name=(first_name or "").strip(),
+        last_name=(last_name or "").strip(),
+        phone=phone or "",
+        date_of_birth=date_of_birth,
+        address=address or "",
+        ssn=(ssn or "").strip(),
+        ssn_hash=pii.ssn_hash(ssn),
+        gdpr_consent=True,
+        gdpr_consent_date=now,
+        data_retention_date=now + timedelta(days=settings.DATA_RETENTION_DAYS),
+        encryption_key_id=settings.ENCRYPTION_KEY_ID,
+    )
+    _save(customer)
+    return customer
+
+
+@transaction.atomic
+def customer_update(*, actor: User, customer_id: UUID, **changes) -> Customer:
+    """Change a customer's names, contact data or consent. An erased customer is read-only (409).
+
+    Withdrawing consent records the withdrawal time; giving it again restarts the retention clock.
+    Returns the customer unchanged when nothing differs.
+    """
+    require(actor, "customers.change_customer", "change customers")
+    unknown = set(changes) - UPDATABLE_FIELDS
+    if unknown:
+        raise ValidationError({name: ["This field cannot be changed."] for name in sorted(unknown)})
+    customer = Customer.objects.select_for_update(no_key=True).get(pk=customer_id)
+    if customer.is_erased:
+        raise Conflict("This customer's personal data was erased; the record is read-only.")
+    if "date_of_birth" in changes:
+        _validate_birth_date(changes["date_of_birth"])
+    changed: list[str] = []
+    for name, value in changes.items():
+        if name in {"first_name", "last_name", "ssn"}:
+            value = (value or "").strip()
+        if name in {"phone", "address", "ssn"}:
+            value = value or ""
+        if getattr(customer, name) != value:
+            setattr(customer, name, value)
+            changed.append(name)
+    if "ssn" in changed:
+        customer.ssn_hash = pii.ssn_hash(customer.ssn)
+        changed.append("ssn_hash")
+    if "gdpr_consent" in changed:
+        now = timezone.now()
+        if customer.gdpr_consent:
+            customer.gdpr_consent_date = now
+            customer.gdpr_consent_withdrawn_at = None
+            customer.data_retention_date = now + timedelta(days=settings.DATA_RETENTION_DAYS)
+            changed += ["gdpr_consent_date", "gdpr_consent_withdrawn_at", "data_retention_date"]
+        else:
+            # Withdrawal: the consent date stays as the record of when it was given.
+            customer.gdpr_consent_withdrawn_at = now
+            changed.append("gdpr_consent_withdrawn_at")
+    if not changed:
+        return customer
+    _save(customer, update_fields=[*changed, "updated_at"])
+    return customer

@@ -1,0 +1,210 @@
+"""Policies in the back office (SPEC §2.3, §4).
+
+Add and change call policy_create/policy_update. Status, compliance status and the cancellation fields
+are read-only: they change only through the transitions (object buttons and changelist actions), which
+call the same services as the API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from policies import services
+from policies.forms import AuditForm, CancelForm, PolicyChangeForm, PolicyCreateForm
+from policies.models import Policy, PolicyEvent
+from vanguard.accounts.permissions import can
+from vanguard.admin import Transition, VanguardModelAdmin, is_autocomplete_for
+
+S = Policy.Status
+POLICY_NUMBER = re.compile(r"^POL-[0-9A-F]{8}$", re.IGNORECASE)
+CUSTOMER_PII = ("customer__phone", "customer__date_of_birth", "customer__address", "customer__ssn")
+
+
+class EndsWithinFilter(admin.SimpleListFilter):
+    title = "ends within"
+    parameter_name = "ends_within"
+
+    def lookups(self, request, model_admin):
+        return (("30", "30 days"), ("60", "60 days"), ("90", "90 days"))
+
+    def queryset(self, request, queryset):
+        if self.value() in {"30", "60", "90"}:
+            now = timezone.now()
+            return queryset.filter(end_date__gte=now, end_date__lt=now + dt.timedelta(days=int(self.value())))
+        return queryset
+
+
+class PolicyEventInline(admin.TabularInline):
+    model = PolicyEvent
+    fields = ("created_at", "kind", "from_status", "to_status", "actor", "reason", "data")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("-created_at", "-id")
+    verbose_name = "event"
+    verbose_name_plural = "events (why and by whom)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Policy)
+class PolicyAdmin(VanguardModelAdmin):
+    list_display = (
+        "policy_number", "customer_link", "policy_type", "status", "premium_amount", "coverage_amount",
+        "start_date", "end_date",
+    )
+    list_select_related = ("customer",)
+    list_filter = ("policy_type", "status", "compliance_status", ("start_date", admin.DateFieldListFilter),
+                   EndsWithinFilter)
+    search_fields = ("=policy_number", "customer__last_name", "customer__first_name", "customer__email")
+    search_help_text = "Policy number (exact), or the customer's name or email."
+    autocomplete_fields = ("customer",)
+    ordering = ("-created_at",)
+    inlines = (PolicyEventInline,)
+    actions = (
+        "issue_policies", "suspend_policies", "reinstate_policies", "cancel_policies", "renew_policies",
+        "record_audit",
+    )
+    transitions = (
+        Transition("issue", "Issue", "transition", frozenset({S.PENDING})),
+        Transition("suspend", "Suspend", "transition", frozenset({S.ACTIVE})),
+        Transition("reinstate", "Reinstate", "transition", frozenset({S.INACTIVE})),
+        Transition("cancel", "Cancel…", "transition", frozenset(services.CANCELLABLE), CancelForm),
+        Transition("renew", "Renew", "transition", frozenset(services.RENEWABLE)),
+        Transition("audit", "Record compliance audit…", "audit", None, AuditForm),
+    )
+
+    def get_queryset(self, request: HttpRequest):
+        # The customer is shown by name: never fetch (and decrypt) their encrypted columns here.
+        return super().get_queryset(request).select_related("customer").defer(*CUSTOMER_PII)
+
+    def get_search_results(self, request: HttpRequest, queryset, search_term: str):
+        if is_autocomplete_for(request, "claims", "claim", "policy"):
+            # Filing a claim: offer only policies a claim can be filed against.
+            queryset = queryset.filter(status__in=Policy.CLAIMABLE_STATUSES)
+        term = search_term.strip()
+        if POLICY_NUMBER.match(term):
+            # An exact reference: use the unique index, skip the text scan over customers' names.
+            return queryset.filter(policy_number=term.upper()), False
+        return super().get_search_results(request, queryset, search_term)
+
+    @admin.display(description="Customer", ordering="customer__last_name")
+    def customer_link(self, obj: Policy):
+        url = reverse("admin:customers_customer_change", args=[obj.customer_id])
+        return format_html('<a href="{}">{}</a>', url, obj.customer.full_name)
+
+    @admin.display(description="Renewal of")
+    def renewal_link(self, obj: Policy):
+        if obj.renewal_of_id is None:
+            return "-"
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:policies_policy_change", args=[obj.renewal_of_id]), obj.renewal_of
+        )
+
+    # --- forms ----------------------------------------------------------------------------------------
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = PolicyChangeForm if obj is not None else PolicyCreateForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [
+                (None, {"fields": ("customer", "policy_type")}),
+                ("Money", {"fields": ("premium_amount", "coverage_amount")}),
+                ("Term", {"fields": ("start_date", "end_date")}),
+            ]
+        return [
+            (None, {"fields": ("policy_number", "customer", "policy_type", "status", "renewal_link")}),
+            ("Money", {"fields": ("premium_amount", "coverage_amount")}),
+            ("Term", {"fields": ("start_date", "end_date", "cancellation_reason", "cancelled_at")}),
+            ("Compliance", {"fields": ("compliance_status", "last_audit_date")}),
+            ("Record", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        readonly = [
+            "policy_number", "customer", "policy_type", "status", "renewal_link", "start_date", "cancellation_reason",
+            "cancelled_at", "compliance_status", "last_audit_date", "created_at", "updated_at",
+        ]
+        if obj.status not in Policy.AMENDABLE_STATUSES:
+            readonly += ["premium_amount", "coverage_amount"]
+        if obj.status in Policy.TERMINAL_STATUSES:
+            readonly.append("end_date")
+        return readonly
+
+    # --- permissions for transitions -------------------------------------------------------------------
+    def has_transition_permission(self, request: HttpRequest, obj: Policy | None = None) -> bool:
+        return can(request.user, "policies.transition_policy")
+
+    def has_audit_permission(self, request: HttpRequest, obj: Policy | None = None) -> bool:
+        return can(request.user, "policies.audit_policy")
+
+    def transition_form(self, request, transition, objects):
+        data = request.POST if request.method == "POST" and "apply" in request.POST else None
+        if transition.form is CancelForm:
+            return CancelForm(data, initial={"effective_date": timezone.now()})
+        return transition.form(data)
+
+    def perform_transition(self, request: HttpRequest, name: str, obj: Policy, data: dict) -> Policy:
+        actor, policy_id = request.user, obj.pk
+        if name == "issue":
+            return services.policy_issue(actor=actor, policy_id=policy_id)
+        if name == "suspend":
+            return services.policy_suspend(actor=actor, policy_id=policy_id)
+        if name == "reinstate":
+            return services.policy_reinstate(actor=actor, policy_id=policy_id)
+        if name == "cancel":
+            return services.policy_cancel(
+                actor=actor, policy_id=policy_id, reason=data["reason"], effective_date=data["effective_date"]
+            )
+        if name == "renew":
+            return services.policy_renew(actor=actor, policy_id=policy_id)
+        if name == "audit":
+            return services.policy_record_audit(
+                actor=actor, policy_id=policy_id, outcome=data["outcome"], note=data.get("note", "")
+            )
+        raise ValueError(name)
+
+    # --- changelist actions ----------------------------------------------------------------------------
+    @admin.action(description="Issue selected pending policies", permissions=["transition"])
+    def issue_policies(self, request, queryset):
+        return self.run_transition_action(request, queryset, "issue", done="issued")
+
+    @admin.action(description="Suspend selected policies", permissions=["transition"])
+    def suspend_policies(self, request, queryset):
+        return self.run_transition_action(request, queryset, "suspend", done="suspended")
+
+    @admin.action(description="Reinstate selected policies", permissions=["transition"])
+    def reinstate_policies(self, request, queryset):
+        return self.run_transition_action(request, queryset, "reinstate", done="reinstated")
+
+    @admin.action(description="Cancel selected policies…", permissions=["transition"])
+    def cancel_policies(self, request, queryset):
+        return self.run_transition_action(request, queryset, "cancel", done="cancelled")
+
+    @admin.action(description="Renew selected policies (next term)", permissions=["transition"])
+    def renew_policies(self, request, queryset):
+        return self.run_transition_action(request, queryset, "renew", done="renewed")
+
+    @admin.action(description="Record compliance audit…", permissions=["audit"])
+    def record_audit(self, request, queryset):
+        return self.run_transition_action(request, queryset, "audit", done="audit recorded")

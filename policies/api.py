@@ -1,0 +1,126 @@
+"""`/api/policies` (SPEC §3): thin async endpoints over policies.selectors and policies.services."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+from ninja import Body, Header, Query, Router
+
+from policies import selectors, services
+from policies.models import Policy
+from policies.schemas import PolicyCreate, PolicyFilter, PolicyPage, PolicyRenew, PolicyResponse, PolicyUpdate
+from vanguard.accounts.permissions import require
+from vanguard.api_support.etag import etag_for
+from vanguard.api_support.http import json_response
+from vanguard.api_support.pagination import PageQuery
+from vanguard.api_support.schemas import ErrorResponse
+from vanguard.api_support.writes import create_response, detail_response, guarded_update
+from vanguard.errors import TransitionNotAllowed
+
+router = Router(tags=["policies"])
+
+E = ErrorResponse
+READ_ERRORS = {401: E, 403: E, 404: E, 422: E, 429: E}
+S = Policy.Status
+NO_BODY = Body(None)  # the renewal options are all optional: an empty body renews with the defaults
+
+
+def _render_by_id(policy_id: UUID) -> dict:
+    return selectors.policy_row(selectors.policy_get(policy_id=policy_id))
+
+
+def _transition(*, actor, policy: Policy, target: str, reason: str, effective_date) -> None:
+    """Run the service that moves `policy` to `target`; the services refuse illegal moves (409)."""
+    if target == policy.status:
+        return
+    if target == S.ACTIVE:
+        if policy.status == S.INACTIVE:
+            services.policy_reinstate(actor=actor, policy_id=policy.pk, reason=reason)
+        else:
+            services.policy_issue(actor=actor, policy_id=policy.pk)
+    elif target == S.INACTIVE:
+        services.policy_suspend(actor=actor, policy_id=policy.pk, reason=reason)
+    elif target == S.CANCELLED:
+        services.policy_cancel(actor=actor, policy_id=policy.pk, reason=reason, effective_date=effective_date)
+    elif target == S.EXPIRED:
+        services.policy_expire(actor=actor, policy_id=policy.pk)
+    else:
+        raise TransitionNotAllowed(f"A policy cannot be moved back to {target}.")
+
+
+@router.get("", response={200: PolicyPage, **READ_ERRORS}, summary="List policies (newest first)")
+async def policy_list(request, filters: Query[PolicyFilter], paging: Query[PageQuery]):
+    require(request.auth, "policies.view_policy", "view policies")
+    return json_response(await sync_to_async(selectors.policy_list)(filters=filters, params=paging))
+
+
+@router.post(
+    "", response={201: PolicyResponse, 400: E, 401: E, 403: E, 404: E, 409: E, 422: E, 429: E},
+    summary="Write a policy (active when it has started, pending when it starts in the future)",
+)
+async def policy_create(
+    request, payload: PolicyCreate,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=255),
+):
+    actor, data = request.auth, payload.dict()
+    return await create_response(
+        request, key_header=idempotency_key, route="POST /api/policies", payload=data,
+        create=lambda: services.policy_create(actor=actor, **data), render=_render_by_id,
+    )
+
+
+@router.get("/{policy_id}", response={200: PolicyResponse, **READ_ERRORS}, summary="A policy with its customer")
+async def policy_get(request, policy_id: UUID):
+    require(request.auth, "policies.view_policy", "view policies")
+    policy = await sync_to_async(selectors.policy_get)(policy_id=policy_id)
+    return detail_response(selectors.policy_row(policy), etag=etag_for(policy.pk, policy.updated_at))
+
+
+@router.patch(
+    "/{policy_id}", response={200: PolicyResponse, 400: E, 401: E, 403: E, 404: E, 409: E, 412: E, 422: E, 429: E},
+    summary="Amend premium, coverage or end date, or change the status (If-Match honoured)",
+)
+async def policy_update(
+    request, policy_id: UUID, payload: PolicyUpdate,
+    if_match: str | None = Header(None, alias="If-Match", max_length=1024),
+):
+    actor = request.auth
+    changes = payload.dict(exclude_unset=True)
+    target = changes.pop("status", None)
+    reason = changes.pop("reason", "") or ""
+    effective_date = changes.pop("effective_date", None)
+    amendments = {k: v for k, v in changes.items() if v is not None}
+
+    def update():
+        if amendments:
+            services.policy_update(actor=actor, policy_id=policy_id, **amendments)
+        if target is not None:
+            policy = Policy.objects.only("pk", "status").get(pk=policy_id)
+            _transition(actor=actor, policy=policy, target=target, reason=reason, effective_date=effective_date)
+
+    def write():
+        # One transaction: a refused transition also undoes the amendments sent with it.
+        with transaction.atomic():
+            guarded_update(model=Policy, pk=policy_id, if_match=if_match, update=update)
+        policy = selectors.policy_get(policy_id=policy_id)
+        return selectors.policy_row(policy), etag_for(policy.pk, policy.updated_at)
+
+    body, etag = await sync_to_async(write)()
+    return detail_response(body, etag=etag)
+
+
+@router.post(
+    "/{policy_id}/renew", response={201: PolicyResponse, 400: E, 401: E, 403: E, 404: E, 409: E, 422: E, 429: E},
+    summary="Renew: the next term as a new policy (renewal_of set)",
+)
+async def policy_renew(request, policy_id: UUID, payload: PolicyRenew | None = NO_BODY):
+    actor = request.auth
+    options = payload.dict(exclude_none=True) if payload else {}
+
+    def write():
+        renewal = services.policy_renew(actor=actor, policy_id=policy_id, **options)
+        return _render_by_id(renewal.pk)
+
+    return json_response(await sync_to_async(write)(), status=201)

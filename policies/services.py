@@ -1,0 +1,369 @@
+"""Every write and transition of a policy (SPEC §2.3).
+
+Transitions follow one pattern: lock the row, check the allowed-from table, return unchanged when the
+policy is already where the caller wants it, mutate, full_clean, save(update_fields), record the event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from decimal import Decimal
+from functools import partial
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from customers.models import Customer
+from policies import tasks
+from policies.events import policy_event_record
+from policies.models import Policy, PolicyEvent
+from vanguard.accounts.permissions import require
+from vanguard.errors import BusinessRuleViolation, Conflict, DomainError, TransitionNotAllowed
+from vanguard.numbers import save_with_unique_number
+
+if TYPE_CHECKING:
+    from vanguard.accounts.models import User
+
+S = Policy.Status
+ISSUABLE = frozenset({S.PENDING})
+SUSPENDABLE = frozenset({S.ACTIVE})
+REINSTATABLE = frozenset({S.INACTIVE})
+CANCELLABLE = frozenset({S.PENDING, S.ACTIVE, S.INACTIVE})
+EXPIRABLE = frozenset({S.ACTIVE})
+RENEWABLE = frozenset({S.ACTIVE, S.EXPIRED})
+AUDIT_INTERVAL = dt.timedelta(days=365)
+
+logger = logging.getLogger(__name__)
+
+
+def minimum_premium(policy_type: str) -> Decimal:
+    return settings.MINIMUM_PREMIUMS.get(policy_type, Decimal("100.00"))
+
+
+def _check_premium(policy_type: str, premium: Decimal) -> None:
+    if premium is not None and premium > 0 and premium < minimum_premium(policy_type):
+        raise BusinessRuleViolation(
+            f"The premium {premium:,.2f} is below the minimum of {minimum_premium(policy_type):,.2f} "
+            f"for {policy_type} policies.",
+            field="premium_amount",
+        )
+
+
+def _check_positive(**amounts: Decimal | None) -> None:
+    """Premium and coverage > 0 (the DB checks it too; this gives the 422 instead of an IntegrityError)."""
+    errors = {
+        name: ["Must be greater than zero."] for name, value in amounts.items() if value is not None and value <= 0
+    }
+    if errors:
+        raise ValidationError(errors)
+
+
+def initial_status(start_date: dt.datetime, *, now: dt.datetime | None = None) -> str:
+    """Active when the term starts today or earlier (back-dated business is normal), pending when it
+    starts on a later day. "Today" is the local calendar day, so a policy starting this evening is active."""
+    now = now or timezone.now()
+    return S.ACTIVE if timezone.localdate(start_date) <= timezone.localdate(now) else S.PENDING
+
+
+def _check_dates(start: dt.datetime, end: dt.datetime) -> None:
+    if start and end and end <= start:
+        raise ValidationError({"end_date": ["The end date must be after the start date."]})
+
+
+def _lock(policy_id: UUID) -> Policy:
+    return Policy.objects.lock_for_update().get(pk=policy_id)
+
+
+def _refuse(policy: Policy, verb: str) -> TransitionNotAllowed:
+    return TransitionNotAllowed(f"A {policy.get_status_display().lower()} policy cannot be {verb}.")
+
+
+def _save(policy: Policy, fields: list[str]) -> None:
+    policy.full_clean(validate_unique=False, validate_constraints=False)
+    policy.save(update_fields=[*fields, "updated_at"])
+
+
+def _notify(policy: Policy) -> None:
+    transaction.on_commit(partial(tasks.notify_policy_status.delay, policy_id=str(policy.pk)))
+
+
+@transaction.atomic
+def policy_create(
+    *,
+    actor: User,
+    customer_id: UUID,
+    policy_type: str,
+    premium_amount: Decimal,
+    coverage_amount: Decimal,
+    start_date: dt.datetime,
+    end_date: dt.datetime,
+    renewal_of: Policy | None = None,
+) -> Policy:
+    """Write a new policy: active when it starts today or earlier (back-dated business is normal),
+    pending when it starts on a later day. Premium and coverage must be positive and the end after the
+    start (422); the premium must meet its type's minimum (400); an erased customer or one whose consent
+    was withdrawn cannot take out new business (409/400). Records a `created` event.
+    """
+    require(actor, "policies.add_policy", "create policies")
+    customer = Customer.objects.only("pk", "erased_at", "gdpr_consent").get(pk=customer_id)
+    if customer.is_erased:
+        raise Conflict("This customer's personal data was erased; no new policies can be written.")
+    if not customer.gdpr_consent:
+        raise BusinessRuleViolation("The customer has withdrawn GDPR consent; no new policies can be written.")
+    _check_positive(premium_amount=premium_amount, coverage_amount=coverage_amount)
+    _check_dates(start_date, end_date)
+    policy = Policy(
+        customer=customer,
+        policy_type=policy_type,
+        premium_amount=premium_amount,
+        coverage_amount=coverage_amount,
+        start_date=start_date,
+        end_date=end_date,
+        status=initial_status(start_date) if start_date else S.PENDING,
+        renewal_of=renewal_of,
+    )
+    policy.full_clean(exclude=["policy_number"], validate_unique=False, validate_constraints=False)
+    _check_premium(policy_type, premium_amount)
+    save_with_unique_number(policy, field="policy_number", prefix="POL", save=lambda p: p.save())
+    policy_event_record(
+        policy=policy, actor=actor, kind=PolicyEvent.Kind.CREATED, to_status=policy.status,
+        data={"renewal_of": str(renewal_of.pk)} if renewal_of else {},
+    )
+    return policy
+
+
+@transaction.atomic
+def policy_update(
+    *,
+    actor: User,
+    policy_id: UUID,
+    premium_amount: Decimal | None = None,
+    coverage_amount: Decimal | None = None,
+    end_date: dt.datetime | None = None,
+) -> Policy:
+    """Amend premium, coverage or end date. Locks the policy. Money changes only while pending or active;
+    cancelled and expired policies are closed to edits (409). The new premium must still meet the minimum
+    (400). Records an `updated` event with old and new values; returns the policy unchanged when nothing
+    differs.
+    """
+    require(actor, "policies.change_policy", "change policies")
+    _check_positive(premium_amount=premium_amount, coverage_amount=coverage_amount)
+    policy = _lock(policy_id)
+    changes = {
+        name: value
+        for name, value in {
+            "premium_amount": premium_amount, "coverage_amount": coverage_amount, "end_date": end_date
+        }.items()
+        if value is not None and getattr(policy, name) != value
+    }
+    if not changes:
+        return policy
+    if policy.status in Policy.TERMINAL_STATUSES:
+        raise TransitionNotAllowed(f"A {policy.get_status_display().lower()} policy can no longer be changed.")
+    if ({"premium_amount", "coverage_amount"} & changes.keys()) and policy.status not in Policy.AMENDABLE_STATUSES:
+        raise TransitionNotAllowed(
+            f"Premium and coverage can change only while a policy is pending or active, not {policy.status}."
+        )
+    before = {name: str(getattr(policy, name)) for name in changes}
+    for name, value in changes.items():
+        setattr(policy, name, value)
+    _check_dates(policy.start_date, policy.end_date)
+    if "premium_amount" in changes:
+        _check_premium(policy.policy_type, policy.premium_amount)
+    _save(policy, list(changes))
+    policy_event_record(
+        policy=policy, actor=actor, kind=PolicyEvent.Kind.UPDATED,
+        data={name: {"from": before[name], "to": str(value)} for name, value in changes.items()},
+    )
+    return policy
+
+
+def _transition(
+    *, actor: User, policy_id: UUID, allowed: frozenset, target: str, kind: str, verb: str, reason: str = "",
+    extra_fields: dict | None = None, perm: str = "policies.transition_policy",
+) -> Policy:
+    require(actor, perm, "change the status of policies")
+    policy = _lock(policy_id)
+    if policy.status == target:
+        return policy
+    if policy.status not in allowed:
+        raise _refuse(policy, verb)
+    previous = policy.status
+    policy.status = target
+    for name, value in (extra_fields or {}).items():
+        setattr(policy, name, value)
+    _save(policy, ["status", *(extra_fields or {})])
+    policy_event_record(
+        policy=policy, actor=actor, kind=kind, from_status=previous, to_status=target, reason=reason,
+        data={name: str(value) for name, value in (extra_fields or {}).items()},
+    )
+    _notify(policy)
+    return policy
+
+
+@transaction.atomic
+def policy_issue(*, actor: User, policy_id: UUID) -> Policy:
+    """pending → active. Repeating it on an active policy changes nothing."""
+    return _transition(actor=actor, policy_id=policy_id, allowed=ISSUABLE, target=S.ACTIVE,
+                       kind=PolicyEvent.Kind.ISSUED, verb="issued")
+
+
+@transaction.atomic
+def policy_suspend(*, actor: User, policy_id: UUID, reason: str = "") -> Policy:
+    """active → inactive."""
+    return _transition(actor=actor, policy_id=policy_id, allowed=SUSPENDABLE, target=S.INACTIVE,
+                       kind=PolicyEvent.Kind.SUSPENDED, verb="suspended", reason=reason)
+
+
+@transaction.atomic
+def policy_reinstate(*, actor: User, policy_id: UUID, reason: str = "") -> Policy:
+    """inactive → active."""
+    return _transition(actor=actor, policy_id=policy_id, allowed=REINSTATABLE, target=S.ACTIVE,
+                       kind=PolicyEvent.Kind.REINSTATED, verb="reinstated", reason=reason)
+
+
+@transaction.atomic
+def policy_cancel(*, actor: User, policy_id: UUID, reason: str, effective_date: dt.datetime | None = None) -> Policy:
+    """pending|active|inactive → cancelled, with a reason (required, 422) and an effective date (default
+    now). Locks the policy, so a claim being filed on it at the same moment either commits first or sees
+    the cancellation. Repeating it on a cancelled policy changes nothing."""
+    require(actor, "policies.transition_policy", "cancel policies")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": ["A cancellation reason is required."]})
+    return _transition(
+        actor=actor, policy_id=policy_id, allowed=CANCELLABLE, target=S.CANCELLED, kind=PolicyEvent.Kind.CANCELLED,
+        verb="cancelled", reason=reason,
+        extra_fields={"cancellation_reason": reason, "cancelled_at": effective_date or timezone.now()},
+    )
+
+
+@transaction.atomic
+def policy_expire(*, actor: User, policy_id: UUID) -> Policy:
+    """active → expired once the end date has passed (the daily job). Early expiry is refused (400).
+    Repeating it on an expired policy changes nothing."""
+    require(actor, "policies.transition_policy", "expire policies")
+    policy = _lock(policy_id)
+    if policy.status == S.ACTIVE and policy.end_date > timezone.now():
+        raise BusinessRuleViolation("A policy expires only after its end date has passed.")
+    return _transition(actor=actor, policy_id=policy_id, allowed=EXPIRABLE, target=S.EXPIRED,
+                       kind=PolicyEvent.Kind.EXPIRED, verb="expired")
+
+
+def policies_expire_due(*, actor: User, now: dt.datetime | None = None, batch_size: int = 500) -> int:
+    """Expire every active policy whose end date has passed, one short transaction per policy.
+
+    Walks the due policies in primary-key order with a cursor, so a policy that cannot be expired (changed
+    by someone else meanwhile) is logged and skipped instead of stopping the run or being retried forever.
+    Returns how many policies this run expired; a second run finds none. `now` may only move the cut-off
+    back (a policy never expires before its end date).
+    """
+    cutoff = min(now or timezone.now(), timezone.now())
+    expired, after = 0, None
+    while True:
+        due = Policy.objects.filter(status=S.ACTIVE, end_date__lt=cutoff)
+        if after is not None:
+            due = due.filter(pk__gt=after)
+        ids = list(due.order_by("pk").values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return expired
+        for policy_id in ids:
+            try:
+                policy_expire(actor=actor, policy_id=policy_id)
+                expired += 1
+            except DomainError as exc:
+                logger.warning("policy not expired", extra={"policy_id": str(policy_id), "reason": str(exc)})
+        after = ids[-1]
+
+
+@transaction.atomic
+def policy_renew(
+    *, actor: User, policy_id: UUID, start_date: dt.datetime | None = None, end_date: dt.datetime | None = None,
+    premium_amount: Decimal | None = None, coverage_amount: Decimal | None = None,
+) -> Policy:
+    """active|expired → a new term as a new policy (`renewal_of` set; the old one keeps its status).
+
+    Locks the old policy. Default term: starts when the old one ends and lasts as long; premium and
+    coverage carry over unless given. Records `renewed` on the old policy and `created` on the new one.
+    Renewing the same term twice returns the existing renewal instead of writing a second one.
+    """
+    require(actor, "policies.transition_policy", "renew policies")
+    policy = _lock(policy_id)
+    if policy.status not in RENEWABLE:
+        raise _refuse(policy, "renewed")
+    start = start_date or policy.end_date
+    end = end_date or (start + (policy.end_date - policy.start_date))
+    existing = Policy.objects.filter(renewal_of=policy, start_date=start).first()
+    if existing is not None:
+        return existing
+    renewal = policy_create(
+        actor=actor, customer_id=policy.customer_id, policy_type=policy.policy_type,
+        premium_amount=premium_amount if premium_amount is not None else policy.premium_amount,
+        coverage_amount=coverage_amount if coverage_amount is not None else policy.coverage_amount,
+        start_date=start, end_date=end, renewal_of=policy,
+    )
+    policy_event_record(
+        policy=policy, actor=actor, kind=PolicyEvent.Kind.RENEWED, from_status=policy.status,
+        to_status=policy.status, data={"renewal_id": str(renewal.pk), "renewal_number": renewal.policy_number},
+    )
+    _notify(renewal)
+    return renewal
+
+
+@transaction.atomic
+def policy_record_audit(*, actor: User, policy_id: UUID, outcome: str = Policy.ComplianceStatus.COMPLIANT,
+                        note: str = "") -> Policy:
+    """A compliance officer records a policy audit: locks the policy, sets last_audit_date and the
+    compliance status, and records an `audited` event. Allowed in any status (audits look at history)."""
+    require(actor, "policies.audit_policy", "record policy audits")
+    if outcome not in Policy.ComplianceStatus.values:
+        raise ValidationError({"compliance_status": [f"Unknown compliance status {outcome!r}."]})
+    policy = _lock(policy_id)
+    previous = policy.compliance_status
+    policy.compliance_status, policy.last_audit_date = outcome, timezone.now()
+    _save(policy, ["compliance_status", "last_audit_date"])
+    policy_event_record(policy=policy, actor=actor, kind=PolicyEvent.Kind.AUDITED, reason=note,
+                        data={"from": previous, "to": outcome})
+    return policy
+
+
+def _audit_overdue(cutoff: dt.datetime) -> Q:
+    # A policy never audited is overdue once it has existed for a full interval without an audit.
+    return Q(last_audit_date__lt=cutoff) | Q(last_audit_date__isnull=True, created_at__lt=cutoff)
+
+
+def _is_audit_overdue(policy: Policy, cutoff: dt.datetime) -> bool:
+    last = policy.last_audit_date if policy.last_audit_date is not None else policy.created_at
+    return policy.compliance_status == Policy.ComplianceStatus.COMPLIANT and last < cutoff
+
+
+def policies_flag_for_review(*, actor: User, now: dt.datetime | None = None, batch_size: int = 500) -> int:
+    """Flag compliant policies whose last audit is over 365 days old (or that were never audited and are
+    over a year old) as review_required, one locked, audited save per policy with a `flagged` event (no bulk
+    update bypassing the trail). Non-compliant policies keep their worse status. A second run flags none.
+    """
+    now = now or timezone.now()
+    cutoff = now - AUDIT_INTERVAL
+    due = Policy.objects.filter(compliance_status=Policy.ComplianceStatus.COMPLIANT).filter(_audit_overdue(cutoff))
+    flagged = 0
+    while True:
+        ids = list(due.order_by("pk").values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return flagged
+        for policy_id in ids:
+            with transaction.atomic():
+                policy = _lock(policy_id)
+                # Re-checked under the lock: an audit recorded meanwhile wins over the stale selection.
+                if not _is_audit_overdue(policy, cutoff):
+                    continue
+                policy.compliance_status = Policy.ComplianceStatus.REVIEW_REQUIRED
+                _save(policy, ["compliance_status"])
+                policy_event_record(policy=policy, actor=actor, kind=PolicyEvent.Kind.FLAGGED,
+                                    data={"last_audit_date": str(policy.last_audit_date)})
+                flagged += 1

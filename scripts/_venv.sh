@@ -1,0 +1,29 @@
+# Shared by scripts/run and scripts/test: find Python 3.11 and create .venv when missing.
+# shellcheck shell=bash
+
+find_python() {
+    for candidate in "${PYTHON:-}" python3.11 python3 python; do
+        [ -n "$candidate" ] || continue
+        if command -v "$candidate" >/dev/null 2>&1 \
+            && "$candidate" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' 2>/dev/null; then
+            command -v "$candidate"
+            return 0
+        fi
+    done
+    echo "Vanguard needs Python 3.11 (set PYTHON=/path/to/python3.11)." >&2
+    return 1
+}
+
+ensure_venv() {
+    # $1: the pip requirement to install, e.g. "-e ." or "-e .[dev]"
+    if [ ! -x .venv/bin/python ]; then
+        local python
+        python="$(find_python)"
+        echo "==> creating .venv with $python"
+        "$python" -m venv .venv
+    fi
+    echo "==> installing $1"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+    # shellcheck disable=SC2086
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check $1
+}

@@ -1,0 +1,151 @@
+"""/api/auth: login, refresh rotation, logout, me; bearer validation (SPEC §3, §6)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import jwt
+import pytest
+from django.conf import settings
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from tests.api.conftest import assert_problem
+from tests.factories import PASSWORD, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def login(api_as, email, password=PASSWORD, addr="127.0.0.1"):
+    return api_as(None, remote_addr=addr).post("/api/auth/login", {"email": email, "password": password})
+
+
+def test_login_returns_a_token_pair_with_the_spec_claims(api_as, adjuster):
+    # when
+    response = login(api_as, adjuster.email)
+    # then
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == 1800
+    claims = jwt.decode(body["access_token"], settings.JWT_SIGNING_KEY, algorithms=["HS256"])
+    assert claims["sub"] == str(adjuster.pk)
+    assert claims["email"] == adjuster.email
+    assert claims["type"] == "access"
+    assert claims["exp"] - claims["iat"] == 30 * 60
+    refresh = jwt.decode(body["refresh_token"], settings.JWT_SIGNING_KEY, algorithms=["HS256"])
+    assert refresh["type"] == "refresh"
+    assert refresh["exp"] - refresh["iat"] == 7 * 24 * 3600
+
+
+def test_login_with_a_wrong_password_is_401(api_as, adjuster):
+    # when
+    response = login(api_as, adjuster.email, "Wrong-Password-1!")
+    # then
+    assert_problem(response, 401, "UNAUTHORIZED")
+
+
+def test_login_of_an_inactive_user_is_401(api_as):
+    # given
+    user = UserFactory(is_active=False)
+    # then
+    assert_problem(login(api_as, user.email), 401)
+
+
+def test_login_with_a_malformed_body_is_422(api_as):
+    # when
+    response = api_as(None).post("/api/auth/login", {"email": 5})
+    # then
+    body = assert_problem(response, 422, "VALIDATION_ERROR")
+    assert set(body["errors"]) == {"email", "password"}
+
+
+def test_refresh_rotates_and_a_reused_refresh_token_is_401(api_as, adjuster):
+    # given
+    first = login(api_as, adjuster.email).json()
+    client = api_as(None)
+    # when
+    rotated = client.post("/api/auth/refresh", {"refresh_token": first["refresh_token"]})
+    reused = client.post("/api/auth/refresh", {"refresh_token": first["refresh_token"]})
+    # then
+    assert rotated.status_code == 200
+    assert rotated.json()["refresh_token"] != first["refresh_token"]
+    assert_problem(reused, 401, "UNAUTHORIZED")
+    assert client.post("/api/auth/refresh", {"refresh_token": rotated.json()["refresh_token"]}).status_code == 200
+
+
+def test_refresh_with_an_access_token_is_401(api_as, adjuster):
+    # given
+    tokens = login(api_as, adjuster.email).json()
+    # then
+    assert_problem(api_as(None).post("/api/auth/refresh", {"refresh_token": tokens["access_token"]}), 401)
+
+
+def test_logout_blacklists_the_refresh_token(api_as, adjuster):
+    # given
+    tokens = login(api_as, adjuster.email).json()
+    client = api_as(adjuster, token=tokens["access_token"])
+    # when
+    response = client.post("/api/auth/logout", {"refresh_token": tokens["refresh_token"]})
+    # then
+    assert response.status_code == 204
+    assert_problem(api_as(None).post("/api/auth/refresh", {"refresh_token": tokens["refresh_token"]}), 401)
+
+
+def test_logout_with_someone_elses_refresh_token_is_401(api_as, adjuster, manager):
+    # given
+    theirs = login(api_as, manager.email).json()
+    # then
+    assert_problem(api_as(adjuster).post("/api/auth/logout", {"refresh_token": theirs["refresh_token"]}), 401)
+    assert api_as(None).post("/api/auth/refresh", {"refresh_token": theirs["refresh_token"]}).status_code == 200
+
+
+def test_me_describes_the_caller(api_as, adjuster):
+    # when
+    body = api_as(adjuster).get("/api/auth/me").json()
+    # then
+    assert body["email"] == adjuster.email
+    assert body["groups"] == ["Claims adjuster"]
+    assert "claims.decide_claim" in body["permissions"]
+    assert body["authority_limit"] == "10000.00"
+
+
+def _expired_access(user) -> str:
+    token = AccessToken.for_user(user)
+    token.set_exp(from_time=token.current_time - dt.timedelta(hours=1))
+    return str(token)
+
+
+@pytest.mark.parametrize(
+    "make_token",
+    [
+        pytest.param(lambda u: str(AccessToken.for_user(u))[:-2] + "xx", id="tampered-signature"),
+        pytest.param(lambda u: jwt.encode({"sub": str(u.pk), "type": "access", "exp": 9999999999, "jti": "x"},
+                                          "not-the-key", algorithm="HS256"), id="wrong-key"),
+        pytest.param(_expired_access, id="expired"),
+        pytest.param(lambda u: str(RefreshToken.for_user(u)), id="refresh-token-as-access"),
+        pytest.param(lambda u: jwt.encode({"sub": str(u.pk), "type": "access", "exp": 9999999999, "jti": "x"},
+                                          settings.JWT_SIGNING_KEY, algorithm="HS384"), id="wrong-algorithm"),
+        pytest.param(lambda u: "garbage", id="garbage"),
+    ],
+)
+def test_bad_tokens_are_401_with_www_authenticate(api_as, adjuster, make_token):
+    # when
+    response = api_as(adjuster, token=make_token(adjuster)).get("/api/auth/me")
+    # then
+    assert_problem(response, 401, "UNAUTHORIZED")
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_token_of_a_deactivated_user_is_401(api_as, adjuster):
+    # given
+    client = api_as(adjuster)
+    adjuster.is_active = False
+    adjuster.save(update_fields=["is_active"])
+    # then
+    assert_problem(client.get("/api/auth/me"), 401)
+
+
+def test_a_missing_token_is_401(api_as):
+    response = api_as(None).get("/api/customers")
+    assert_problem(response, 401)
+    assert response["WWW-Authenticate"].startswith("Bearer")

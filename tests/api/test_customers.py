@@ -1,0 +1,257 @@
+"""/api/customers (SPEC §3, §2.2, §7.2, §7.3)."""
+
+from __future__ import annotations
+
+import pytest
+
+from compliance.models import AuditEntry, PIIAccessLog
+from customers.models import Customer
+from customers.schemas import CustomerPage, CustomerResponse
+from tests.api.conftest import assert_problem
+from tests.factories import ClaimFactory, CustomerFactory, PolicyFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+NEW = {"email": "Ada@Example.com", "first_name": "Ada", "last_name": "Lovelace", "phone": "+442071234567",
+       "date_of_birth": "1985-12-10", "address": "1 Analytical Row", "ssn": "123-45-6789", "gdpr_consent": True}
+
+
+def test_create_returns_201_with_the_response_schema(api_as, customer_service):
+    # when
+    response = api_as(customer_service).post("/api/customers", NEW)
+    # then
+    assert response.status_code == 201, response.content
+    body = CustomerResponse.model_validate(response.json())
+    assert body.email == "ada@example.com"
+    assert body.ssn_last4 == "6789"
+    assert "ssn" not in response.json()
+    assert body.pii_encrypted is True
+    assert body.gdpr_consent_date is not None and body.data_retention_date is not None
+    assert Customer.objects.get(pk=body.id).ssn == "123-45-6789"
+
+
+def test_create_is_audited_with_actor_remote_addr_and_correlation_id(api_as, customer_service):
+    # when
+    response = api_as(customer_service, remote_addr="10.1.2.3").post(
+        "/api/customers", NEW, headers={"X-Request-ID": "req-create-1"}
+    )
+    # then
+    entry = AuditEntry.objects.get(object_pk=response.json()["id"], action=AuditEntry.Action.CREATE)
+    assert entry.actor == customer_service
+    assert entry.remote_addr == "10.1.2.3"
+    assert entry.cid == "req-create-1"
+    assert entry.changes["phone"] == ["None", "[redacted]"] or "[redacted]" in str(entry.changes["phone"])
+
+
+def test_create_without_consent_is_400(api_as, customer_service):
+    response = api_as(customer_service).post("/api/customers", {**NEW, "gdpr_consent": False})
+    assert_problem(response, 400, "BUSINESS_RULE")
+    assert not Customer.objects.exists()
+
+
+def test_create_with_a_duplicate_email_in_another_case_is_409(api_as, customer_service):
+    CustomerFactory(email="ada@example.com")
+    assert_problem(api_as(customer_service).post("/api/customers", NEW), 409, "CONFLICT")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("email", "not-an-email"), ("first_name", ""), ("first_name", "x" * 101), ("phone", "12 34"),
+     ("date_of_birth", "2999-01-01"), ("gdpr_consent", "maybe"), ("address", "x" * 501)],
+)
+def test_create_with_an_invalid_field_is_422_naming_it(api_as, customer_service, field, value):
+    response = api_as(customer_service).post("/api/customers", {**NEW, field: value})
+    body = assert_problem(response, 422, "VALIDATION_ERROR")
+    assert field in body["errors"]
+    assert not Customer.objects.exists()
+
+
+def test_create_without_permission_is_403(api_as, underwriter):
+    assert_problem(api_as(underwriter).post("/api/customers", NEW), 403, "FORBIDDEN")
+
+
+def test_detail_shows_pii_in_clear_with_view_pii_and_logs_the_access(api_as, customer_service):
+    # given
+    customer = CustomerFactory(phone="+442071234567", address="1 Analytical Row", ssn="987-65-4321")
+    # when
+    response = api_as(customer_service, remote_addr="10.9.9.9").get(f"/api/customers/{customer.pk}")
+    # then
+    assert response.status_code == 200
+    body = response.json()
+    assert body["phone"] == "+442071234567"
+    assert body["address"] == "1 Analytical Row"
+    assert body["date_of_birth"] == "1980-05-17"
+    assert body["ssn_last4"] == "4321"
+    assert body["pii_masked"] is False
+    assert response["ETag"]
+    log = PIIAccessLog.objects.get(customer=customer)
+    assert log.actor == customer_service
+    assert log.interface == "api"
+    assert log.remote_addr == "10.9.9.9"
+    assert sorted(log.fields) == ["address", "date_of_birth", "phone"]
+
+
+def test_detail_masks_pii_without_view_pii_and_logs_nothing(api_as):
+    # given
+    from django.contrib.auth.models import Permission
+
+    viewer = UserFactory()
+    viewer.user_permissions.add(Permission.objects.get(codename="view_customer"))
+    customer = CustomerFactory(phone="+442071234567")
+    # when
+    body = api_as(viewer).get(f"/api/customers/{customer.pk}").json()
+    # then
+    assert body["phone"] == "+44 ****** 567"
+    assert body["address"] == "••••••"
+    assert body["date_of_birth"] is None
+    assert body["pii_masked"] is True
+    assert not PIIAccessLog.objects.exists()
+
+
+def test_detail_of_an_unknown_customer_is_404(api_as, customer_service):
+    import uuid
+
+    assert_problem(api_as(customer_service).get(f"/api/customers/{uuid.uuid4()}"), 404, "NOT_FOUND")
+
+
+def test_detail_with_a_malformed_id_is_422_naming_the_parameter(api_as, customer_service):
+    body = assert_problem(api_as(customer_service).get("/api/customers/not-a-uuid"), 422, "VALIDATION_ERROR")
+    assert "customer_id" in body["errors"]
+
+
+def test_an_unknown_api_url_is_a_404_problem(api_as, customer_service):
+    assert_problem(api_as(customer_service).get("/api/no-such-thing"), 404, "NOT_FOUND")
+
+
+def test_list_is_paged_newest_first_with_masked_contact_data(api_as, customer_service):
+    # given
+    customers = [CustomerFactory() for _ in range(3)]
+    # when
+    response = api_as(customer_service).get("/api/customers", {"page": 1, "page_size": 2})
+    # then
+    page = CustomerPage.model_validate(response.json())
+    assert (page.total, page.page, page.page_size, page.total_pages) == (3, 1, 2, 2)
+    assert (page.has_next, page.has_previous) == (True, False)
+    assert [c.id for c in page.items] == [customers[2].pk, customers[1].pk]
+    assert all(item.pii_masked for item in page.items)
+    last = api_as(customer_service).get("/api/customers", {"page": 2, "page_size": 2}).json()
+    assert [c["id"] for c in last["items"]] == [str(customers[0].pk)]
+    assert (last["has_next"], last["has_previous"]) == (False, True)
+    beyond = api_as(customer_service).get("/api/customers", {"page": 9, "page_size": 2}).json()
+    assert beyond["items"] == [] and beyond["total"] == 3
+
+
+def test_list_filters(api_as, customer_service):
+    # given
+    ada = CustomerFactory(email="ada@example.com", first_name="Ada", last_name="Lovelace")
+    CustomerFactory(email="alan@example.com", first_name="Alan", last_name="Turing")
+    client = api_as(customer_service)
+
+    def ids(**query):
+        return [c["id"] for c in client.get("/api/customers", query).json()["items"]]
+
+    # then
+    assert ids(email="ADA@example.com") == [str(ada.pk)]
+    assert ids(first_name="ad") == [str(ada.pk)]
+    assert ids(last_name="love") == [str(ada.pk)]
+    assert ids(search="lovelace") == [str(ada.pk)]
+    assert len(ids(search="example.com")) == 2
+    assert len(ids(gdpr_consent="true")) == 2
+    assert ids(gdpr_consent="false") == []
+    assert ids(created_before="2000-01-01T00:00:00Z") == []
+    assert len(ids(created_after="2000-01-01T00:00:00Z")) == 2
+
+
+@pytest.mark.parametrize("query", [{"page": 0}, {"page_size": 0}, {"page_size": 101}, {"page": "x"},
+                                   {"created_after": "yesterday"}, {"gdpr_consent": "perhaps"},
+                                   {"page": "9" * 40}])
+def test_list_with_bad_query_parameters_is_422(api_as, customer_service, query):
+    assert_problem(api_as(customer_service).get("/api/customers", query), 422)
+
+
+def test_update_changes_allowed_fields_and_records_consent_withdrawal(api_as, customer_service):
+    # given
+    customer = CustomerFactory()
+    # when
+    response = api_as(customer_service).patch(
+        f"/api/customers/{customer.pk}", {"first_name": "Grace", "phone": "+15551234567", "gdpr_consent": False}
+    )
+    # then
+    assert response.status_code == 200, response.content
+    customer.refresh_from_db()
+    assert customer.first_name == "Grace"
+    assert customer.phone == "+15551234567"
+    assert customer.gdpr_consent is False and customer.gdpr_consent_withdrawn_at is not None
+
+
+def test_update_of_a_field_that_cannot_change_is_422(api_as, customer_service):
+    customer = CustomerFactory()
+    assert_problem(api_as(customer_service).patch(f"/api/customers/{customer.pk}", {"email": "x@y.z"}), 422)
+
+
+def test_update_of_an_erased_customer_is_409(api_as, customer_service, compliance_officer):
+    # given
+    customer = CustomerFactory()
+    assert api_as(compliance_officer).delete(f"/api/customers/{customer.pk}/gdpr-delete").status_code == 200
+    # then
+    assert_problem(api_as(customer_service).patch(f"/api/customers/{customer.pk}", {"first_name": "X"}), 409)
+
+
+def test_stale_if_match_is_412_and_changes_nothing(api_as, customer_service):
+    # given
+    customer = CustomerFactory(first_name="Ada")
+    client = api_as(customer_service)
+    etag = client.get(f"/api/customers/{customer.pk}")["ETag"]
+    fresh = client.patch(f"/api/customers/{customer.pk}", {"first_name": "Grace"}, headers={"If-Match": etag})
+    assert fresh.status_code == 200
+    # when
+    stale = client.patch(f"/api/customers/{customer.pk}", {"first_name": "Marie"}, headers={"If-Match": etag})
+    # then
+    assert_problem(stale, 412, "PRECONDITION_FAILED")
+    customer.refresh_from_db()
+    assert customer.first_name == "Grace"
+    assert fresh["ETag"] != etag
+    again = client.patch(f"/api/customers/{customer.pk}", {"first_name": "Marie"}, headers={"If-Match": fresh["ETag"]})
+    assert again.status_code == 200
+
+
+def test_export_needs_the_compliance_permission(api_as, customer_service, compliance_officer):
+    # given
+    customer = CustomerFactory()
+    PolicyFactory(customer=customer)
+    # then
+    assert_problem(api_as(customer_service).get(f"/api/customers/{customer.pk}/export"), 403)
+    response = api_as(compliance_officer).get(f"/api/customers/{customer.pk}/export")
+    assert response.status_code == 200
+    assert customer.email in response.content.decode()
+
+
+def test_gdpr_delete_erases_and_answers_the_spec_shape(api_as, compliance_officer):
+    # given
+    customer = CustomerFactory()
+    # when
+    response = api_as(compliance_officer).delete(f"/api/customers/{customer.pk}/gdpr-delete")
+    # then
+    assert response.status_code == 200
+    body = response.json()
+    assert body["id"] == str(customer.pk) and body["status"] == "erased" and body["erased_at"]
+    customer.refresh_from_db()
+    assert customer.first_name == "Erased"
+
+
+def test_gdpr_delete_under_legal_hold_is_409_with_the_reason(api_as, compliance_officer):
+    # given
+    claim = ClaimFactory()
+    customer = claim.policy.customer
+    # when
+    response = api_as(compliance_officer).delete(f"/api/customers/{customer.pk}/gdpr-delete")
+    # then
+    body = assert_problem(response, 409, "CONFLICT")
+    assert "polic" in body["detail"].lower() or "claim" in body["detail"].lower()
+    customer.refresh_from_db()
+    assert customer.erased_at is None
+
+
+def test_gdpr_delete_without_permission_is_403(api_as, customer_service):
+    customer = CustomerFactory()
+    assert_problem(api_as(customer_service).delete(f"/api/customers/{customer.pk}/gdpr-delete"), 403)

@@ -1,0 +1,107 @@
+"""Idempotency-Key on creating POSTs (SPEC §3)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+from claims.models import Claim, ClaimDocument
+from customers.models import Customer
+from policies.models import Policy
+from tests.api.conftest import assert_problem
+from tests.factories import ClaimFactory, CustomerFactory, PolicyFactory
+
+pytestmark = pytest.mark.django_db
+
+CUSTOMER = {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace", "gdpr_consent": True}
+
+
+def test_same_key_and_body_replays_the_first_response_and_creates_one_record(api_as, customer_service):
+    # given
+    client = api_as(customer_service)
+    first = client.post("/api/customers", CUSTOMER, headers={"Idempotency-Key": "k-1"})
+    # when
+    replay = client.post("/api/customers", {**CUSTOMER, "gdpr_consent": True}, headers={"Idempotency-Key": "k-1"})
+    # then
+    assert first.status_code == replay.status_code == 201
+    assert replay.content == first.content
+    assert replay["Idempotent-Replayed"] == "true"
+    assert Customer.objects.count() == 1
+
+
+def test_same_key_with_another_body_is_422(api_as, customer_service):
+    client = api_as(customer_service)
+    client.post("/api/customers", CUSTOMER, headers={"Idempotency-Key": "k-2"})
+    response = client.post("/api/customers", {**CUSTOMER, "first_name": "Grace"}, headers={"Idempotency-Key": "k-2"})
+    assert_problem(response, 422, "VALIDATION_ERROR")
+    assert Customer.objects.count() == 1
+
+
+def test_keys_are_per_user(api_as, customer_service):
+    from tests.factories import staff
+
+    other = staff("Customer service")
+    api_as(customer_service).post("/api/customers", CUSTOMER, headers={"Idempotency-Key": "shared"})
+    response = api_as(other).post("/api/customers", {**CUSTOMER, "email": "b@example.com"},
+                                  headers={"Idempotency-Key": "shared"})
+    assert response.status_code == 201
+    assert Customer.objects.count() == 2
+
+
+def test_a_failed_request_does_not_burn_the_key(api_as, customer_service):
+    client = api_as(customer_service)
+    refused = client.post("/api/customers", {**CUSTOMER, "gdpr_consent": False}, headers={"Idempotency-Key": "k-3"})
+    assert refused.status_code == 400
+    # the refused request left no record: the corrected request may use the same key
+    assert client.post("/api/customers", CUSTOMER, headers={"Idempotency-Key": "k-3"}).status_code == 201
+    assert Customer.objects.count() == 1
+
+
+def test_an_expired_key_starts_afresh(api_as, customer_service):
+    from vanguard.api_support.models import IdempotencyRecord
+
+    client = api_as(customer_service)
+    client.post("/api/customers", CUSTOMER, headers={"Idempotency-Key": "k-5"})
+    IdempotencyRecord.objects.update(created_at=timezone.now() - dt.timedelta(hours=25))
+    response = client.post("/api/customers", {**CUSTOMER, "email": "new@example.com"},
+                           headers={"Idempotency-Key": "k-5"})
+    assert response.status_code == 201
+    assert Customer.objects.count() == 2
+
+
+def test_policies_claims_and_documents_honour_the_key(api_as, superuser):
+    # given
+    client = api_as(superuser)
+    customer = CustomerFactory()
+    start = timezone.now() - dt.timedelta(days=1)
+    policy_body = {"customer_id": str(customer.pk), "policy_type": "auto", "premium_amount": "500.00",
+                   "coverage_amount": "5000.00", "start_date": start.isoformat(),
+                   "end_date": (start + dt.timedelta(days=365)).isoformat()}
+    policy = PolicyFactory()
+    claim_body = {"policy_id": str(policy.pk), "claim_type": "theft", "claim_amount": "50.00",
+                  "incident_date": start.isoformat()}
+    claim = ClaimFactory()
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
+
+    def upload():
+        return client.call("POST", f"/api/claims/{claim.pk}/documents", {"file": SimpleUploadedFile("a.png", png)},
+                           content_type="multipart/form-data", headers={"Idempotency-Key": "doc"})
+
+    # when
+    for _ in range(2):
+        assert client.post("/api/policies", policy_body, headers={"Idempotency-Key": "pol"}).status_code == 201
+        assert client.post("/api/claims", claim_body, headers={"Idempotency-Key": "clm"}).status_code == 201
+        assert upload().status_code == 201
+    # then
+    assert Policy.objects.filter(customer=customer).count() == 1
+    assert Claim.objects.filter(policy=policy).count() == 1
+    assert ClaimDocument.objects.filter(claim=claim).count() == 1
+
+
+def test_an_overlong_key_is_422(api_as, customer_service):
+    response = api_as(customer_service).post("/api/customers", CUSTOMER, headers={"Idempotency-Key": "k" * 300})
+    assert_problem(response, 422)
+    assert not Customer.objects.exists()

@@ -1,0 +1,141 @@
+"""Login lockout and rate limits (SPEC §6), shared by /api/auth/login and /admin/login/."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import pytest
+from django.test import Client
+
+from tests.api.conftest import assert_problem
+from tests.factories import PASSWORD
+from vanguard.accounts.models import User
+from vanguard.api_support.models import LoginAttempt
+
+pytestmark = pytest.mark.django_db
+
+
+def api_login(api_as, email, password, addr="10.0.0.1"):
+    return api_as(None, remote_addr=addr).post("/api/auth/login", {"email": email, "password": password})
+
+
+def admin_login(email, password, addr="10.0.0.1"):
+    return Client(REMOTE_ADDR=addr).post("/admin/login/", {"username": email, "password": password})
+
+
+def test_sixth_failed_api_login_is_429_with_retry_after_and_skips_the_password_check(api_as, adjuster):
+    # given
+    for _ in range(5):
+        assert api_login(api_as, adjuster.email, "Wrong-Password-1!").status_code == 401
+    # when
+    with mock.patch.object(User, "check_password") as check:
+        response = api_login(api_as, adjuster.email, PASSWORD)
+    # then
+    body = assert_problem(response, 429, "RATE_LIMITED")
+    assert 0 < int(response["Retry-After"]) <= 15 * 60
+    assert "locked" in body["detail"].lower()
+    check.assert_not_called()
+
+
+def test_account_lock_applies_from_every_address_and_to_unknown_names(api_as):
+    # given
+    for i in range(5):
+        api_login(api_as, "nobody@vanguard.test", "x", addr=f"10.0.1.{i}")
+    # then
+    assert_problem(api_login(api_as, "NOBODY@vanguard.test", "x", addr="10.0.2.1"), 429)
+
+
+def test_lockout_is_shared_with_the_admin_login_page(api_as, adjuster):
+    # given
+    for _ in range(5):
+        admin_login(adjuster.email, "Wrong-Password-1!")
+    # when
+    page = admin_login(adjuster.email, PASSWORD)
+    api = api_login(api_as, adjuster.email, PASSWORD)
+    # then
+    assert page.status_code == 200
+    assert b'id="login-lockout"' in page.content
+    assert b"Too many failed sign-in attempts" in page.content
+    assert "_auth_user_id" not in page.wsgi_request.session
+    assert_problem(api, 429)
+
+
+def test_admin_login_page_shows_the_lockout_on_the_sixth_attempt(adjuster):
+    for _ in range(5):
+        page = admin_login(adjuster.email, "Wrong-Password-1!")
+        assert b"login-lockout" not in page.content
+    assert b"login-lockout" in admin_login(adjuster.email, "Wrong-Password-1!").content
+
+
+def test_a_successful_login_clears_the_account_counter(api_as, adjuster):
+    # given
+    for _ in range(4):
+        api_login(api_as, adjuster.email, "Wrong-Password-1!")
+    assert api_login(api_as, adjuster.email, PASSWORD).status_code == 200
+    # when
+    for _ in range(4):
+        api_login(api_as, adjuster.email, "Wrong-Password-1!")
+    # then
+    assert api_login(api_as, adjuster.email, PASSWORD).status_code == 200
+
+
+def test_twenty_failures_from_one_address_lock_the_address(api_as, adjuster, settings):
+    # given
+    settings.API_RATE_LIMIT_ANON = "1000/m"
+    for i in range(20):
+        api_login(api_as, f"typo{i}@vanguard.test", "x", addr="10.7.7.7")
+    # then
+    assert_problem(api_login(api_as, adjuster.email, PASSWORD, addr="10.7.7.7"), 429)
+    assert api_login(api_as, adjuster.email, PASSWORD, addr="10.7.7.8").status_code == 200
+
+
+def test_limits_come_from_settings(api_as, adjuster, settings):
+    settings.LOGIN_FAILURE_LIMIT = 2
+    api_login(api_as, adjuster.email, "bad")
+    api_login(api_as, adjuster.email, "bad")
+    assert_problem(api_login(api_as, adjuster.email, PASSWORD), 429)
+
+
+def test_failed_and_locked_attempts_are_recorded(api_as, adjuster):
+    # given
+    for _ in range(6):
+        api_login(api_as, adjuster.email, "Wrong-Password-1!", addr="10.3.3.3")
+    # then
+    attempts = LoginAttempt.objects.filter(username=adjuster.email)
+    assert attempts.filter(outcome="failed").count() == 5
+    locked = attempts.get(outcome="locked_out")
+    assert (locked.locked_by, locked.interface, locked.ip_address) == ("account", "api", "10.3.3.3")
+
+
+def test_compliance_officers_can_read_the_login_attempts_in_the_admin(client, compliance_officer, adjuster):
+    # given
+    admin_login("someone@vanguard.test", "bad")
+    client.force_login(compliance_officer)
+    # when
+    response = client.get("/admin/api_support/loginattempt/")
+    # then
+    assert response.status_code == 200
+    assert b"someone@vanguard.test" in response.content
+    assert client.get("/admin/api_support/loginattempt/add/").status_code == 403
+
+
+def test_authenticated_rate_limit_is_per_user_and_answers_429_with_retry_after(api_as, adjuster, manager, settings):
+    # given
+    settings.API_RATE_LIMIT_USER = "3/m"
+    client = api_as(adjuster)
+    statuses = [client.get("/api/auth/me").status_code for _ in range(4)]
+    # then
+    assert statuses == [200, 200, 200, 429]
+    response = client.get("/api/auth/me")
+    assert_problem(response, 429, "RATE_LIMITED")
+    assert 1 <= int(response["Retry-After"]) <= 60
+    assert api_as(manager).get("/api/auth/me").status_code == 200
+
+
+def test_anonymous_rate_limit_is_per_address(api_as, settings):
+    # given
+    settings.API_RATE_LIMIT_ANON = "2/m"
+    statuses = [api_as(None, remote_addr="10.5.5.5").get("/api/customers").status_code for _ in range(3)]
+    # then
+    assert statuses == [401, 401, 429]
+    assert api_as(None, remote_addr="10.5.5.6").get("/api/customers").status_code == 401

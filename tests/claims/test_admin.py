@@ -1,0 +1,400 @@
+"""Claims in the admin: every transition through a button or an action with the services' outcome,
+authority limits and refusals reported per claim, document upload and download, constant query counts."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from claims.models import Claim, ClaimDocument, ClaimEvent
+from tests import factories
+from tests.admin_support import count_queries, messages_of, post_action
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = reverse("admin:claims_claim_changelist")
+ADD = reverse("admin:claims_claim_add")
+S = Claim.Status
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 64
+EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 64 + b"PE\x00\x00" + b"\x00" * 64
+
+
+def change_url(claim: Claim) -> str:
+    return reverse("admin:claims_claim_change", args=[claim.pk])
+
+
+def transition_url(claim: Claim, name: str) -> str:
+    return reverse("admin:claims_claim_transition", args=[claim.pk, name])
+
+
+def status_event(claim: Claim) -> ClaimEvent:
+    return ClaimEvent.objects.get(claim=claim, kind=ClaimEvent.Kind.STATUS_CHANGED)
+
+
+# --- each transition once, same outcome as the service ---------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("traits", "name", "expected"),
+    [
+        ({}, "start", S.PROCESSING),
+        ({"approved": True}, "paid", S.PAID),
+        ({"paid": True}, "close", S.CLOSED),
+        ({"denied": True}, "close", S.CLOSED),
+    ],
+)
+def test_object_button_runs_the_transition(client, adjuster, traits, name, expected):
+    # given
+    claim = factories.ClaimFactory(**traits)
+    previous = claim.status
+    client.force_login(adjuster)
+    # when
+    response = client.post(transition_url(claim, name))
+    # then
+    assert response.status_code == 302
+    claim.refresh_from_db()
+    assert claim.status == expected
+    event = status_event(claim)
+    assert (event.from_status, event.to_status, event.actor) == (previous, expected, adjuster)
+
+
+def test_start_processing_assigns_the_claim_to_the_adjuster(client, adjuster):
+    # given
+    claim = factories.ClaimFactory()
+    client.force_login(adjuster)
+    # when
+    post_action(client, CHANGELIST, "start_processing", [claim])
+    # then
+    claim.refresh_from_db()
+    assert claim.status == S.PROCESSING and claim.assigned_to == adjuster
+
+
+def test_approve_button_asks_the_amount_defaulting_to_the_claim_amount(client, adjuster):
+    # given
+    claim = factories.ClaimFactory(processing=True, claim_amount=Decimal("2500.00"))
+    client.force_login(adjuster)
+    field = f"amount_{claim.pk}"
+    # when
+    form = client.get(transition_url(claim, "approve"))
+    response = client.post(transition_url(claim, "approve"), {"apply": "yes", field: "2000.00", "note": "Depreciation"})
+    # then
+    assert form.status_code == 200
+    assert form.context["form"].fields[field].initial == Decimal("2500.00")
+    assert response.status_code == 302
+    claim.refresh_from_db()
+    assert claim.status == S.APPROVED and claim.approved_amount == Decimal("2000.00")
+    assert claim.decided_by == adjuster and claim.processed_date is not None
+    event = status_event(claim)
+    assert event.data["amount"] == "2000.00" and event.to_status == S.APPROVED
+
+
+def test_approve_action_applies_within_authority_and_reports_the_limit(client, adjuster):
+    # given: the adjuster's authority is 10,000.00
+    small = factories.ClaimFactory(claim_amount=Decimal("800.00"))
+    large = factories.ClaimFactory(claim_amount=Decimal("25000.00"))
+    client.force_login(adjuster)
+    selected = [small, large]
+    # when
+    page = post_action(client, CHANGELIST, "approve_claims", selected)
+    response = post_action(client, CHANGELIST, "approve_claims", selected, apply="yes",
+                           **{f"amount_{small.pk}": "800.00", f"amount_{large.pk}": "25000.00"})
+    # then
+    assert page.status_code == 200
+    texts = messages_of(response)
+    assert f"{large.claim_number}: Approval of 25,000.00 exceeds your authority limit of 10,000.00." in texts
+    assert "Approved: 1 claim." in texts
+    assert Claim.objects.get(pk=small.pk).status == S.APPROVED
+    large.refresh_from_db()
+    assert large.status == S.PENDING and large.approved_amount is None
+    assert not ClaimEvent.objects.filter(claim=large).exists()
+
+
+def test_deny_action_asks_the_reason_and_denies_each_claim(client, adjuster):
+    # given
+    claims = factories.ClaimFactory.create_batch(2)
+    client.force_login(adjuster)
+    # when
+    missing = post_action(client, CHANGELIST, "deny_claims", claims, apply="yes", reason="")
+    response = post_action(client, CHANGELIST, "deny_claims", claims, apply="yes", reason="Not covered by the policy")
+    # then
+    assert missing.status_code == 200 and "This field is required." in missing.content.decode()
+    assert response.status_code == 302
+    for claim in claims:
+        claim.refresh_from_db()
+        assert claim.status == S.DENIED and claim.decision_reason == "Not covered by the policy"
+        assert status_event(claim).reason == "Not covered by the policy"
+
+
+def test_assign_to_me_action(client, adjuster):
+    # given
+    claim = factories.ClaimFactory()
+    client.force_login(adjuster)
+    # when
+    response = post_action(client, CHANGELIST, "assign_to_me", [claim])
+    # then
+    assert "Assigned to you: 1 claim." in messages_of(response)
+    claim.refresh_from_db()
+    assert claim.assigned_to == adjuster
+    assert ClaimEvent.objects.get(claim=claim).kind == ClaimEvent.Kind.ASSIGNED
+
+
+def test_reopen_is_for_managers_only(client, adjuster, manager):
+    # given
+    claim = factories.ClaimFactory(denied=True)
+    # when
+    client.force_login(adjuster)
+    refused = client.post(transition_url(claim, "reopen"))
+    client.force_login(manager)
+    response = post_action(client, CHANGELIST, "reopen_claims", [claim])
+    # then
+    assert refused.status_code == 403
+    assert "Reopened: 1 claim." in messages_of(response)
+    claim.refresh_from_db()
+    assert claim.status == S.PROCESSING and claim.decision_reason == ""
+    assert status_event(claim).actor == manager
+
+
+def test_a_refused_transition_reports_the_rule_and_changes_nothing(client, adjuster):
+    # given
+    claim = factories.ClaimFactory()
+    client.force_login(adjuster)
+    # when
+    response = client.post(transition_url(claim, "paid"))
+    # then
+    assert f"{claim.claim_number}: A pending claim cannot be marked paid." in messages_of(response)
+    claim.refresh_from_db()
+    assert claim.status == S.PENDING and not ClaimEvent.objects.exists()
+
+
+def test_mark_paid_on_several_claims_applies_to_the_approved_ones_and_reports_the_others(client, adjuster):
+    # given
+    approved = factories.ClaimFactory(approved=True)
+    pending, closed = factories.ClaimFactory(), factories.ClaimFactory(closed=True)
+    client.force_login(adjuster)
+    # when
+    response = post_action(client, CHANGELIST, "mark_paid", [approved, pending, closed])
+    # then
+    texts = messages_of(response)
+    assert f"{pending.claim_number}: A pending claim cannot be marked paid." in texts
+    assert f"{closed.claim_number}: A closed claim cannot be marked paid." in texts
+    assert "Marked paid: 1 claim." in texts
+    assert [Claim.objects.get(pk=c.pk).status for c in (approved, pending, closed)] == [S.PAID, S.PENDING, S.CLOSED]
+
+
+def test_customer_service_sees_claims_but_runs_no_transition(client, customer_service):
+    # given
+    claim = factories.ClaimFactory()
+    client.force_login(customer_service)
+    # when
+    listing = client.get(CHANGELIST)
+    view = client.get(change_url(claim))
+    button = client.post(transition_url(claim, "start"))
+    # then
+    assert listing.status_code == 200 and listing.context["action_form"] is None
+    assert view.status_code == 200 and transition_url(claim, "start") not in view.content.decode()
+    assert button.status_code == 403
+    claim.refresh_from_db()
+    assert claim.status == S.PENDING
+
+
+def test_the_change_form_keeps_status_and_money_read_only(client, adjuster):
+    # given
+    claim = factories.ClaimFactory()
+    client.force_login(adjuster)
+    # when
+    html = client.get(change_url(claim)).content.decode()
+    client.post(change_url(claim), {**upload_data(claim), "status": "approved", "approved_amount": "1000.00",
+                                    "claim_amount": "1.00"})
+    # then
+    for name in ("status", "approved_amount", "claim_amount", "decision_reason"):
+        assert f'name="{name}"' not in html
+    claim.refresh_from_db()
+    assert claim.status == S.PENDING and claim.approved_amount is None and claim.claim_amount == Decimal("1000.00")
+
+
+# --- add and change through the services ------------------------------------------------------------------
+
+def test_filing_a_claim_over_the_coverage_is_refused_on_the_form(client, adjuster):
+    # given
+    policy = factories.PolicyFactory(coverage_amount=Decimal("5000.00"))
+    client.force_login(adjuster)
+    incident = policy.start_date.replace(microsecond=0)
+    data = {
+        "policy": str(policy.pk), "claim_type": "theft", "claim_amount": "6000.00", "description": "Stolen",
+        "incident_date_0": f"{incident:%Y-%m-%d}", "incident_date_1": "12:00:00",
+        "documents-TOTAL_FORMS": "0", "documents-INITIAL_FORMS": "0",
+    }
+    # when
+    refused = client.post(ADD, data)
+    accepted = client.post(ADD, {**data, "claim_amount": "4000.00"})
+    # then
+    assert refused.status_code == 200
+    assert "The claim amount 6,000.00 exceeds the policy&#x27;s coverage of 5,000.00." in refused.content.decode()
+    assert accepted.status_code == 302
+    claim = Claim.objects.get()
+    assert claim.claim_amount == Decimal("4000.00") and claim.created_by == adjuster
+
+
+def upload_data(claim: Claim, **extra) -> dict:
+    return {
+        "description": claim.description,
+        "documents-TOTAL_FORMS": "0", "documents-INITIAL_FORMS": "0",
+        "documents-2-TOTAL_FORMS": "1", "documents-2-INITIAL_FORMS": "0",
+        "documents-2-0-claim": str(claim.pk), "documents-2-0-document_type": "photo",
+        "events-TOTAL_FORMS": "0", "events-INITIAL_FORMS": "0",
+        **extra,
+    }
+
+
+def test_a_png_uploaded_in_the_inline_is_stored_through_the_service(client, adjuster):
+    # given
+    claim = factories.ClaimFactory()
+    client.force_login(adjuster)
+    upload = SimpleUploadedFile("dent.png", PNG, content_type="application/octet-stream")
+    # when
+    response = client.post(change_url(claim), upload_data(claim, **{"documents-2-0-file": upload}))
+    # then
+    assert response.status_code == 302
+    document = ClaimDocument.objects.get(claim=claim)
+    assert document.mime_type == "image/png" and document.filename == "dent.png"
+    assert document.file_size == len(PNG) and document.uploaded_by == adjuster
+    assert ClaimEvent.objects.get(claim=claim).kind == ClaimEvent.Kind.DOCUMENT_ADDED
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("invoice.pdf", EXE, "File type application/x-msdownload not allowed."),
+        ("notes.png", b"just some text, not an image\n" * 4, "File type unknown not allowed."),
+    ],
+)
+def test_a_disallowed_upload_is_refused_on_the_form_and_nothing_is_saved(client, adjuster, name, content, message):
+    # given: the description changes too, and must not be saved with a refused upload
+    claim = factories.ClaimFactory()
+    client.force_login(adjuster)
+    upload = SimpleUploadedFile(name, content, content_type="image/png")
+    # when
+    response = client.post(
+        change_url(claim), upload_data(claim, description="Changed", **{"documents-2-0-file": upload})
+    )
+    # then
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not ClaimDocument.objects.exists()
+    claim.refresh_from_db()
+    assert claim.description != "Changed" and not ClaimEvent.objects.exists()
+
+
+def test_an_upload_over_10_mb_is_refused_with_the_limit(client, adjuster, settings):
+    # given
+    settings.DOCUMENT_MAX_BYTES = 10 * 1024 * 1024
+    claim = factories.ClaimFactory()
+    client.force_login(adjuster)
+    upload = SimpleUploadedFile("huge.png", PNG + b"\x00" * (10 * 1024 * 1024), content_type="image/png")
+    # when
+    response = client.post(change_url(claim), upload_data(claim, **{"documents-2-0-file": upload}))
+    # then
+    assert response.status_code == 200
+    assert "The file is larger than the limit of 10 MB." in response.content.decode()
+    assert not ClaimDocument.objects.exists()
+
+
+def test_documents_download_only_through_the_permission_checked_view(client, adjuster, underwriter):
+    # given
+    document = factories.ClaimDocumentFactory()
+    url = reverse("admin:claims_claim_document", args=[document.claim_id, document.pk])
+    # when
+    client.force_login(adjuster)
+    allowed = client.get(url)
+    page = client.get(change_url(document.claim)).content.decode()
+    client.force_login(underwriter)  # underwriters do not see claims
+    refused = client.get(url)
+    # then
+    assert allowed.status_code == 200
+    assert allowed["Content-Type"] == "image/png" and "attachment" in allowed["Content-Disposition"]
+    assert b"".join(allowed.streaming_content).startswith(b"\x89PNG")
+    assert url in page and document.file.name not in page
+    assert refused.status_code == 403
+
+
+# --- lists, filters, query counts ------------------------------------------------------------------------
+
+def test_the_mine_filter_shows_the_claims_assigned_to_me(client, adjuster, manager):
+    # given
+    mine = factories.ClaimFactory(assigned_to=adjuster)
+    factories.ClaimFactory(assigned_to=manager)
+    factories.ClaimFactory()
+    client.force_login(adjuster)
+    # when
+    response = client.get(CHANGELIST, {"assignee": "mine"})
+    # then
+    assert list(response.context["cl"].result_list) == [mine]
+
+
+def test_search_by_claim_number_policy_number_and_customer(client, adjuster):
+    # given
+    claim = factories.ClaimFactory(policy__customer__last_name="Lovelace")
+    factories.ClaimFactory()
+    client.force_login(adjuster)
+    # when / then
+    for term in (claim.claim_number, claim.policy.policy_number, "lovelace"):
+        assert list(client.get(CHANGELIST, {"q": term}).context["cl"].result_list) == [claim]
+
+
+def test_changelist_runs_the_same_number_of_queries_for_2_and_22_claims(client, manager, adjuster):
+    # given
+    factories.ClaimFactory.create_batch(2, assigned_to=adjuster)
+    client.force_login(manager)
+    client.get(CHANGELIST)
+    # when
+    with_two = count_queries(client, CHANGELIST)
+    factories.ClaimFactory.create_batch(10, assigned_to=adjuster)
+    factories.ClaimFactory.create_batch(10, assigned_to=manager)
+    with_twenty_two = count_queries(client, CHANGELIST)
+    # then
+    assert with_two == with_twenty_two
+
+
+def test_change_view_query_count_does_not_grow_with_documents_and_events(client, adjuster):
+    # given
+    claim = factories.ClaimFactory()
+    factories.ClaimDocumentFactory(claim=claim)
+    client.force_login(adjuster)
+    client.get(change_url(claim))
+    # when
+    few = count_queries(client, change_url(claim))
+    factories.ClaimDocumentFactory.create_batch(5, claim=claim, uploaded_by=adjuster)
+    post_action(client, CHANGELIST, "assign_to_me", [claim])
+    many = count_queries(client, change_url(claim))
+    # then
+    assert few == many
+
+
+def test_compliance_officers_read_claims_but_change_nothing(client, compliance_officer):
+    # given
+    claim = factories.ClaimFactory()
+    client.force_login(compliance_officer)
+    # when
+    view = client.get(change_url(claim))
+    post = client.post(change_url(claim), upload_data(claim, description="Changed"))
+    button = client.post(transition_url(claim, "start"))
+    # then
+    assert view.status_code == 200 and 'name="_save"' not in view.content.decode()
+    assert post.status_code == 403 and button.status_code == 403
+    claim.refresh_from_db()
+    assert claim.description != "Changed" and claim.status == S.PENDING
+
+
+def test_the_policy_picker_offers_only_claimable_policies(client, adjuster):
+    # given
+    active = factories.PolicyFactory(customer__last_name="Turing")
+    factories.PolicyFactory(cancelled=True, customer__last_name="Turing")
+    factories.PolicyFactory(pending=True, customer__last_name="Turing")
+    client.force_login(adjuster)
+    url = reverse("admin:autocomplete") + "?app_label=claims&model_name=claim&field_name=policy&term=turing"
+    # when
+    response = client.get(url)
+    # then
+    assert [row["id"] for row in response.json()["results"]] == [str(active.pk)]

@@ -1,0 +1,191 @@
+"""Tamper evidence of the audit trail (SPEC §7.1): sealing, verification, detection of each tampering."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from compliance import chain
+from compliance.models import AuditEntry, AuditEntryImmutable
+from customers import services as customer_services
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def _make_entries(actor, count: int = 5) -> list[AuditEntry]:
+    for n in range(count):
+        customer_services.customer_create(
+            actor=actor, email=f"chain{n}@example.test", first_name="Ada", last_name=f"Chain{n}", gdpr_consent=True,
+        )
+    return list(AuditEntry.objects.order_by("seq"))
+
+
+def _sql(statement: str, params: list) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+def test_entries_are_sealed_into_one_chain(superuser):
+    # given / when
+    entries = _make_entries(superuser, 3)
+
+    # then
+    assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
+    assert entries[0].prev_hash == chain.GENESIS
+    for previous, entry in itertools.pairwise(entries):
+        assert entry.prev_hash == previous.entry_hash
+        assert entry.entry_hash == chain.link_hash(entry.prev_hash, chain.content_digest(entry))
+    report = chain.verify_chain()
+    assert report.ok and report.entries == len(entries)
+
+
+def test_sealed_entries_cannot_be_changed_or_deleted_through_the_orm(superuser):
+    # given
+    entry = _make_entries(superuser, 1)[0]
+
+    # when / then
+    entry.object_repr = "something else"
+    with pytest.raises(AuditEntryImmutable):
+        entry.save()
+    with pytest.raises(AuditEntryImmutable):
+        entry.delete()
+
+
+def test_verify_command_passes_an_intact_chain(superuser, capsys):
+    # given
+    _make_entries(superuser, 3)
+
+    # when
+    call_command("verify_audit_chain")
+
+    # then
+    assert "Audit chain intact" in capsys.readouterr().out
+
+
+def test_altered_entry_is_named(superuser, capsys):
+    # given
+    entries = _make_entries(superuser, 5)
+    target = entries[2]
+    _sql("UPDATE compliance_auditentry SET object_repr = %s WHERE id = %s", ["forged", target.pk])
+
+    # when
+    with pytest.raises(CommandError) as failure:
+        call_command("verify_audit_chain")
+
+    # then
+    assert f"ALTERED: entry #{target.seq} (id {target.pk})" in str(failure.value)
+
+
+def test_altered_changes_json_is_detected(superuser):
+    # given
+    entries = _make_entries(superuser, 4)
+    target = entries[1]
+    forged = '{"first_name": ["x", "y"]}'
+    _sql("UPDATE compliance_auditentry SET changes = %s::jsonb WHERE id = %s", [forged, target.pk])
+
+    # when
+    report = chain.verify_chain()
+
+    # then
+    assert report.first_break.kind == "altered" and report.first_break.seq == target.seq
+
+
+def test_altered_actor_is_detected(superuser):
+    # given
+    entries = _make_entries(superuser, 3)
+    other = factories.UserFactory()
+    _sql("UPDATE compliance_auditentry SET actor_id = %s WHERE id = %s", [other.pk, entries[0].pk])
+
+    # when
+    report = chain.verify_chain()
+
+    # then
+    assert report.first_break.seq == entries[0].seq and report.first_break.kind == "altered"
+
+
+def test_deleted_entry_is_named(superuser, capsys):
+    # given
+    entries = _make_entries(superuser, 5)
+    victim, successor = entries[2], entries[3]
+    _sql("DELETE FROM compliance_auditentry WHERE id = %s", [victim.pk])
+
+    # when
+    with pytest.raises(CommandError) as failure:
+        call_command("verify_audit_chain")
+
+    # then
+    message = str(failure.value)
+    assert f"DELETED: entry #{successor.seq} (id {successor.pk})" in message
+    assert f"#{victim.seq} are missing" in message
+
+
+def test_deleted_and_renumbered_entry_is_detected_by_the_broken_link(superuser):
+    # given: the forger deletes #3 and renumbers the rest to hide the gap
+    entries = _make_entries(superuser, 5)
+    _sql("DELETE FROM compliance_auditentry WHERE id = %s", [entries[2].pk])
+    for entry in entries[3:]:
+        _sql("UPDATE compliance_auditentry SET seq = seq - 1 WHERE id = %s", [entry.pk])
+
+    # when
+    report = chain.verify_chain()
+
+    # then
+    assert report.first_break.entry_id == entries[3].pk
+    assert report.first_break.kind in {"deleted", "altered"}
+
+
+def test_inserted_entry_is_named(superuser):
+    # given: a forged entry appended after the head, linked correctly but without the chain key
+    entries = _make_entries(superuser, 3)
+    head = entries[-1]
+    _sql(
+        "INSERT INTO compliance_auditentry (content_type_id, object_pk, object_repr, action, changes_text, "
+        "timestamp, seq, salt, prev_hash, entry_hash) VALUES (%s, %s, %s, 1, '', now(), %s, '', %s, %s)",
+        [head.content_type_id, head.object_pk, "forged", head.seq + 1, head.entry_hash, "f" * 64],
+    )
+    forged_id = AuditEntry.objects.get(seq=head.seq + 1).pk
+
+    # when
+    with pytest.raises(CommandError) as failure:
+        call_command("verify_audit_chain")
+
+    # then
+    assert f"entry #{head.seq + 1} (id {forged_id})" in str(failure.value)
+
+
+def test_entry_inserted_without_a_sequence_number_is_detected(superuser):
+    # given
+    entries = _make_entries(superuser, 2)
+    _sql(
+        "INSERT INTO compliance_auditentry (content_type_id, object_pk, object_repr, action, changes_text, "
+        "timestamp, salt, prev_hash, entry_hash) VALUES (%s, %s, 'sneaky', 1, '', now(), '', '', '')",
+        [entries[0].content_type_id, entries[0].object_pk],
+    )
+
+    # when
+    report = chain.verify_chain()
+
+    # then
+    assert not report.ok
+    assert report.first_break.kind == "inserted" and report.first_break.seq is None
+
+
+def test_truncated_tail_is_detected_against_the_last_checkpoint(superuser):
+    # given: a verified chain whose head is then deleted
+    _make_entries(superuser, 4)
+    call_command("verify_audit_chain")
+    head = AuditEntry.objects.order_by("-seq").first()
+    _sql("DELETE FROM compliance_auditentry WHERE id = %s", [head.pk])
+
+    # when
+    report = chain.verify_chain()
+
+    # then
+    assert report.first_break.kind == "deleted"
+    assert report.first_break.seq == head.seq
+    assert "tail truncated" in report.first_break.detail

@@ -1,0 +1,293 @@
+"""manage.py seed: idempotent demo data, demo logins, the development-only reset and valid volume data."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import re
+import uuid
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.utils import timezone
+
+from claims.models import Claim, ClaimDocument, ClaimEvent
+from customers import pii
+from customers.models import Customer
+from policies.models import Policy, PolicyEvent
+from policies.services import minimum_premium
+from tests import factories
+from vanguard.accounts import roles
+from vanguard.accounts.authority import authority_limit
+from vanguard.accounts.models import User
+from vanguard.seeding import staff
+from vanguard.seeding.volume import VOLUME_DOMAIN, volume_customers
+
+COUNTED = (User, Customer, Policy, PolicyEvent, Claim, ClaimEvent, ClaimDocument)
+LOGIN_LINE = re.compile(r"^\s+(\S+@vanguard\.local)\s+(\S+)$", re.MULTILINE)
+
+
+def seed(*args: str) -> str:
+    out = io.StringIO()
+    call_command("seed", *args, stdout=out, stderr=io.StringIO(), verbosity=0)
+    return out.getvalue()
+
+
+def counts() -> dict[str, int]:
+    return {model.__name__: model.objects.count() for model in COUNTED}
+
+
+@pytest.mark.django_db
+def test_seed_twice_leaves_the_same_data():
+    # given
+    seed()
+    first = counts()
+    numbers = set(Policy.objects.values_list("policy_number", flat=True))
+    # when
+    output = seed()
+    # then
+    assert counts() == first
+    assert set(Policy.objects.values_list("policy_number", flat=True)) == numbers
+    assert "nothing to add" in output
+    assert first["Customer"] == len(set(Customer.objects.values_list("email", flat=True)))
+    assert first["User"] == len(set(User.objects.values_list("email", flat=True)))
+
+
+@pytest.mark.django_db
+def test_demo_covers_every_policy_type_and_status_and_every_claim_status():
+    # when
+    seed()
+    # then
+    assert set(Policy.objects.values_list("policy_type", flat=True)) == set(Policy.PolicyType.values)
+    assert set(Policy.objects.values_list("status", flat=True)) == set(Policy.Status.values)
+    assert Policy.objects.filter(renewal_of__isnull=False).exists()
+    assert set(Claim.objects.values_list("status", flat=True)) == set(Claim.Status.values)
+    assert {"image/png", "application/pdf"} <= set(ClaimDocument.objects.values_list("mime_type", flat=True))
+    for document in ClaimDocument.objects.all():
+        with document.file.open("rb") as handle:
+            assert len(handle.read()) == document.file_size
+
+
+@pytest.mark.django_db
+def test_demo_is_written_through_the_services_with_events_and_audit():
+    # when
+    seed()
+    # then every transition left its event, and the rows have audit entries naming the seeding superuser
+    for claim in Claim.objects.exclude(status=Claim.Status.PENDING):
+        last = claim.events.filter(kind=ClaimEvent.Kind.STATUS_CHANGED).order_by("-id").first()
+        assert last is not None and last.to_status == claim.status
+    cancelled = Policy.objects.get(status=Policy.Status.CANCELLED)
+    assert cancelled.events.filter(kind=PolicyEvent.Kind.CANCELLED).exists()
+    from compliance.models import AuditEntry
+
+    entries = AuditEntry.objects.filter(object_pk=str(cancelled.pk))
+    assert entries.exists()
+    assert {entry.actor.email for entry in entries} == {staff.SUPERUSER_EMAIL}
+
+
+@pytest.mark.django_db
+def test_each_demo_login_authenticates_with_its_role():
+    # given
+    output = seed()
+    passwords = dict(LOGIN_LINE.findall(output))
+    # then
+    assert set(passwords) == {spec.email for spec in staff.DEMO_STAFF}
+    for spec in staff.DEMO_STAFF:
+        user = authenticate(username=spec.email, password=passwords[spec.email])
+        assert user is not None, spec.email
+        assert user.is_staff and user.is_active
+        if spec.role is None:
+            assert user.is_superuser
+        else:
+            assert list(user.groups.values_list("name", flat=True)) == [spec.role]
+    adjuster = User.objects.get(email="adjuster@vanguard.local")
+    assert adjuster.has_perm("claims.decide_claim") and not adjuster.has_perm("policies.change_policy")
+
+
+@pytest.mark.django_db
+def test_passwords_are_printed_only_when_created():
+    # given
+    first = seed()
+    # when
+    second = seed()
+    # then
+    assert LOGIN_LINE.findall(first)
+    assert not LOGIN_LINE.findall(second)
+    assert "passwords" not in second
+
+
+@pytest.mark.django_db
+def test_seed_restores_a_removed_role_group():
+    # given
+    seed()
+    underwriter = User.objects.get(email="underwriter@vanguard.local")
+    underwriter.groups.clear()
+    # when
+    seed()
+    # then
+    assert list(underwriter.groups.values_list("name", flat=True)) == [roles.UNDERWRITER]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("environment", ["production", "staging"])
+def test_reset_is_refused_outside_development(settings, environment):
+    # given
+    seed()
+    before = counts()
+    settings.DJANGO_ENV = environment
+    # when / then
+    with pytest.raises(CommandError, match="refused when DJANGO_ENV is"):
+        seed("--reset")
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_seed_is_refused_in_production(settings):
+    # given
+    settings.DJANGO_ENV = "production"
+    # when / then
+    with pytest.raises(CommandError, match="refused"):
+        seed()
+    assert not User.objects.filter(email=staff.SUPERUSER_EMAIL).exists()
+    assert not Customer.objects.exists()
+
+
+@pytest.mark.django_db
+def test_reset_wipes_domain_data_and_seeds_again(settings):
+    # given
+    settings.DJANGO_ENV = "development"
+    seed()
+    before = counts()
+    stray = factories.ClaimFactory()
+    old_numbers = set(Policy.objects.values_list("policy_number", flat=True))
+    # when
+    output = seed("--reset")
+    # then
+    assert counts() == before
+    assert not Customer.objects.filter(pk=stray.policy.customer_id).exists()
+    assert not set(Policy.objects.values_list("policy_number", flat=True)) & old_numbers
+    assert not LOGIN_LINE.findall(output), "staff users survive a reset; their passwords are not reprinted"
+
+
+@pytest.mark.django_db
+def test_volume_customers_are_valid_and_encrypted():
+    # when
+    output = seed("--no-demo", "--customers", "50", "--random-seed", "7")
+    # then
+    customers = list(volume_customers())
+    assert len(customers) == 50
+    assert "rows/s" in output
+    for customer in customers:
+        customer.full_clean()
+        assert customer.email.endswith(f"@{VOLUME_DOMAIN}") and customer.gdpr_consent
+        assert customer.ssn_hash == pii.ssn_hash(customer.ssn)
+        assert customer.data_retention_date > timezone.now()
+    _assert_encrypted_at_rest(customers)
+    _assert_policies_and_claims_follow_the_rules()
+
+
+def _assert_encrypted_at_rest(customers: list[Customer]) -> None:
+    by_id = {customer.pk: customer for customer in customers}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, phone, date_of_birth, address, ssn FROM customers_customer WHERE email LIKE %s",
+            [f"%@{VOLUME_DOMAIN}"],
+        )
+        rows = cursor.fetchall()
+    assert len(rows) == len(customers)
+    for customer_id, *raw_columns in rows:
+        customer = by_id[uuid.UUID(str(customer_id))]
+        clear = [customer.phone, customer.date_of_birth, customer.address, customer.ssn]
+        assert all(clear[:3])
+        for raw, plaintext in zip(raw_columns, clear, strict=True):
+            raw = bytes(raw)
+            assert raw, "even an empty value is stored encrypted"
+            if plaintext:
+                assert pickle.dumps(plaintext) not in raw and str(plaintext).encode() not in raw
+
+
+def _assert_policies_and_claims_follow_the_rules() -> None:
+    now = timezone.now()
+    policies = list(Policy.objects.filter(customer__email__endswith=f"@{VOLUME_DOMAIN}"))
+    assert policies
+    for policy in policies:
+        policy.full_clean()
+        assert policy.premium_amount >= minimum_premium(policy.policy_type)
+        assert policy.events.filter(kind=PolicyEvent.Kind.CREATED).count() == 1
+        if policy.status == Policy.Status.PENDING:
+            assert policy.start_date > now
+        if policy.status == Policy.Status.EXPIRED:
+            assert policy.end_date < now
+        if policy.renewal_of_id:
+            assert policy.start_date == policy.renewal_of.end_date
+            assert policy.customer_id == policy.renewal_of.customer_id
+    claims = list(Claim.objects.select_related("policy", "decided_by").filter(policy__in=policies))
+    assert claims
+    for claim in claims:
+        claim.full_clean()
+        policy = claim.policy
+        assert policy.status in Policy.CLAIMABLE_STATUSES
+        assert policy.start_date <= claim.incident_date <= min(policy.end_date, now)
+        assert claim.claim_amount <= policy.coverage_amount
+        if claim.approved_amount is not None:
+            limit = authority_limit(claim.decided_by)
+            assert claim.approved_amount <= claim.claim_amount and (limit is None or claim.approved_amount <= limit)
+        events = list(claim.events.order_by("id"))
+        assert events[0].kind == ClaimEvent.Kind.CREATED
+        assert (events[-1].to_status or "pending") in {claim.status, "pending"}
+        if claim.status != Claim.Status.PENDING:
+            assert events[-1].to_status == claim.status and claim.assigned_to_id is not None
+
+
+@pytest.mark.django_db
+def test_volume_tops_up_to_the_requested_number():
+    # given
+    seed("--no-demo", "--customers", "20")
+    # when
+    again = seed("--no-demo", "--customers", "20")
+    seed("--no-demo", "--customers", "30")
+    # then
+    assert "nothing to add" in again
+    assert volume_customers().count() == 30
+    assert len(set(volume_customers().values_list("email", flat=True))) == 30
+
+
+@pytest.mark.django_db
+def test_negative_customer_count_is_refused():
+    with pytest.raises(CommandError):
+        seed("--customers", "-1")
+
+
+LOADED_TABLES = ["customers_customer", "policies_policy", "policies_policyevent", "claims_claim", "claims_claimevent"]
+
+
+def _foreign_keys() -> set[tuple[str, str, str]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE contype = 'f' AND conrelid = ANY(%s::regclass[])",
+            [LOADED_TABLES],
+        )
+        return set(cursor.fetchall())
+
+
+def _indexes() -> set[tuple[str, str]]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s)", [LOADED_TABLES])
+        return set(cursor.fetchall())
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the bulk load drops and re-adds keys on PostgreSQL")
+def test_volume_after_demo_in_one_transaction_keeps_every_foreign_key_and_index():
+    # given: the demo's rows (with deferred key checks still queued in this test's transaction)
+    keys, indexes = _foreign_keys(), _indexes()
+    assert len(keys) >= 10 and len(indexes) >= 20
+    # when
+    seed("--customers", "5")
+    # then
+    assert _foreign_keys() == keys
+    assert _indexes() == indexes
+    assert volume_customers().count() == 5 and Customer.objects.count() > 5

@@ -1,0 +1,184 @@
+"""JWT for the API (SPEC §6): simplejwt's token classes and blacklist app, HS256 with JWT_SIGNING_KEY.
+
+Claims: `sub` (user id), `email`, `type` ("access" | "refresh"), `exp`, `iat`, `jti`. Access tokens live
+30 minutes, refresh tokens 7 days; a refresh rotates the refresh token and blacklists the old one, so a
+second use of a rotated token is refused (401).
+
+`JWTBearer` is the ninja auth class of every protected endpoint. It validates the access token, loads the
+user and every permission the request may check in one query (PostgreSQL), counts the request against
+the caller's rate limit, and names the caller as the audit actor of the request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from asgiref.sync import sync_to_async
+from auditlog.context import auditlog_value
+from django.conf import settings
+from django.contrib.auth.models import Group, Permission
+from django.db import connection, transaction
+from django.db.models import F, OuterRef, Value
+from django.db.models.functions import Concat
+from ninja.security import HttpBearer
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from vanguard.accounts.models import User
+from vanguard.api_support import ratelimit
+from vanguard.middleware import client_ip
+from vanguard.request_context import user_id_var
+
+
+class InvalidToken(Exception):
+    """A missing, malformed, tampered, expired, wrong-type or revoked token: 401."""
+
+
+def _issue(user: User) -> dict[str, Any]:
+    refresh = RefreshToken.for_user(user)  # records the OutstandingToken row
+    refresh["email"] = user.email
+    access = refresh.access_token  # copies sub and email, gets its own type, jti and exp
+    return {
+        "access_token": str(access),
+        "refresh_token": str(refresh),
+        "token_type": "bearer",
+        "expires_in": int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds()),
+    }
+
+
+def tokens_issue(*, user: User) -> dict[str, Any]:
+    """A fresh access/refresh pair for a user who just proved their credentials."""
+    return _issue(user)
+
+
+def _active_user(user_id: Any) -> User | None:
+    try:
+        return User.objects.filter(pk=UUID(str(user_id)), is_active=True, is_staff=True, is_system=False).first()
+    except (TypeError, ValueError):
+        return None
+
+
+@transaction.atomic
+def tokens_refresh(*, refresh_token: str) -> dict[str, Any]:
+    """Rotate a refresh token: blacklist it and issue a new pair. Reuse of a rotated token is a 401.
+
+    Locks the outstanding-token row so two concurrent refreshes with the same token cannot both win.
+    """
+    try:
+        old = RefreshToken(refresh_token)  # signature, exp, type and blacklist
+    except TokenError as exc:
+        raise InvalidToken(str(exc)) from exc
+    outstanding = OutstandingToken.objects.select_for_update(of=("self",)).filter(jti=old["jti"]).first()
+    if outstanding is None or BlacklistedToken.objects.filter(token=outstanding).exists():
+        raise InvalidToken("Token is blacklisted")
+    BlacklistedToken.objects.create(token=outstanding)
+    user = _active_user(old.get("sub"))
+    if user is None:
+        raise InvalidToken("User is inactive")
+    return _issue(user)
+
+
+@transaction.atomic
+def tokens_revoke(*, refresh_token: str, user: User) -> None:
+    """Log out: blacklist the caller's refresh token (idempotent). Someone else's token is refused."""
+    try:
+        token = RefreshToken(refresh_token, verify=False)
+        token.check_exp()
+        token.verify_token_type()
+    except TokenError as exc:
+        raise InvalidToken(str(exc)) from exc
+    if str(token.get("sub")) != str(user.pk):
+        raise InvalidToken("Token belongs to another user")
+    token.blacklist()
+
+
+def _permission_codes(**filters):
+    return (
+        Permission.objects.filter(**filters)
+        .annotate(code=Concat(F("content_type__app_label"), Value("."), F("codename")))
+        .values("code")
+    )
+
+
+def load_user(user_id: Any) -> User | None:
+    """The active staff user with their group names and permissions cached on the instance.
+
+    On PostgreSQL this is one query (array subqueries); elsewhere a few. Either way `has_perm` and
+    `authority_limit` then answer without touching the database, which async code needs.
+    """
+    try:
+        pk = UUID(str(user_id))
+    except (TypeError, ValueError):
+        return None
+    qs = User.objects.filter(pk=pk, is_active=True, is_staff=True, is_system=False)
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.expressions import ArraySubquery
+
+        user = qs.annotate(
+            _user_perms=ArraySubquery(_permission_codes(user=OuterRef("pk"))),
+            _group_perms=ArraySubquery(_permission_codes(group__user=OuterRef("pk"))),
+            _groups=ArraySubquery(Group.objects.filter(user=OuterRef("pk")).values("name")),
+        ).first()
+        if user is None:
+            return None
+        user_perms, group_perms, groups = set(user._user_perms), set(user._group_perms), set(user._groups)
+    else:
+        user = qs.first()
+        if user is None:
+            return None
+        user_perms = set(_permission_codes(user=user).values_list("code", flat=True))
+        group_perms = set(_permission_codes(group__user=user).values_list("code", flat=True))
+        groups = set(user.groups.values_list("name", flat=True))
+    # The attributes ModelBackend and authority_limit() read before they would query.
+    user._user_perm_cache, user._group_perm_cache = user_perms, group_perms
+    user._perm_cache = user_perms | group_perms
+    user._group_names_cache = groups
+    return user
+
+
+def decode_access(raw: str) -> AccessToken:
+    try:
+        return AccessToken(raw)  # signature, exp and type == "access"
+    except TokenError as exc:
+        raise InvalidToken(str(exc)) from exc
+
+
+_aload_user = sync_to_async(load_user)
+
+
+class JWTBearer(HttpBearer):
+    """`Authorization: Bearer <access token>`; anything else is a 401 with `WWW-Authenticate: Bearer`."""
+
+    async def __call__(self, request) -> User | None:
+        header = request.headers.get("Authorization") or ""
+        scheme, _, raw = header.partition(" ")
+        user = None
+        if scheme.lower() == "bearer" and raw.strip():
+            try:
+                token = decode_access(raw.strip())
+            except InvalidToken:
+                token = None
+            if token is not None:
+                user = await _aload_user(token.get("sub"))
+        if user is None:
+            # Unauthenticated traffic counts against the address's anonymous limit.
+            await ratelimit.ahit("anon", client_ip(request) or "-", "API_RATE_LIMIT_ANON")
+            return None
+        await ratelimit.ahit("user", str(user.pk), "API_RATE_LIMIT_USER")
+        request.user = user
+        user_id_var.set(str(user.pk))
+        # The audit context dict was set by AuditContextMiddleware for this request and is shared with
+        # the sync_to_async threads the services run in: naming the actor here (instead of nesting
+        # set_actor, which would replace the context) attributes every API write.
+        ctx = auditlog_value.get(None)
+        if ctx is not None:
+            ctx["actor"] = user
+        return user
+
+    async def authenticate(self, request, token):  # pragma: no cover - __call__ does the work
+        raise NotImplementedError
+
+
+bearer = JWTBearer()

@@ -1,0 +1,149 @@
+"""Login lockout shared by `/admin/login/` and `/api/auth/login` (SPEC §6).
+
+Why not django-axes: axes applies one failure limit to every lockout parameter, while the spec wants
+5 failures per *account name* (existing or not, from any address) and 20 per *IP address*, each with its
+own counter. The counters therefore live here, on Django's cache (Redis in production, so every worker
+shares them; local memory in development):
+
+    lockout:fail:acct:<hash>   failures of one account name in the current window (TTL = cool-off)
+    lockout:fail:ip:<hash>     failures from one address in the current window
+    lockout:lock:acct:<hash>   set when an account name is locked; value = unlock time (epoch seconds)
+    lockout:lock:ip:<hash>     set when an address is locked
+
+The window starts at the first failure and lasts LOGIN_COOLOFF_MINUTES; reaching the limit inside it
+locks for LOGIN_COOLOFF_MINUTES. A locked attempt is refused before any password check. A successful
+login clears the account's counter (not the address's). Every failed and refused attempt is written to
+`api_support.LoginAttempt` for compliance officers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.backends import ModelBackend
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
+
+from vanguard.middleware import client_ip
+from vanguard.request_context import get_request_id
+
+
+@dataclass(frozen=True)
+class Lockout:
+    scope: str  # "account" or "ip"
+    retry_after: int  # seconds until the lock lifts
+
+    @property
+    def message(self) -> str:
+        minutes = max(1, math.ceil(self.retry_after / 60))
+        what = "this account" if self.scope == "account" else "your network address"
+        return (
+            f"Too many failed sign-in attempts for {what}. Sign-in is locked; try again in {minutes} "
+            f"minute{'s' if minutes != 1 else ''}."
+        )
+
+
+def normalise_username(username: str | None) -> str:
+    return (username or "").strip().lower()[:254]
+
+
+def _digest(value: str) -> str:
+    # Hashed so that account names (personal data) never appear as cache keys.
+    return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+def _keys(scope: str, value: str) -> tuple[str, str]:
+    digest = _digest(value)
+    return f"lockout:fail:{scope}:{digest}", f"lockout:lock:{scope}:{digest}"
+
+
+def _cooloff_seconds() -> int:
+    return settings.LOGIN_COOLOFF_MINUTES * 60
+
+
+def locked_out(username: str, ip: str | None) -> Lockout | None:
+    """The active lock on this account name or address, if any."""
+    now = time.time()
+    for scope, value in (("account", normalise_username(username)), ("ip", ip or "")):
+        if not value:
+            continue
+        until = cache.get(_keys(scope, value)[1])
+        if until and until > now:
+            return Lockout(scope=scope, retry_after=max(1, math.ceil(until - now)))
+    return None
+
+
+def _count_failure(scope: str, value: str, limit: int) -> bool:
+    """Add one failure; True when it reached the limit (and the lock was set)."""
+    fail_key, lock_key = _keys(scope, value)
+    cooloff = _cooloff_seconds()
+    cache.add(fail_key, 0, timeout=cooloff)
+    try:
+        count = cache.incr(fail_key)
+    except ValueError:  # the window expired between add and incr
+        cache.set(fail_key, 1, timeout=cooloff)
+        count = 1
+    if count >= limit:
+        cache.set(lock_key, time.time() + cooloff, timeout=cooloff)
+        cache.delete(fail_key)
+        return True
+    return False
+
+
+def register_failure(username: str, ip: str | None) -> None:
+    name = normalise_username(username)
+    if name:
+        _count_failure("account", name, settings.LOGIN_FAILURE_LIMIT)
+    if ip:
+        _count_failure("ip", ip, settings.LOGIN_IP_FAILURE_LIMIT)
+
+
+def clear_account(username: str) -> None:
+    """A successful login clears the account's failure counter (an active lock cannot be reached)."""
+    cache.delete(_keys("account", normalise_username(username))[0])
+
+
+def record_attempt(request, username: str, *, outcome: str, locked_by: str = "") -> None:
+    from vanguard.api_support.models import LoginAttempt
+
+    LoginAttempt.objects.create(
+        username=normalise_username(username),
+        ip_address=client_ip(request) if request is not None else None,
+        outcome=outcome,
+        interface=getattr(request, "login_interface", LoginAttempt.Interface.ADMIN),
+        locked_by=locked_by,
+        request_id=get_request_id() or "",
+        user_agent=(request.headers.get("User-Agent", "") if request is not None else "")[:255],
+    )
+
+
+class LockoutModelBackend(ModelBackend):
+    """ModelBackend behind the lockout: a locked name or address never reaches the password check.
+
+    On a lock it stores the `Lockout` on `request.login_lockout` (the API answers 429 with Retry-After,
+    the admin login page shows the message) and raises PermissionDenied, which stops `authenticate()`.
+    """
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if username is None:
+            username = kwargs.get("email")
+        if username is None or password is None:
+            return None
+        ip = client_ip(request) if request is not None else None
+        lock = locked_out(username, ip)
+        if lock is not None:
+            if request is not None:
+                request.login_lockout = lock
+            record_attempt(request, username, outcome="locked_out", locked_by=lock.scope)
+            raise PermissionDenied(lock.message)
+        user = super().authenticate(request, username=username, password=password, **kwargs)
+        if user is None:
+            register_failure(username, ip)
+            record_attempt(request, username, outcome="failed")
+            return None
+        clear_account(username)
+        return user

@@ -1,0 +1,19 @@
+"""One permission model for the admin, the API and the services (SPEC §2.1)."""
+
+from __future__ import annotations
+
+from vanguard.errors import NotPermitted
+
+
+def can(actor, perm: str) -> bool:
+    """True when `actor` holds `perm`; the system actor of scheduled jobs may run every service."""
+    if actor is None:
+        return False
+    if getattr(actor, "is_system", False):
+        return True
+    return actor.has_perm(perm)
+
+
+def require(actor, perm: str, action: str) -> None:
+    if not can(actor, perm):
+        raise NotPermitted(f"You do not have permission to {action}.")

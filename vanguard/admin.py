@@ -1,0 +1,312 @@
+"""The Vanguard back office: the admin site (branding, dashboard) and the ModelAdmin base every app uses.
+
+What the base gives each domain admin:
+- the History link opens django-auditlog's history of the object (what changed, by whom, with redactions);
+- nothing is ever deleted through the admin (financial records and personal data leave only through
+  services: cancellation, closure, GDPR erasure);
+- forms call services (vanguard.forms.ServiceModelForm); when the page comes back with any error — the
+  main form or an inline — the whole request's writes are rolled back, so a refusal saves nothing;
+- transitions as object buttons on the change page and as changelist actions, both calling the same
+  service per object, catching each refusal and reporting it with the rule that refused it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from auditlog.mixins import AuditlogHistoryAdminMixin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db import connections, router, transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.functional import cached_property
+from django.utils.text import capfirst
+
+from vanguard.errors import DomainError
+
+# A changelist action runs one service call per object; beyond this many, staff should narrow the filter
+# (or an operator should use a command) rather than hold a request open for minutes.
+MAX_ACTION_OBJECTS = 500
+
+
+# Below this many rows an exact COUNT(*) is cheap and the planner's estimate may be stale.
+ESTIMATE_COUNT_ABOVE = 50_000
+
+
+class EstimatedCountPaginator(Paginator):
+    """An unfiltered changelist of a big table shows PostgreSQL's row estimate instead of counting
+    every row on each page view. Filtered and searched lists are counted exactly."""
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        query = getattr(queryset, "query", None)
+        if query is not None and not query.where and not query.combinator:
+            connection = connections[queryset.db]
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
+                        [queryset.model._meta.db_table],
+                    )
+                    row = cursor.fetchone()
+                if row and row[0] is not None and row[0] > ESTIMATE_COUNT_ABOVE:
+                    return int(row[0])
+        return super().count
+
+
+class VanguardAdminSite(admin.AdminSite):
+    site_header = "Vanguard back office"
+    site_title = "Vanguard back office"
+    index_title = "Dashboard"
+    index_template = "admin/vanguard/index.html"
+    site_url = None  # there is no public site to "view"
+
+    def index(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        from vanguard.dashboard import dashboard_for
+
+        context = {"dashboard": dashboard_for(request.user), **(extra_context or {})}
+        return super().index(request, context)
+
+
+def is_autocomplete_for(request: HttpRequest, app_label: str, model_name: str, field_name: str) -> bool:
+    """True on the admin autocomplete request that fills `app_label.model_name.field_name`."""
+    return (
+        request.path == reverse("admin:autocomplete")
+        and request.GET.get("app_label") == app_label
+        and request.GET.get("model_name") == model_name
+        and request.GET.get("field_name") == field_name
+    )
+
+
+def refusal_text(exc: Exception) -> str:
+    """The staff-facing text of a refused operation: the rule and, where there is one, the limit."""
+    if isinstance(exc, DomainError):
+        return exc.message
+    if isinstance(exc, ValidationError):
+        if hasattr(exc, "error_dict"):
+            return " ".join(
+                f"{'' if name == '__all__' else name.replace('_', ' ').capitalize() + ': '}{message}"
+                for name, errors in exc.message_dict.items()
+                for message in errors
+            )
+        return " ".join(exc.messages)
+    return str(exc)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """An object button on the change page. `permission` names a has_<permission>_permission method;
+    `allowed_from` lists the statuses where the button is offered (the service still decides);
+    `form` makes the button open an intermediate page asking for its inputs."""
+
+    name: str
+    label: str
+    permission: str
+    allowed_from: frozenset[str] | None = None
+    form: type[forms.Form] | None = None
+
+
+class VanguardModelAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    list_per_page = 50
+    change_form_template = "admin/vanguard/change_form.html"
+    action_form_template = "admin/vanguard/action_form.html"
+    transitions: tuple[Transition, ...] = ()
+    inlines_on_add: tuple = ()  # inlines are history (events, policies...): nothing to show before the row exists
+
+    def get_inlines(self, request: HttpRequest, obj: Any):
+        return self.inlines if obj is not None else self.inlines_on_add
+
+    # --- permissions ---------------------------------------------------------------------------------
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    # --- history: django-auditlog's view, not the admin's own log ---------------------------------------
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None):
+        return self.auditlog_history_view(request, object_id, extra_context)
+
+    # --- forms ----------------------------------------------------------------------------------------
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.actor = request.user  # a fresh class per call: safe per request
+        return form
+
+    def save_model(self, request, obj, form, change) -> None:
+        """The form's service already wrote the row."""
+
+    def save_formset(self, request, form, formset, change) -> None:
+        """Inlines are read-only unless an admin says otherwise: never save them behind the services."""
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method != "POST":
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        with transaction.atomic(using=router.db_for_write(self.model)):
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+            context = getattr(response, "context_data", None) or {}
+            if context.get("errors"):
+                # The page comes back with errors (main form or an inline): keep none of its writes.
+                transaction.set_rollback(True)
+        return response
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and change:
+            context["transitions"] = self.available_transitions(request, obj)
+            context["object_tools"] = self.extra_object_tools(request, obj)
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+    def extra_object_tools(self, request: HttpRequest, obj: Any) -> list[dict[str, str]]:
+        """Links ({"label", "url"}) shown beside the transitions on the change page."""
+        return []
+
+    # --- transitions ----------------------------------------------------------------------------------
+    def has_transition(self, request: HttpRequest, transition: Transition, obj: Any = None) -> bool:
+        check = getattr(self, f"has_{transition.permission}_permission")
+        return bool(check(request, obj) if obj is not None else check(request))
+
+    def available_transitions(self, request: HttpRequest, obj: Any) -> list[dict[str, Any]]:
+        status = getattr(obj, "status", None)
+        shown = []
+        for transition in self.transitions:
+            if transition.allowed_from is not None and status not in transition.allowed_from:
+                continue
+            if not self.has_transition(request, transition, obj):
+                continue
+            shown.append(
+                {
+                    "name": transition.name,
+                    "label": transition.label,
+                    "has_form": transition.form is not None,
+                    "url": reverse(self._admin_url("transition"), args=[obj.pk, transition.name]),
+                }
+            )
+        return shown
+
+    def _admin_url(self, suffix: str) -> str:
+        return f"admin:{self.opts.app_label}_{self.opts.model_name}_{suffix}"
+
+    def get_urls(self):
+        urls = [
+            path(
+                "<path:object_id>/transition/<str:name>/",
+                self.admin_site.admin_view(self.transition_view),
+                name=f"{self.opts.app_label}_{self.opts.model_name}_transition",
+            ),
+        ]
+        return urls + super().get_urls()
+
+    def transition_view(self, request: HttpRequest, object_id: str, name: str) -> HttpResponse:
+        transition = next((t for t in self.transitions if t.name == name), None)
+        obj = get_object_or_404(self.get_queryset(request), pk=object_id) if transition else None
+        if transition is None or obj is None:
+            raise PermissionDenied
+        if not self.has_transition(request, transition, obj):
+            raise PermissionDenied
+        change_url = reverse(self._admin_url("change"), args=[obj.pk])
+        form = None
+        if transition.form is not None:
+            form = self.transition_form(request, transition, [obj])
+            if request.method != "POST" or not form.is_valid():
+                return self.render_action_form(
+                    request, [obj], form, title=f"{transition.label}: {obj}", submit_label=transition.label,
+                    post_url=request.get_full_path(), cancel_url=change_url,
+                )
+        elif request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        data = form.cleaned_data if form is not None else {}
+        try:
+            result = self.perform_transition(request, transition.name, obj, data)
+        except (DomainError, ValidationError) as exc:
+            self.message_user(request, f"{obj}: {refusal_text(exc)}", messages.ERROR)
+            return HttpResponseRedirect(change_url)
+        self.message_user(request, f"{obj}: {transition.label.rstrip('…').lower()} done.", messages.SUCCESS)
+        target = result if result is not None and result.pk != obj.pk else obj
+        return HttpResponseRedirect(reverse(self._admin_url("change"), args=[target.pk]))
+
+    def transition_form(self, request: HttpRequest, transition: Transition, objects: list) -> forms.Form:
+        data = request.POST if request.method == "POST" and "apply" in request.POST else None
+        return transition.form(data)
+
+    def perform_transition(self, request: HttpRequest, name: str, obj: Any, data: dict) -> Any:
+        """Call the transition's service for one object; return the resulting object."""
+        raise NotImplementedError
+
+    # --- changelist actions ---------------------------------------------------------------------------
+    def apply_each(
+        self, request: HttpRequest, objects: Iterable, operation: Callable[[Any], Any], *, done: str
+    ) -> int:
+        """Run `operation` per object (each service call is its own transaction); apply the valid ones
+        and report every refusal with its rule. Returns how many succeeded."""
+        succeeded = 0
+        for obj in objects:
+            try:
+                operation(obj)
+            except (DomainError, ValidationError) as exc:
+                self.message_user(request, f"{obj}: {refusal_text(exc)}", messages.ERROR)
+            else:
+                succeeded += 1
+        if succeeded:
+            noun = self.opts.verbose_name if succeeded == 1 else self.opts.verbose_name_plural
+            self.message_user(request, f"{capfirst(done)}: {succeeded} {noun}.", messages.SUCCESS)
+        return succeeded
+
+    def limited(self, request: HttpRequest, queryset) -> list | None:
+        """The selected objects, or None (with a message) when there are too many for one request."""
+        objects = list(queryset[: MAX_ACTION_OBJECTS + 1])
+        if len(objects) > MAX_ACTION_OBJECTS:
+            self.message_user(
+                request,
+                f"Select at most {MAX_ACTION_OBJECTS} {self.opts.verbose_name_plural} for one action; "
+                "narrow the filter and repeat.",
+                messages.WARNING,
+            )
+            return None
+        return objects
+
+    def run_transition_action(self, request: HttpRequest, queryset, name: str, *, done: str):
+        """A changelist action for a transition: ask for its inputs when it has a form, then apply it to
+        every selected object."""
+        transition = next(t for t in self.transitions if t.name == name)
+        objects = self.limited(request, queryset)
+        if objects is None:
+            return None
+        data: dict = {}
+        if transition.form is not None:
+            form = self.transition_form(request, transition, objects)
+            if "apply" not in request.POST or not form.is_valid():
+                return self.render_action_form(
+                    request, objects, form, title=f"{transition.label} ({len(objects)} selected)",
+                    submit_label=transition.label, action=request.POST.get("action"),
+                    cancel_url=reverse(self._admin_url("changelist")),
+                )
+            data = form.cleaned_data
+        self.apply_each(request, objects, lambda obj: self.perform_transition(request, name, obj, data), done=done)
+        return None
+
+    def render_action_form(
+        self, request: HttpRequest, objects: list, form: forms.Form, *, title: str, submit_label: str,
+        action: str | None = None, post_url: str = "", cancel_url: str = "", intro: str = "",
+    ) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.opts,
+            "objects": objects,
+            "form": form,
+            "action": action,
+            "post_url": post_url,
+            "cancel_url": cancel_url,
+            "submit_label": submit_label,
+            "intro": intro,
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, self.action_form_template, context)

@@ -1,0 +1,105 @@
+"""Fixed-window rate limits on the shared cache (SPEC §6): per user and per anonymous IP address.
+
+With `REDIS_URL` set the counters live in Redis and are shared by every worker; the async path then talks
+to Redis with `redis.asyncio` (Django's own async cache methods would hop to a thread on every request).
+Without Redis (development, tests) the counters live in Django's local-memory cache, which is an
+in-process dict: calling it from async code does no I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
+
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])[a-z]*\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Rate:
+    limit: int
+    period: int
+
+    @classmethod
+    def parse(cls, text: str) -> Rate:
+        """'100/m', '600/min', '10/s', '5000/h', '20/5m'."""
+        match = _RATE.match(text or "")
+        if not match:
+            raise ImproperlyConfigured(f"Bad rate {text!r}: expected e.g. '100/m'")
+        count, multiple, unit = match.groups()
+        return cls(limit=int(count), period=int(multiple or 1) * _PERIODS[unit.lower()])
+
+
+class RateLimited(Exception):
+    """Too many requests: answered 429 with Retry-After."""
+
+    def __init__(self, retry_after: int):
+        super().__init__("Too many requests.")
+        self.retry_after = retry_after
+
+
+_rates: dict[str, Rate] = {}
+
+
+def rate(name: str) -> Rate:
+    """Parsed once per setting value (the settings can change in tests)."""
+    text = getattr(settings, name)
+    key = f"{name}={text}"
+    if key not in _rates:
+        _rates[key] = Rate.parse(text)
+    return _rates[key]
+
+
+def _window(r: Rate, now: float) -> tuple[int, int]:
+    window = int(now // r.period)
+    return window, max(1, math.ceil((window + 1) * r.period - now))
+
+
+_redis_clients: dict[int, object] = {}
+
+
+def _redis():
+    import redis.asyncio as aredis
+
+    loop = asyncio.get_running_loop()
+    client = _redis_clients.get(id(loop))
+    if client is None:
+        if len(_redis_clients) > 8:  # loops of finished test runs
+            _redis_clients.clear()
+        client = aredis.Redis.from_url(settings.REDIS_URL)
+        _redis_clients[id(loop)] = client
+    return client
+
+
+async def ahit(scope: str, ident: str, setting: str) -> None:
+    """Count one request of `ident` against the rate in `setting`; RateLimited when over it."""
+    r = rate(setting)
+    now = time.time()
+    window, retry_after = _window(r, now)
+    key = f"rl:{scope}:{ident}:{r.period}:{window}"
+    if settings.REDIS_URL:
+        pipe = _redis().pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, r.period + 1)
+        count, _ = await pipe.execute()
+    else:
+        count = _local_incr(key, r.period + 1)
+    if count > r.limit:
+        raise RateLimited(retry_after)
+
+
+def _local_incr(key: str, timeout: int) -> int:
+    if cache.add(key, 1, timeout=timeout):
+        return 1
+    try:
+        return cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, timeout=timeout)
+        return 1

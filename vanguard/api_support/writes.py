@@ -1,0 +1,77 @@
+"""The write path shared by the routers: one `sync_to_async` hop per write.
+
+A write endpoint runs the service *and* the detail re-read in the same synchronous call (one thread hop,
+the transaction inside the service), then renders. Creating POSTs go through `create_response`, which
+adds the Idempotency-Key replay; PATCHes through `guarded_update`, which checks If-Match under the
+row lock before calling the service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+from django.db.models import Model
+from django.http import HttpResponse
+
+from vanguard.api_support import idempotency
+from vanguard.api_support.etag import check_if_match, etag_for
+from vanguard.api_support.http import dumps
+
+
+def _response(body: bytes, status: int, headers: dict[str, str] | None = None) -> HttpResponse:
+    return HttpResponse(body, status=status, content_type="application/json", headers=headers)
+
+
+async def create_response(
+    request,
+    *,
+    key_header: str | None,
+    route: str,
+    payload: Any,
+    create: Callable[[], Any],
+    render: Callable[[Any], dict[str, Any]],  # pk -> detail body
+    status: int = 201,
+) -> HttpResponse:
+    """Run `create()` (sync, returns the created row) and `render(row)` (sync, the detail body) in one hop,
+    honouring `Idempotency-Key`: a replay answers with the first response and creates nothing."""
+    key = idempotency.clean_key(key_header)
+    user = request.auth
+
+    def run() -> tuple[int, bytes, bool]:
+        if key is None:
+            return status, dumps(render(create().pk)), False
+        try:
+            obj = idempotency.run_once(
+                user=user, key=key, route=route, payload_hash=idempotency.request_hash(route, payload), create=create
+            )
+        except idempotency.Replay as replay:
+            record = replay.record
+            if record.status_code:
+                return record.status_code, bytes(record.response_body), True
+            return status, dumps(render(record.resource_id)), True
+        body = dumps(render(obj.pk))
+        idempotency.remember(user=user, key=key, status=status, body=body)
+        return status, body, False
+
+    code, body, replayed = await sync_to_async(run)()
+    return _response(body, code, {"Idempotent-Replayed": "true"} if replayed else None)
+
+
+def guarded_update(
+    *, model: type[Model], pk: Any, if_match: str | None, update: Callable[[], Any]
+) -> None:
+    """Check If-Match against the locked row, then run the update in the same transaction (sync)."""
+    if if_match is None:
+        update()
+        return
+    with transaction.atomic():
+        row = model.objects.select_for_update(no_key=True, of=("self",)).only("pk", "updated_at").get(pk=pk)
+        check_if_match(if_match, etag_for(row.pk, row.updated_at))
+        update()
+
+
+def detail_response(data: dict[str, Any], *, etag: str | None = None, status: int = 200) -> HttpResponse:
+    return _response(dumps(data), status, {"ETag": etag} if etag else None)

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+from django.contrib.admin.apps import AdminConfig
+
+
+class VanguardConfig(AppConfig):
+    """The project package as an app: operator commands (seed, bootstrap_roles) and the admin dashboard."""
+
+    name = "vanguard"
+    verbose_name = "Vanguard"
+
+
+class VanguardAdminConfig(AdminConfig):
+    """django.contrib.admin with the Vanguard back-office site (branding and the dashboard) as `admin.site`."""
+
+    default_site = "vanguard.admin.VanguardAdminSite"

@@ -1,0 +1,58 @@
+"""Domain errors. Interfaces map them once: the API to RFC 7807 (status below), the admin to messages."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+
+class DomainError(Exception):
+    """A refused operation, with a message fit for staff and API clients (never PII)."""
+
+    status_code = 400
+    code = "BUSINESS_RULE"
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class BusinessRuleViolation(DomainError):
+    """A well-formed request that breaks a business rule (consent, premium, coverage, term...): 400."""
+
+
+class InvalidInput(DomainError):
+    """A value that fails validation (format, range, future date): 422."""
+
+    status_code = 422
+    code = "VALIDATION_ERROR"
+
+
+class Conflict(DomainError):
+    """A state conflict: duplicate, erased record, legal hold: 409."""
+
+    status_code = 409
+    code = "CONFLICT"
+
+
+class TransitionNotAllowed(Conflict):
+    """The record's current status does not allow this transition: 409."""
+
+
+class AuthorityExceeded(DomainError):
+    """Approval above the actor's authority limit: 403, naming the limit."""
+
+    status_code = 403
+    code = "FORBIDDEN"
+
+    def __init__(self, *, limit: Decimal, amount: Decimal):
+        super().__init__(f"Approval of {amount:,.2f} exceeds your authority limit of {limit:,.2f}.")
+        self.limit = limit
+        self.amount = amount
+
+
+class NotPermitted(DomainError):
+    """The actor lacks the permission a service requires: 403."""
+
+    status_code = 403
+    code = "FORBIDDEN"

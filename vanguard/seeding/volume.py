@@ -1,0 +1,550 @@
+"""Volume data for `seed --customers N`: synthetic customers with policies, claims and their events.
+
+Written with bulk inserts (PostgreSQL COPY; a batched INSERT elsewhere), one transaction per batch of
+customers. The rows are built to the same rules the services enforce, so the volume book is valid data,
+not just load: claims only on active, inactive or expired policies, incidents inside the policy term and not
+in the future, amounts within coverage, approvals within the decider's authority, premiums at or above the
+minimum, consent dated, every status change with its event. Encrypted columns go through the field's own
+`get_db_prep_save`, so they are encrypted exactly as the ORM would encrypt them.
+
+The volume rows bypass the per-row audit trail on purpose (they are synthetic load data written by an
+operator command, not business actions); each row's events name the staff user who "did" the step.
+
+Idempotent by natural key: volume customers have emails `v<7-digit index>.<first>.<last>@volume.example`;
+`--customers N` tops the volume set up to N customers and writes nothing when it already holds N.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import itertools
+import queue
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import orjson
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.utils import timezone
+from django_cryptography.fields import EncryptedMixin
+
+from claims.models import Claim, ClaimEvent
+from customers import pii
+from customers.models import Customer
+from policies.models import Policy, PolicyEvent
+from vanguard.accounts.authority import authority_limit
+from vanguard.accounts.models import User
+
+VOLUME_DOMAIN = "volume.example"
+DAY = dt.timedelta(days=1)
+DAY_S = 86400.0
+
+_FIRST_NAMES = (
+    "Olivia Amelia Isla Ava Mia Ivy Lily Isabella Rosie Sophia Grace Freya Willow Emily Ella Poppy Evie Charlotte "
+    "Noah Oliver George Arthur Muhammad Leo Harry Oscar Archie Henry Theodore Freddie Jack Charlie Theo Jacob "
+    "Thomas Alfie Finley Lucas Amara Priya Aisha Zara Mei Kenji Mateo Sofia Lukas Anna Jan Nina Omar Yusuf"
+)
+_LAST_NAMES = (
+    "Smith Jones Taylor Brown Williams Wilson Johnson Davies Patel Robinson Wright Thompson Evans Walker White "
+    "Roberts Green Hall Thomas Clarke Jackson Wood Harris Edwards Turner Martin Cooper Hill Ward Hughes Moore "
+    "Clark King Harrison Lewis Baker Lee Allen Morris Khan Scott Watson Davis Parker James Bennett Young Phillips "
+    "Richardson Mitchell Bailey Carter Cook Singh Shaw Bell Collins Morgan Kelly Begum Nowak Kowalski Schmidt"
+)
+FIRST_NAMES = tuple(_FIRST_NAMES.split())
+LAST_NAMES = tuple(_LAST_NAMES.split())
+STREETS = (
+    "High Street", "Station Road", "Main Street", "Park Road", "Church Road", "Church Street", "London Road",
+    "Victoria Road", "Green Lane", "Manor Road", "Church Lane", "Park Avenue", "The Avenue", "Queens Road",
+    "New Road", "Grange Road", "Kings Road", "Mill Lane", "Windsor Road", "Highfield Road",
+)
+CITIES = (
+    ("London", "SW1A"), ("Manchester", "M1"), ("Birmingham", "B1"), ("Leeds", "LS1"), ("Glasgow", "G1"),
+    ("Edinburgh", "EH1"), ("Bristol", "BS1"), ("Cardiff", "CF10"), ("Liverpool", "L1"), ("Sheffield", "S1"),
+    ("Newcastle", "NE1"), ("Nottingham", "NG1"), ("Belfast", "BT1"), ("Leicester", "LE1"), ("York", "YO1"),
+)
+CLAIM_TYPES_BY_POLICY = {
+    Policy.PolicyType.AUTO: (Claim.ClaimType.ACCIDENT, Claim.ClaimType.THEFT, Claim.ClaimType.DAMAGE),
+    Policy.PolicyType.HOME: (Claim.ClaimType.THEFT, Claim.ClaimType.DAMAGE, Claim.ClaimType.FIRE,
+                             Claim.ClaimType.FLOOD),
+    Policy.PolicyType.LIFE: (Claim.ClaimType.MEDICAL, Claim.ClaimType.ACCIDENT),
+    Policy.PolicyType.HEALTH: (Claim.ClaimType.MEDICAL,),
+    Policy.PolicyType.BUSINESS: (Claim.ClaimType.THEFT, Claim.ClaimType.DAMAGE, Claim.ClaimType.FIRE,
+                                 Claim.ClaimType.FLOOD),
+}
+DESCRIPTIONS = {
+    Claim.ClaimType.ACCIDENT: "Collision reported by the policyholder; third party details taken.",
+    Claim.ClaimType.THEFT: "Items stolen; crime reference number supplied.",
+    Claim.ClaimType.DAMAGE: "Accidental damage; photos and a repair estimate to follow.",
+    Claim.ClaimType.MEDICAL: "Treatment costs; invoices from the provider attached.",
+    Claim.ClaimType.FIRE: "Fire damage; fire service report requested.",
+    Claim.ClaimType.FLOOD: "Water ingress after heavy rain; drying company engaged.",
+}
+DENIAL_REASONS = (
+    "Loss falls under a policy exclusion.",
+    "Insufficient evidence of the loss after two requests.",
+    "Incident reported outside the notification period.",
+    "Damage pre-dates the policy term.",
+)
+CANCELLATION_REASONS = (
+    "Cancelled at the customer's request.",
+    "Non-payment of premium.",
+    "Risk no longer exists (asset sold).",
+    "Replaced by a policy with another insurer.",
+)
+# (status, path through the workflow, weight)
+CLAIM_OUTCOMES = (
+    ("pending", (), 14),
+    ("processing", ("processing",), 14),
+    ("approved", ("processing", "approved"), 12),
+    ("denied", ("processing", "denied"), 10),
+    ("paid", ("processing", "approved", "paid"), 28),
+    ("closed", ("processing", "approved", "paid", "closed"), 14),
+    ("closed", ("processing", "denied", "closed"), 8),
+)
+
+
+def _cents(value: int) -> Decimal:
+    return Decimal(value).scaleb(-2)
+
+
+def _seconds(value: float) -> dt.timedelta:
+    return dt.timedelta(seconds=value)
+
+
+class TableWriter:
+    """Bulk-writes plain-Python rows for one model: COPY on PostgreSQL, batched INSERT elsewhere.
+
+    Rows hold Python values in `columns` order (attnames). `prepare` turns them into database values —
+    encrypted columns through the field's own `get_db_prep_save` (django-cryptography encrypts there), JSON
+    serialised; on other databases every column through `get_db_prep_save` — and `write` sends them.
+    """
+
+    def __init__(self, model: type[models.Model], columns: Sequence[str]) -> None:
+        self.model = model
+        self.label = model._meta.label
+        self.fields = [model._meta.get_field(name) for name in columns]
+        self.db_columns = [f.column for f in self.fields]
+        self.encrypted = [(i, f) for i, f in enumerate(self.fields) if isinstance(f, EncryptedMixin)]
+        self.json = [i for i, f in enumerate(self.fields) if isinstance(f, models.JSONField)]
+        self.rows = 0
+
+    def prepare(self, rows: list[tuple], db: BaseDatabaseWrapper) -> list[Sequence]:
+        if db.vendor != "postgresql":
+            return [tuple(f.get_db_prep_save(v, db) for f, v in zip(self.fields, row, strict=True)) for row in rows]
+        if not self.encrypted and not self.json:
+            return rows
+        encrypted, json_columns = self.encrypted, self.json
+        prepared = []
+        for row in rows:
+            values = list(row)
+            for index, f in encrypted:
+                values[index] = f.get_db_prep_save(values[index], db)
+            for index in json_columns:
+                data = values[index]
+                values[index] = orjson.dumps(data).decode() if data else "{}"
+            prepared.append(values)
+        return prepared
+
+    def write(self, prepared: list[Sequence], db: BaseDatabaseWrapper) -> None:
+        if not prepared:
+            return
+        quote = db.ops.quote_name
+        table = quote(self.model._meta.db_table)
+        column_list = ", ".join(quote(c) for c in self.db_columns)
+        with db.cursor() as cursor:
+            if db.vendor == "postgresql":
+                with cursor.copy(f"COPY {table} ({column_list}) FROM STDIN") as copy:
+                    for row in prepared:
+                        copy.write_row(row)
+            else:
+                placeholders = ", ".join(["%s"] * len(self.fields))
+                cursor.executemany(f"INSERT INTO {table} ({column_list}) VALUES ({placeholders})", prepared)  # noqa: S608
+        self.rows += len(prepared)
+
+
+CUSTOMER_COLUMNS = (
+    "id", "email", "first_name", "last_name", "phone", "date_of_birth", "address", "ssn", "ssn_hash",
+    "pii_encrypted", "encryption_key_id", "gdpr_consent", "gdpr_consent_date", "gdpr_consent_withdrawn_at",
+    "data_retention_date", "erased_at", "created_at", "updated_at",
+)
+POLICY_COLUMNS = (
+    "id", "policy_number", "customer_id", "policy_type", "premium_amount", "coverage_amount", "start_date",
+    "end_date", "status", "compliance_status", "last_audit_date", "cancellation_reason", "cancelled_at",
+    "renewal_of_id", "created_at", "updated_at",
+)
+EVENT_COLUMNS = ("actor_id", "kind", "from_status", "to_status", "reason", "data", "created_at")
+CLAIM_COLUMNS = (
+    "id", "claim_number", "policy_id", "claim_type", "claim_amount", "description", "incident_date",
+    "reported_date", "status", "approved_amount", "decision_reason", "processed_date", "assigned_to_id",
+    "created_by_id", "decided_by_id", "created_at", "updated_at",
+)
+
+
+@dataclass
+class Actors:
+    """The staff the volume events name: who wrote policies, who handled and decided claims."""
+
+    underwriter: User
+    adjuster: User
+    manager: User
+    superuser: User
+    system: User
+    adjuster_limit: Decimal | None = field(init=False)
+    manager_limit: Decimal | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.adjuster_limit = authority_limit(self.adjuster)
+        self.manager_limit = authority_limit(self.manager)
+
+    def decider_for(self, amount: Decimal) -> User:
+        """The least senior handler whose approval authority covers `amount` (the business rule)."""
+        for user, limit in ((self.adjuster, self.adjuster_limit), (self.manager, self.manager_limit)):
+            if limit is None or amount <= limit:
+                return user
+        return self.superuser
+
+
+@dataclass
+class VolumeResult:
+    created_customers: int
+    existing_customers: int
+    seconds: float
+    tables: list[TableWriter]
+
+    @property
+    def rows(self) -> int:
+        return sum(t.rows for t in self.tables)
+
+
+class VolumeGenerator:
+    """Builds the rows of one batch of customers at a time, with a seeded random source."""
+
+    def __init__(self, *, actors: Actors, now: dt.datetime, rng: random.Random,
+                 taken_policy_numbers: set[str], taken_claim_numbers: set[str]) -> None:
+        self.actors = actors
+        self.now = now
+        self.rng = rng
+        self.policy_numbers = taken_policy_numbers
+        self.claim_numbers = taken_claim_numbers
+        self.key_id = settings.ENCRYPTION_KEY_ID
+        self.retention = dt.timedelta(days=settings.DATA_RETENTION_DAYS)
+        self.min_premium_cents = {t: int(v * 100) for t, v in settings.MINIMUM_PREMIUMS.items()}
+        self.policy_types = list(Policy.PolicyType.values)
+        self.outcomes = [(status, path) for status, path, _ in CLAIM_OUTCOMES]
+        self.outcome_cum_weights = list(itertools.accumulate(weight for _, _, weight in CLAIM_OUTCOMES))
+
+    def _number(self, prefix: str, taken: set[str]) -> str:
+        while True:
+            number = f"{prefix}-{self.rng.getrandbits(32):08X}"
+            if number not in taken:
+                taken.add(number)
+                return number
+
+    def _after(self, moment: dt.datetime, max_days: float) -> dt.datetime:
+        """A moment up to `max_days` after `moment`, never in the future."""
+        return min(moment + _seconds(self.rng.random() * max_days * DAY_S), self.now)
+
+    def batch(self, indexes: range) -> dict[str, list[tuple]]:
+        out: dict[str, list[tuple]] = {"customers": [], "policies": [], "policy_events": [], "claims": [],
+                                       "claim_events": []}
+        for index in indexes:
+            self._customer(index, out)
+        return out
+
+    def _customer(self, index: int, out: dict[str, list[tuple]]) -> None:
+        rng, now = self.rng, self.now
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        created = now - _seconds(rng.random() * 3 * 365 * DAY_S)
+        city, district = rng.choice(CITIES)
+        ssn = ""
+        if rng.random() < 0.9:
+            digits = f"{100_000_000 + index:09d}"
+            ssn = f"{digits[:3]}-{digits[3:5]}-{digits[5:]}"
+        customer_id = uuid.uuid4()
+        out["customers"].append((
+            customer_id,
+            f"v{index:07d}.{first}.{last}@{VOLUME_DOMAIN}".lower(),
+            first,
+            last,
+            f"+447{rng.randrange(100_000_000, 999_999_999)}",
+            dt.date(1940, 1, 1) + dt.timedelta(days=rng.randrange(0, 65 * 365)),
+            f"{rng.randrange(1, 300)} {rng.choice(STREETS)}, {city} {district} {rng.randrange(1, 9)}"
+            f"{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}",
+            ssn,
+            pii.ssn_hash(ssn),
+            True,
+            self.key_id,
+            True,
+            created,
+            None,
+            created + self.retention,
+            None,
+            created,
+            created,
+        ))
+        for _ in range(rng.choices((1, 2, 3), cum_weights=(60, 90, 100))[0]):
+            self._policy(customer_id, created, out)
+
+    def _policy(self, customer_id: uuid.UUID, customer_created: dt.datetime, out: dict[str, list[tuple]],
+                *, renewal_of: tuple | None = None, policy_id: uuid.UUID | None = None) -> None:
+        rng, now, actors = self.rng, self.now, self.actors
+        if renewal_of is None:
+            policy_type = rng.choice(self.policy_types)
+            premium = _cents(self.min_premium_cents[policy_type] + rng.randrange(0, 400_000))
+            coverage = _cents(rng.randrange(10_000, 1_000_000) * 100)
+            window = (now + 60 * DAY - customer_created).total_seconds()
+            start = customer_created + _seconds(rng.random() * window)
+            term = dt.timedelta(days=3650 if policy_type == Policy.PolicyType.LIFE else 365)
+        else:
+            _, _, policy_type, premium, coverage, old_start, old_end, renewed_at = renewal_of
+            start, term = old_end, old_end - old_start
+        end = start + term
+        policy_id = policy_id or uuid.uuid4()
+        number = self._number("POL", self.policy_numbers)
+        events: list[tuple] = []
+        cancellation_reason, cancelled_at = "", None
+        if renewal_of is not None:
+            created = renewed_at
+        elif start <= now:
+            created = start  # back-dated business is written on its start date: active at once
+        else:
+            created = max(customer_created, now - _seconds(rng.random() * 30 * DAY_S))
+        initial = Policy.Status.ACTIVE if start <= created else Policy.Status.PENDING
+        events.append((actors.underwriter.pk, PolicyEvent.Kind.CREATED, "", initial, "",
+                       {"renewal_of": str(renewal_of[0])} if renewal_of else {}, created))
+        status, updated = initial, created
+        renew = False
+        if initial == Policy.Status.PENDING:
+            if rng.random() < 0.05:
+                status, cancelled_at = Policy.Status.CANCELLED, self._after(created, 20)
+                cancellation_reason = rng.choice(CANCELLATION_REASONS)
+                events.append((actors.underwriter.pk, PolicyEvent.Kind.CANCELLED, initial, status,
+                               cancellation_reason, {"cancelled_at": str(cancelled_at)}, cancelled_at))
+                updated = cancelled_at
+        elif end < now:
+            status, updated = Policy.Status.EXPIRED, min(end + _seconds(rng.random() * DAY_S), now)
+            events.append((actors.system.pk, PolicyEvent.Kind.EXPIRED, initial, status, "", {}, updated))
+            # Renew about half of the expired terms whose next term is still running.
+            renew = renewal_of is None and end + term > now and rng.random() < 0.5
+        else:
+            draw = rng.random()
+            if draw < 0.06:
+                status, updated = Policy.Status.INACTIVE, self._after(start, (now - start).total_seconds() / DAY_S)
+                events.append((actors.underwriter.pk, PolicyEvent.Kind.SUSPENDED, initial, status,
+                               "Premium payment overdue.", {}, updated))
+            elif draw < 0.14:
+                cancelled_at = self._after(start, (now - start).total_seconds() / DAY_S)
+                status, updated = Policy.Status.CANCELLED, cancelled_at
+                cancellation_reason = rng.choice(CANCELLATION_REASONS)
+                events.append((actors.underwriter.pk, PolicyEvent.Kind.CANCELLED, initial, status,
+                               cancellation_reason, {"cancelled_at": str(cancelled_at)}, cancelled_at))
+        compliance, last_audit = Policy.ComplianceStatus.COMPLIANT, None
+        if created < now - 30 * DAY and rng.random() < 0.2:
+            last_audit = self._after(created, (now - created).total_seconds() / DAY_S)
+            compliance = rng.choices(Policy.ComplianceStatus.values, cum_weights=(80, 95, 100))[0]
+        renewal_row = renewal_id = None
+        if renew:
+            renewal_id = uuid.uuid4()
+            renewal_row = (policy_id, number, policy_type, premium, coverage, start, end, updated)
+            events.append((actors.underwriter.pk, PolicyEvent.Kind.RENEWED, status, status, "",
+                           {"renewal_id": str(renewal_id)}, updated))
+        out["policies"].append((
+            policy_id, number, customer_id, policy_type, premium, coverage, start, end, status, compliance,
+            last_audit, cancellation_reason, cancelled_at, renewal_of[0] if renewal_of else None, created, updated,
+        ))
+        out["policy_events"].extend((policy_id, *event) for event in events)
+        if status in Policy.CLAIMABLE_STATUSES and start < now:
+            draw = rng.random()
+            for _ in range(2 if draw < 0.1 else 1 if draw < 0.5 else 0):
+                self._claim(policy_id, policy_type, coverage, start, min(end, now), out)
+        if renewal_row is not None:
+            self._policy(customer_id, customer_created, out, renewal_of=renewal_row, policy_id=renewal_id)
+
+    def _claim(self, policy_id: uuid.UUID, policy_type: str, coverage: Decimal, term_start: dt.datetime,
+               term_end: dt.datetime, out: dict[str, list[tuple]]) -> None:
+        rng, actors = self.rng, self.actors
+        claim_type = rng.choice(CLAIM_TYPES_BY_POLICY[policy_type])
+        amount = _cents(rng.randrange(5_000, min(int(coverage * 100), 15_000_000) + 1))
+        incident = term_start + _seconds(rng.random() * (term_end - term_start).total_seconds())
+        reported = self._after(incident, 14)
+        status, path = rng.choices(self.outcomes, cum_weights=self.outcome_cum_weights)[0]
+        claim_id = uuid.uuid4()
+        approved_amount = None
+        if "approved" in path:
+            approved_amount = min(amount, max(_cents(1), (amount * Decimal(rng.randrange(60, 101)) / 100).quantize(
+                Decimal("0.01"))))
+        handler = actors.decider_for(approved_amount) if approved_amount is not None else rng.choice(
+            (actors.adjuster, actors.adjuster, actors.manager))
+        events = [(actors.adjuster.pk, ClaimEvent.Kind.CREATED, "", "pending", "", {"amount": str(amount)},
+                   reported)]
+        moment, previous = reported, "pending"
+        decision_reason, processed, decided_by = "", None, None
+        for step in path:
+            moment = self._after(moment, 5)
+            reason, data = "", {}
+            if step == "approved":
+                processed, decided_by, data = moment, handler, {"amount": str(approved_amount)}
+            elif step == "denied":
+                decision_reason = reason = rng.choice(DENIAL_REASONS)
+                processed, decided_by = moment, handler
+            events.append((handler.pk, ClaimEvent.Kind.STATUS_CHANGED, previous, step, reason, data, moment))
+            previous = step
+        out["claims"].append((
+            claim_id, self._number("CLM", self.claim_numbers), policy_id, claim_type, amount,
+            DESCRIPTIONS[claim_type], incident, reported, status, approved_amount, decision_reason, processed,
+            handler.pk if path else None, actors.adjuster.pk, decided_by.pk if decided_by else None, reported,
+            moment,
+        ))
+        out["claim_events"].extend((claim_id, *event) for event in events)
+
+
+def volume_customers() -> models.QuerySet[Customer]:
+    return Customer.objects.filter(email__endswith=f"@{VOLUME_DOMAIN}")
+
+
+def seed_volume(
+    *, target: int, actors: Actors, batch_size: int = 2000, random_seed: int | None = None,
+    progress: Callable[[int], None] | None = None, now: dt.datetime | None = None,
+) -> VolumeResult:
+    """Top the volume set up to `target` customers (with their policies, claims and events).
+
+    A producer thread builds and encrypts the next batch while this thread streams the current one to the
+    database and waits for it (PostgreSQL's work runs on the other core), so the Python work and the
+    database work overlap. One transaction per batch: an interrupted run keeps whole batches only, and the
+    next run tops up from there.
+    """
+    started = time.perf_counter()
+    # The wrapper itself, not the thread-local proxy: the builder thread uses it for value preparation only.
+    db = connections[DEFAULT_DB_ALIAS]
+    existing = volume_customers()
+    existing_count = existing.count()
+    missing = max(0, target - existing_count)
+    writers = {
+        "customers": TableWriter(Customer, CUSTOMER_COLUMNS),
+        "policies": TableWriter(Policy, POLICY_COLUMNS),
+        "policy_events": TableWriter(PolicyEvent, ("policy_id", *EVENT_COLUMNS)),
+        "claims": TableWriter(Claim, CLAIM_COLUMNS),
+        "claim_events": TableWriter(ClaimEvent, ("claim_id", *EVENT_COLUMNS)),
+    }
+    if missing:
+        last = existing.order_by("-email").values_list("email", flat=True).first()
+        first_index = int(last[1:8]) + 1 if last else 1
+        generator = VolumeGenerator(
+            actors=actors, now=now or timezone.now(), rng=random.Random(random_seed),
+            taken_policy_numbers=set(Policy.objects.values_list("policy_number", flat=True)),
+            taken_claim_numbers=set(Claim.objects.values_list("claim_number", flat=True)),
+        )
+        batches = [
+            range(first_index + offset, first_index + min(offset + batch_size, missing))
+            for offset in range(0, missing, batch_size)
+        ]
+
+        def build(indexes: range) -> dict[str, list[Sequence]]:
+            rows = generator.batch(indexes)
+            return {name: writer.prepare(rows[name], db) for name, writer in writers.items()}
+
+        with transaction.atomic(), _bulk_load(db, [w.model for w in writers.values()]):
+            for indexes, prepared in _pipelined(build, batches):
+                with transaction.atomic():
+                    for name, writer in writers.items():
+                        writer.write(prepared[name], db)
+                if progress:
+                    progress(len(indexes))
+    return VolumeResult(created_customers=missing, existing_customers=existing_count,
+                        seconds=time.perf_counter() - started, tables=list(writers.values()))
+
+
+@contextlib.contextmanager
+def _bulk_load(db: BaseDatabaseWrapper, loaded: list[type[models.Model]]) -> Iterator[None]:
+    """On PostgreSQL, check foreign keys and build secondary indexes once, after the load, not row by row.
+
+    The bulk-load advice of the PostgreSQL manual ("Populating a Database"), inside the caller's transaction:
+    drop the loaded tables' foreign keys and plain (non-unique) indexes, copy the rows, then add them back with
+    their exact definitions (`pg_get_constraintdef`/`pg_get_indexdef`). Adding a key validates every row in one
+    join and building an index sorts once — far cheaper than a trigger query and a b-tree insert per row.
+    Primary keys and unique indexes stay, so duplicates still fail at once. Nothing is ever committed without
+    the keys and indexes: any failure, including a violation found when a key is added back, rolls the whole
+    load back. The tables stay locked meanwhile (development and benchmark data only).
+    """
+    if db.vendor != "postgresql":
+        yield
+        return
+    quote = db.ops.quote_name
+    tables = [m._meta.db_table for m in loaded]
+    with db.cursor() as cursor:
+        cursor.execute(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE contype = 'f' AND conrelid = ANY(%s::regclass[]) ORDER BY conrelid::regclass::text, conname",
+            [tables],
+        )
+        keys = cursor.fetchall()
+        cursor.execute(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisunique AND NOT i.indisprimary "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) "
+            "ORDER BY 1",
+            [tables],
+        )
+        indexes = cursor.fetchall()
+        # The load is one long operator transaction: no per-statement timeout, room for the index sorts.
+        cursor.execute("SET LOCAL statement_timeout = 0")
+        cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        # ALTER TABLE refuses tables with deferred checks still queued in this transaction: run them now.
+        # Django declares every foreign key DEFERRABLE INITIALLY DEFERRED, which the end of this block restores.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for table, name, _ in keys:
+            cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {quote(name)}")
+        for index, _ in indexes:
+            cursor.execute(f"DROP INDEX {index}")
+    yield
+    with db.cursor() as cursor:
+        for _, definition in indexes:
+            cursor.execute(definition)
+        for table, name, definition in keys:
+            cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {quote(name)} {definition}")
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
+def _pipelined(build: Callable[[range], dict], batches: list[range]) -> Iterator[tuple[range, dict]]:
+    """Yield (batch, build(batch)) in order, building up to two batches ahead in a worker thread.
+
+    The worker touches no database connection (building is pure Python and encryption); an error in it is
+    re-raised here, and leaving the loop early stops it.
+    """
+    ahead: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for indexes in batches:
+                item = (indexes, build(indexes))
+                while not stop.is_set():
+                    try:
+                        ahead.put(item, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            ahead.put(exc)
+            return
+        ahead.put(None)
+
+    worker = threading.Thread(target=work, name="seed-volume-builder", daemon=True)
+    worker.start()
+    try:
+        while (item := ahead.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
