@@ -53,6 +53,14 @@ def sniff_mime(head: bytes) -> str | None:
     return None
 
 
+def _human_size(size: int) -> str:
+    """10485760 -> '10 MB', 1572864 -> '1.5 MB', 512000 -> '500 KB' (limits are set in bytes)."""
+    for unit, factor in (("MB", 1024 * 1024), ("KB", 1024)):
+        if size >= factor:
+            return f"{size / factor:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size} bytes"
+
+
 def inspect_upload(fileobj: BinaryIO, *, max_bytes: int | None = None) -> Inspected:
     """Size, hash and sniffed type of an upload; 400 when too large, empty or of a type not allowed."""
     limit = max_bytes or settings.DOCUMENT_MAX_BYTES
@@ -67,7 +75,7 @@ def inspect_upload(fileobj: BinaryIO, *, max_bytes: int | None = None) -> Inspec
         digest.update(chunk)
     fileobj.seek(0)
     if size > limit:
-        raise BusinessRuleViolation(f"The file is larger than the limit of {limit // (1024 * 1024)} MB.", field="file")
+        raise BusinessRuleViolation(f"The file is larger than the limit of {_human_size(limit)}.", field="file")
     if size == 0:
         raise BusinessRuleViolation("The file is empty.", field="file")
     mime = sniff_mime(head)

@@ -50,7 +50,7 @@ def _lock(claim_id: UUID) -> Claim:
 
 
 def _refuse(claim: Claim, verb: str) -> TransitionNotAllowed:
-    return TransitionNotAllowed(f"A {claim.get_status_display().lower()} claim cannot be {verb}.")
+    return TransitionNotAllowed.for_status(claim.get_status_display(), "claim", verb)
 
 
 def _save(claim: Claim, fields: list[str]) -> None:

@@ -81,7 +81,7 @@ def _lock(policy_id: UUID) -> Policy:
 
 
 def _refuse(policy: Policy, verb: str) -> TransitionNotAllowed:
-    return TransitionNotAllowed(f"A {policy.get_status_display().lower()} policy cannot be {verb}.")
+    return TransitionNotAllowed.for_status(policy.get_status_display(), "policy", verb)
 
 
 def _save(policy: Policy, fields: list[str]) -> None:
@@ -108,10 +108,14 @@ def policy_create(
     """Write a new policy: active when it starts today or earlier (back-dated business is normal),
     pending when it starts on a later day. Premium and coverage must be positive and the end after the
     start (422); the premium must meet its type's minimum (400); an erased customer or one whose consent
-    was withdrawn cannot take out new business (409/400). Records a `created` event.
+    was withdrawn cannot take out new business (409/400); the customer row is locked for that check.
+    Records a `created` event.
     """
     require(actor, "policies.add_policy", "create policies")
-    customer = Customer.objects.only("pk", "erased_at", "gdpr_consent").get(pk=customer_id)
+    # Locked so that an erasure or a consent withdrawal running now either commits first (and is seen
+    # here) or waits for this policy: never new business for a customer erased in the meantime.
+    customer = Customer.objects.select_for_update(no_key=True).only("pk", "erased_at", "gdpr_consent").get(
+        pk=customer_id)
     if customer.is_erased:
         raise Conflict("This customer's personal data was erased; no new policies can be written.")
     if not customer.gdpr_consent:

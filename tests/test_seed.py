@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import pickle
 import re
 import uuid
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth import authenticate
@@ -14,6 +16,7 @@ from django.db import connection
 from django.utils import timezone
 
 from claims.models import Claim, ClaimDocument, ClaimEvent
+from claims.services import claim_create
 from customers import pii
 from customers.models import Customer
 from policies.models import Policy, PolicyEvent
@@ -23,7 +26,7 @@ from vanguard.accounts import roles
 from vanguard.accounts.authority import authority_limit
 from vanguard.accounts.models import User
 from vanguard.seeding import staff
-from vanguard.seeding.volume import VOLUME_DOMAIN, volume_customers
+from vanguard.seeding.volume import BENCH_INCIDENT, VOLUME_DOMAIN, volume_customers
 
 COUNTED = (User, Customer, Policy, PolicyEvent, Claim, ClaimEvent, ClaimDocument)
 LOGIN_LINE = re.compile(r"^\s+(\S+@vanguard\.local)\s+(\S+)$", re.MULTILINE)
@@ -252,6 +255,35 @@ def test_volume_tops_up_to_the_requested_number():
     assert "nothing to add" in again
     assert volume_customers().count() == 30
     assert len(set(volume_customers().values_list("email", flat=True))) == 30
+
+
+@pytest.mark.django_db
+def test_ids_dir_lists_customers_and_the_policies_that_accept_the_bench_claim(tmp_path):
+    # given: one policy of each kind around the bench's incident moment (2024-06-15T10:30Z)
+    covering = {"start_date": dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+                "end_date": dt.datetime(2024, 12, 31, tzinfo=dt.UTC)}
+    active = factories.PolicyFactory(**covering)
+    expired = factories.PolicyFactory(**covering, status=Policy.Status.EXPIRED)
+    factories.PolicyFactory(**covering, cancelled=True)
+    factories.PolicyFactory(**covering, status=Policy.Status.INACTIVE)
+    factories.PolicyFactory(start_date=dt.datetime(2024, 7, 1, tzinfo=dt.UTC),
+                            end_date=dt.datetime(2025, 7, 1, tzinfo=dt.UTC))
+    factories.PolicyFactory(**covering, coverage_amount=Decimal("99.99"))
+    erased = factories.CustomerFactory(erased_at=timezone.now())
+    # when
+    out = seed("--no-demo", "--ids-dir", str(tmp_path / "ids"))
+    # then
+    customers = (tmp_path / "ids" / "customers.txt").read_text().split()
+    policies = (tmp_path / "ids" / "policies.txt").read_text().split()
+    assert sorted(policies) == sorted([str(active.pk), str(expired.pk)])
+    assert set(customers) == {str(pk) for pk in Customer.objects.exclude(pk=erased.pk).values_list("pk", flat=True)}
+    assert "2 claimable policies" in out
+    # and every listed policy accepts the bench's claim through the service
+    adjuster = User.objects.get(email=next(s.email for s in staff.DEMO_STAFF if s.role == roles.CLAIMS_ADJUSTER))
+    for pk in policies:
+        claim = claim_create(actor=adjuster, policy_id=uuid.UUID(pk), claim_type="accident",
+                             claim_amount=Decimal("100.00"), incident_date=BENCH_INCIDENT)
+        assert claim.status == Claim.Status.PENDING
 
 
 @pytest.mark.django_db

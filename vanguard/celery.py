@@ -22,7 +22,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vanguard.settings")
 app = Celery("vanguard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-app.autodiscover_tasks(["vanguard.accounts"])
+app.autodiscover_tasks(["vanguard.accounts", "vanguard.api_support"])
 if app.conf.task_always_eager and not app.conf.broker_url:
     # Eager mode still builds a (never used) producer per call; point it at the in-memory transport instead of
     # Celery's default amqp://localhost, which logs a warning on every enqueue.

@@ -110,7 +110,7 @@ def _policy_figures(now: dt.datetime) -> dict:
 
 def _shared_figures(user, now: dt.datetime) -> dict:
     """The figures that are the same for every user, cached briefly."""
-    timeout = getattr(settings, "DASHBOARD_CACHE_SECONDS", 60)
+    timeout = settings.DASHBOARD_CACHE_SECONDS
     wants_claims = user.has_perm("claims.view_claim")
     wants_policies = user.has_perm("policies.view_policy")
     cached = cache.get(CACHE_KEY) if timeout else None

@@ -38,6 +38,13 @@ class Conflict(DomainError):
 class TransitionNotAllowed(Conflict):
     """The record's current status does not allow this transition: 409."""
 
+    @classmethod
+    def for_status(cls, status_label: str, noun: str, verb: str) -> TransitionNotAllowed:
+        """'An approved claim cannot be denied.' from ("Approved", "claim", "denied")."""
+        phrase = f"{status_label.lower()} {noun}"
+        article = "An" if phrase[0] in "aeiou" else "A"
+        return cls(f"{article} {phrase} cannot be {verb}.")
+
 
 class AuthorityExceeded(DomainError):
     """Approval above the actor's authority limit: 403, naming the limit."""

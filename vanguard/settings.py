@@ -186,6 +186,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "verify-audit-chain": {"task": "compliance.tasks.verify_audit_chain", "schedule": crontab(hour=4, minute=0)},
     "flush-expired-tokens": {"task": "vanguard.accounts.tasks.flush_expired_tokens", "schedule": crontab(minute=0)},
+    "prune-api-records": {"task": "vanguard.api_support.tasks.prune_api_records", "schedule": crontab(minute=30)},
 }
 
 # --- auth and passwords -----------------------------------------------------------------------------
@@ -221,6 +222,8 @@ SIMPLE_JWT = {
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_IP_FAILURE_LIMIT = env.int("LOGIN_IP_FAILURE_LIMIT", default=20)
 LOGIN_COOLOFF_MINUTES = env.int("LOGIN_COOLOFF_MINUTES", default=15)
+# Failed sign-ins are kept this long for compliance review, then pruned hourly (prune_api_records).
+LOGIN_ATTEMPT_RETENTION_DAYS = env.int("LOGIN_ATTEMPT_RETENTION_DAYS", default=365)
 API_RATE_LIMIT_USER = env.str("API_RATE_LIMIT_USER", default="100/m")
 API_RATE_LIMIT_ANON = env.str("API_RATE_LIMIT_ANON", default="20/m")
 NINJA_PAGINATION_MAX_LIMIT = 100
@@ -307,6 +310,8 @@ AUTHORITY_LIMITS = {
     "Claims manager": Decimal(env.str("AUTHORITY_LIMIT_MANAGER", default="100000.00")),
 }
 DOCUMENT_MAX_BYTES = env.int("DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024)
+# The admin dashboard's figures that do not depend on the user are cached this long.
+DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=60)
 
 # --- audit --------------------------------------------------------------------------------------------
 AUDITLOG_LOGENTRY_MODEL = "compliance.AuditEntry"

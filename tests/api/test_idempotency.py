@@ -105,3 +105,26 @@ def test_an_overlong_key_is_422(api_as, customer_service):
     response = api_as(customer_service).post("/api/customers", CUSTOMER, headers={"Idempotency-Key": "k" * 300})
     assert_problem(response, 422)
     assert not Customer.objects.exists()
+
+
+def test_prune_drops_expired_replays_and_old_login_attempts_only(api_as, customer_service, settings):
+    # given: one replay record and one login attempt on each side of their windows
+    from vanguard.api_support.models import IdempotencyRecord, LoginAttempt
+    from vanguard.api_support.tasks import prune_api_records
+
+    settings.LOGIN_ATTEMPT_RETENTION_DAYS = 30
+    client = api_as(customer_service)
+    client.post("/api/customers", CUSTOMER, headers={"Idempotency-Key": "old"})
+    client.post("/api/customers", {**CUSTOMER, "email": "grace@example.com"}, headers={"Idempotency-Key": "new"})
+    IdempotencyRecord.objects.filter(key="old").update(created_at=timezone.now() - dt.timedelta(hours=25))
+    old, recent = (LoginAttempt.objects.create(username=name, outcome="failed", interface="api")
+                   for name in ("old@example.com", "recent@example.com"))
+    LoginAttempt.objects.filter(pk=old.pk).update(created_at=timezone.now() - dt.timedelta(days=31))
+    # when
+    pruned = prune_api_records.delay().get()
+    again = prune_api_records()
+    # then
+    assert pruned == {"idempotency_records": 1, "login_attempts": 1}
+    assert again == {"idempotency_records": 0, "login_attempts": 0}
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+    assert list(LoginAttempt.objects.values_list("pk", flat=True)) == [recent.pk]

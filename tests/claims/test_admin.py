@@ -3,6 +3,7 @@ authority limits and refusals reported per claim, document upload and download, 
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -220,7 +221,7 @@ def test_filing_a_claim_over_the_coverage_is_refused_on_the_form(client, adjuste
     # given
     policy = factories.PolicyFactory(coverage_amount=Decimal("5000.00"))
     client.force_login(adjuster)
-    incident = policy.start_date.replace(microsecond=0)
+    incident = policy.start_date + dt.timedelta(days=1)  # noon of the next day: inside the term at any hour
     data = {
         "policy": str(policy.pk), "claim_type": "theft", "claim_amount": "6000.00", "description": "Stolen",
         "incident_date_0": f"{incident:%Y-%m-%d}", "incident_date_1": "12:00:00",

@@ -152,3 +152,14 @@ def test_refused_row_leaves_no_file_behind(adjuster, settings):
     assert (media / "claims" / str(claim.pk)).is_dir()  # the file was written, then removed
     assert [path for path in media.rglob("*") if path.is_file()] == []
     assert not ClaimDocument.objects.exists()
+
+
+@pytest.mark.parametrize(("limit", "shown"), [(10 * MB, "10 MB"), (MB + MB // 2, "1.5 MB"), (500 * 1024, "500 KB"),
+                                              (100, "100 bytes")])
+def test_the_size_refusal_names_the_configured_limit(settings, limit, shown):
+    # given
+    settings.DOCUMENT_MAX_BYTES = limit
+    content = SAMPLES["application/pdf"] + b"\x00" * limit
+    # when / then
+    with pytest.raises(BusinessRuleViolation, match=f"limit of {shown}\\.$"):
+        inspect_upload(io.BytesIO(content))

@@ -131,7 +131,7 @@ def test_cancel_action_applies_to_the_valid_ones_and_reports_each_refusal(client
     statuses = {p.pk: Policy.objects.get(pk=p.pk).status for p in selected}
     assert statuses == {active.pk: S.CANCELLED, pending.pk: S.CANCELLED, expired.pk: S.EXPIRED}
     texts = messages_of(response)
-    assert any(text.startswith(expired.policy_number) and "expired policy cannot be cancelled" in text
+    assert any(text.startswith(expired.policy_number) and "An expired policy cannot be cancelled." in text
                for text in texts)
     assert "Cancelled: 2 policies." in texts
 

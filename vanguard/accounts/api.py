@@ -7,6 +7,7 @@ from decimal import Decimal
 from asgiref.sync import sync_to_async
 from django.contrib.auth import authenticate
 from ninja import Router, Schema
+from ninja.responses import Status
 from pydantic import Field
 
 from vanguard.accounts import auth
@@ -87,7 +88,7 @@ async def refresh(request, payload: RefreshIn):
 )
 async def logout(request, payload: RefreshIn):
     await sync_to_async(auth.tokens_revoke)(refresh_token=payload.refresh_token, user=request.auth)
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/me", response={200: MeResponse, 401: ErrorResponse, 429: ErrorResponse}, summary="The caller")

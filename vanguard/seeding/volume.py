@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 import orjson
 from django.conf import settings
@@ -43,6 +44,9 @@ from vanguard.accounts.authority import authority_limit
 from vanguard.accounts.models import User
 
 VOLUME_DOMAIN = "volume.example"
+# The incident moment of ../shared/bench's claim POST: the ids it is given must accept a claim at that time.
+BENCH_INCIDENT = dt.datetime(2024, 6, 15, 10, 30, tzinfo=dt.UTC)
+BENCH_MIN_COVERAGE = Decimal("100.00")
 DAY = dt.timedelta(days=1)
 DAY_S = 86400.0
 
@@ -403,6 +407,33 @@ class VolumeGenerator:
             moment,
         ))
         out["claim_events"].extend((claim_id, *event) for event in events)
+
+
+def write_bench_ids(directory: Path, *, incident: dt.datetime = BENCH_INCIDENT) -> tuple[int, int]:
+    """Write the id files the API benchmark reads: `customers.txt` (every live customer) and `policies.txt`
+    (active or expired policies whose term contains `incident`, so a claim filed then is accepted).
+
+    Returns (customers, policies) written. Streams from the database: fine at any volume.
+    """
+    if timezone.is_naive(incident):
+        incident = timezone.make_aware(incident, dt.UTC)
+    directory.mkdir(parents=True, exist_ok=True)
+    customers = Customer.objects.filter(erased_at__isnull=True).order_by("pk").values_list("pk", flat=True)
+    policies = (
+        Policy.objects.filter(
+            status__in=(Policy.Status.ACTIVE, Policy.Status.EXPIRED), start_date__lte=incident,
+            end_date__gte=incident, coverage_amount__gte=BENCH_MIN_COVERAGE,
+        ).order_by("pk").values_list("pk", flat=True)
+    )
+    counts = []
+    for name, ids in (("customers.txt", customers), ("policies.txt", policies)):
+        n = 0
+        with (directory / name).open("w") as out:
+            for pk in ids.iterator(chunk_size=5000):
+                out.write(f"{pk}\n")
+                n += 1
+        counts.append(n)
+    return counts[0], counts[1]
 
 
 def volume_customers() -> models.QuerySet[Customer]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import time
 import uuid
+from pathlib import Path
 
 from auditlog.context import set_actor
 from django.conf import settings
@@ -52,6 +54,13 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=2000, help="Volume customers per transaction.")
         parser.add_argument("--random-seed", type=int, default=None, help="Make the volume data reproducible.")
         parser.add_argument("--no-demo", action="store_true", help="Skip the demo book (staff are always ensured).")
+        parser.add_argument(
+            "--ids-dir", type=Path, default=None, metavar="DIR",
+            help="Write customers.txt (every customer id) and policies.txt (ids of active or expired policies "
+                 "whose term contains --ids-incident, coverage >= 100.00) for the API benchmark.",
+        )
+        parser.add_argument("--ids-incident", type=dt.datetime.fromisoformat, default=volume.BENCH_INCIDENT,
+                            metavar="ISO", help="The incident moment the policies in policies.txt must cover.")
 
     def handle(self, *args, **options) -> None:
         if options["customers"] < 0:
@@ -81,6 +90,10 @@ class Command(BaseCommand):
             self._seed_demo(admin=admin, users=users, cid=cid)
         if options["customers"]:
             self._seed_volume(users=users, options=options)
+        if options["ids_dir"]:
+            counts = volume.write_bench_ids(options["ids_dir"], incident=options["ids_incident"])
+            self.stdout.write(f"Bench ids: {counts[0]:,} customers, {counts[1]:,} claimable policies written "
+                              f"to {options['ids_dir']}.")
         self._print_logins(passwords)
 
     def _seed_demo(self, *, admin, users, cid: str) -> None:
