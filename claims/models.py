@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from vanguard.models import DomainEvent
+
 
 class ClaimQuerySet(models.QuerySet):
     def lock_for_update(self):
@@ -169,29 +171,16 @@ class ClaimEventKind(models.TextChoices):
     DOCUMENT_ADDED = "document_added", "Document added"
 
 
-class ClaimEvent(models.Model):
+class ClaimEvent(DomainEvent):
     """Why a claim changed and who did it."""
 
     Kind = ClaimEventKind
 
-    id = models.BigAutoField(primary_key=True)
     claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="events")
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
     kind = models.CharField(max_length=20, choices=ClaimEventKind.choices)
-    from_status = models.CharField(max_length=16, blank=True, default="")
-    to_status = models.CharField(max_length=16, blank=True, default="")
-    reason = models.TextField(blank=True, default="")
-    data = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(DomainEvent.Meta):
         constraints = [
             models.CheckConstraint(condition=Q(kind__in=ClaimEventKind.values), name="claims_claimevent_kind_valid"),
         ]
         indexes = [models.Index(fields=["claim", "created_at"], name="claims_event_claim_idx")]
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()} ({self.from_status or '-'} → {self.to_status or '-'})"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+
+from vanguard.models import DomainEvent
 
 
 class PolicyQuerySet(models.QuerySet):
@@ -128,31 +129,18 @@ class PolicyEventKind(models.TextChoices):
     FLAGGED = "flagged", "Flagged for review"
 
 
-class PolicyEvent(models.Model):
+class PolicyEvent(DomainEvent):
     """Why a policy changed and who did it (auditlog records what changed)."""
 
     Kind = PolicyEventKind
 
-    id = models.BigAutoField(primary_key=True)
     policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="events")
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
     kind = models.CharField(max_length=16, choices=PolicyEventKind.choices)
-    from_status = models.CharField(max_length=16, blank=True, default="")
-    to_status = models.CharField(max_length=16, blank=True, default="")
-    reason = models.TextField(blank=True, default="")
-    data = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(DomainEvent.Meta):
         constraints = [
             models.CheckConstraint(
                 condition=Q(kind__in=PolicyEventKind.values), name="policies_policyevent_kind_valid"
             ),
         ]
         indexes = [models.Index(fields=["policy", "created_at"], name="policies_event_policy_idx")]
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()} ({self.from_status or '-'} → {self.to_status or '-'})"

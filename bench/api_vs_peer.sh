@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The API side by side with the previous FastAPI stack: ../shared/bench/run_bench.sh with Vanguard as target.
+# A benchmark that prints figures (requests/s, p50/p99, and the django / peer ratios), not a test.
+#
+#   bench/api_vs_peer.sh                       # 3 interleaved repetitions x 10 s (about 15 minutes)
+#   REPS=1 DURATION=3 bench/api_vs_peer.sh     # wiring check only: its figures mean nothing
+#
+# Vanguard runs as it is deployed: gunicorn with uvicorn workers (the bench's shared gunicorn config), DEBUG
+# off, Redis for cache, rate-limit counters and the Celery broker (REDIS_URL, db 3, flushed before the run;
+# no worker consumes it, so the enqueued e-mails wait there), rate limits far above the load. The login is a
+# staff user in "Customer service" and "Claims adjuster" (not a superuser: permission checks and PII masking
+# run as for real staff). Data: `seed --no-demo --customers 10000`, which writes the ids files the bench
+# sends (policies.txt: active or expired policies whose term covers the bench claim's incident).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BENCH="${BENCH:-$(cd ../shared/bench 2>/dev/null && pwd)}"
+[ -x "$BENCH/run_bench.sh" ] || { echo "run_bench.sh not found; set BENCH=/path/to/shared/bench" >&2; exit 2; }
+
+export TARGET_NAME=django TARGET_DIR="$PWD"
+export TARGET_LIST_QUERY='page=1&page_size=50'
+export TARGET_DB="${TARGET_DB:-vanguard_target}" TARGET_IDS_DIR="${TARGET_IDS_DIR:-/tmp/bench-target-ids}"
+export DJANGO_ENV=development DJANGO_DEBUG=false ALLOWED_HOSTS=127.0.0.1,localhost \
+       API_RATE_LIMIT_USER=10000000/m API_RATE_LIMIT_ANON=10000000/m LOG_LEVEL=WARNING
+export REDIS_URL="${BENCH_REDIS_URL:-redis://127.0.0.1:6379/3}"
+export BENCH_EMAIL=bench@vanguard.example.com BENCH_PASSWORD='Bench-Passw0rd!2024'
+export DJ_VENV="${DJ_VENV:-/tmp/dj-venv}"
+
+export TARGET_SETUP="$(cat <<'SETUP'
+set -e
+test -x "$DJ_VENV/bin/gunicorn" || { python3 -m venv "$DJ_VENV" && "$DJ_VENV/bin/pip" install -q -e .; }
+redis-cli -u "$REDIS_URL" flushdb >/dev/null
+"$DJ_VENV/bin/python" manage.py migrate --noinput -v 0
+"$DJ_VENV/bin/python" manage.py seed --no-demo --customers 10000 --random-seed 7 --ids-dir "$TARGET_IDS_DIR" -v 1
+"$DJ_VENV/bin/python" manage.py shell -c "
+import os
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+u = get_user_model().objects.create_user(email=os.environ['BENCH_EMAIL'], password=os.environ['BENCH_PASSWORD'],
+                                         full_name='Bench User', is_staff=True)
+u.groups.set(Group.objects.filter(name__in=['Customer service', 'Claims adjuster']))
+"
+SETUP
+)"
+
+export TARGET_CMD='exec "$DJ_VENV/bin/gunicorn" -c "$GUNICORN_CONF" -k uvicorn_worker.UvicornWorker vanguard.asgi:application'
+
+export TARGET_TOKEN_CMD='curl -sf "$TARGET_URL/api/auth/login" -H "Content-Type: application/json" \
+  -d "{\"email\": \"$BENCH_EMAIL\", \"password\": \"$BENCH_PASSWORD\"}" |
+  python3 -c "import json, sys; print(json.load(sys.stdin)[\"access_token\"])"'
+
+exec "$BENCH/run_bench.sh"
