@@ -8,6 +8,9 @@ class VanguardConfig(AppConfig):
     name = "vanguard"
     verbose_name = "Vanguard"
 
+    def ready(self) -> None:
+        from vanguard import checks  # noqa: F401  (registers the middleware deploy checks)
+
 
 class VanguardAdminConfig(AdminConfig):
     """django.contrib.admin with the Vanguard back-office site (branding and the dashboard) as `admin.site`."""

@@ -149,3 +149,55 @@ def test_a_missing_token_is_401(api_as):
     response = api_as(None).get("/api/customers")
     assert_problem(response, 401)
     assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+# --- the cached principal ---------------------------------------------------------------------------------
+
+
+def test_a_token_request_after_the_first_reads_the_principal_from_the_cache(api_as, customer_service,
+                                                                           django_assert_num_queries):
+    # given: the first request loads the user and permissions from the database
+    client = api_as(customer_service)
+    assert client.get("/api/auth/me").status_code == 200
+    # when / then: the next one needs no query at all
+    with django_assert_num_queries(0):
+        again = client.get("/api/auth/me")
+    assert again.status_code == 200 and "customers.view_customer" in again.json()["permissions"]
+
+
+def test_deactivating_a_user_ends_their_cached_access_at_once(api_as, customer_service):
+    # given
+    client = api_as(customer_service)
+    assert client.get("/api/customers").status_code == 200
+    # when
+    customer_service.is_active = False
+    customer_service.save(update_fields=["is_active"])
+    # then
+    assert_problem(client.get("/api/customers"), 401, "UNAUTHORIZED")
+
+
+def test_leaving_a_role_or_a_role_losing_a_permission_applies_at_once(api_as, customer_service, underwriter):
+    # given
+    from django.contrib.auth.models import Group, Permission
+
+    service, writer = api_as(customer_service), api_as(underwriter)
+    assert service.get("/api/customers").status_code == 200
+    assert writer.get("/api/policies").status_code == 200
+    # when: the user leaves their group; the underwriters' group loses a permission
+    customer_service.groups.clear()
+    Group.objects.get(name="Underwriter").permissions.remove(
+        Permission.objects.get(codename="view_policy", content_type__app_label="policies"))
+    # then
+    assert_problem(service.get("/api/customers"), 403, "FORBIDDEN")
+    assert_problem(writer.get("/api/policies"), 403, "FORBIDDEN")
+
+
+def test_a_renamed_group_is_reflected_in_me(api_as, adjuster):
+    from django.contrib.auth.models import Group
+
+    client = api_as(adjuster)
+    assert "Claims adjuster" in client.get("/api/auth/me").json()["groups"]
+    group = Group.objects.get(name="Claims adjuster")
+    group.name = "Adjusters (north)"
+    group.save()
+    assert client.get("/api/auth/me").json()["groups"] == ["Adjusters (north)"]

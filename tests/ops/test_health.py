@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.core.cache import caches
 from django.db import connection
 from django_cryptography.core.signing import FernetSigner
@@ -26,6 +28,42 @@ def test_liveness_touches_no_database(client, django_assert_num_queries):
         response = client.get("/health")
     # then
     assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+async def _asgi_get(path: str, method: str = "GET") -> tuple[int, dict, bytes]:
+    from vanguard.asgi import application
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"127.0.0.1")], "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000)}
+    sent: list[dict] = []
+    messages = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive():
+        if messages:
+            return messages.pop()
+        await asyncio.Event().wait()  # the client stays connected; Django cancels this once it has answered
+
+    async def send(message):
+        sent.append(message)
+
+    await application(scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], {k.decode().lower(): v.decode() for k, v in start["headers"]}, body
+
+
+@pytest.mark.django_db
+def test_asgi_liveness_is_answered_before_django_and_the_rest_reaches_django(django_assert_num_queries):
+    # when
+    with django_assert_num_queries(0):
+        alive = async_to_sync(_asgi_get)("/health")
+        head = async_to_sync(_asgi_get)("/health", method="HEAD")
+    api = async_to_sync(_asgi_get)("/api/customers")
+    # then: liveness needs nothing; an API path still gets Django's answer (401 problem, request id)
+    assert alive[0] == 200 and alive[2] == b'{"status":"ok"}' and alive[1]["content-type"] == "application/json"
+    assert head[0] == 200 and head[2] == b""
+    assert api[0] == 401 and "x-request-id" in api[1] and api[1]["content-type"] == "application/problem+json"
 
 
 @pytest.mark.django_db

@@ -210,3 +210,12 @@ def test_admin_url_names_are_stable():
         reverse("admin:login")
     except NoReverseMatch:  # pragma: no cover
         pytest.fail("the admin is not mounted")
+
+
+def test_the_middleware_deploy_checks_accept_the_inline_subclasses_and_warn_when_one_is_missing(settings):
+    from vanguard.checks import check_security_middleware
+
+    assert check_security_middleware(None) == []
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if not m.endswith((".SecurityMiddleware",
+                                                                              ".CsrfViewMiddleware"))]
+    assert [w.id for w in check_security_middleware(None)] == ["vanguard.W001", "vanguard.W003"]

@@ -12,3 +12,7 @@ class AccountsConfig(AppConfig):
         from vanguard.accounts.roles import bootstrap_roles_after_migrate
 
         post_migrate.connect(bootstrap_roles_after_migrate, sender=self)
+
+        from vanguard.accounts import signals
+
+        signals.connect()

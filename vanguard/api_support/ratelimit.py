@@ -1,14 +1,13 @@
 """Fixed-window rate limits on the shared cache (SPEC §6): per user and per anonymous IP address.
 
 With `REDIS_URL` set the counters live in Redis and are shared by every worker; the async path then talks
-to Redis with `redis.asyncio` (Django's own async cache methods would hop to a thread on every request).
+to Redis with `redis.asyncio` through `vanguard.kv` (Django's async cache methods would hop to a thread).
 Without Redis (development, tests) the counters live in Django's local-memory cache, which is an
 in-process dict: calling it from async code does no I/O.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
 import time
@@ -17,6 +16,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
+
+from vanguard import kv
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])[a-z]*\s*$", re.IGNORECASE)
@@ -62,22 +63,6 @@ def _window(r: Rate, now: float) -> tuple[int, int]:
     return window, max(1, math.ceil((window + 1) * r.period - now))
 
 
-_redis_clients: dict[int, object] = {}
-
-
-def _redis():
-    import redis.asyncio as aredis
-
-    loop = asyncio.get_running_loop()
-    client = _redis_clients.get(id(loop))
-    if client is None:
-        if len(_redis_clients) > 8:  # loops of finished test runs
-            _redis_clients.clear()
-        client = aredis.Redis.from_url(settings.REDIS_URL)
-        _redis_clients[id(loop)] = client
-    return client
-
-
 async def ahit(scope: str, ident: str, setting: str) -> None:
     """Count one request of `ident` against the rate in `setting`; RateLimited when over it."""
     r = rate(setting)
@@ -85,7 +70,7 @@ async def ahit(scope: str, ident: str, setting: str) -> None:
     window, retry_after = _window(r, now)
     key = f"rl:{scope}:{ident}:{r.period}:{window}"
     if settings.REDIS_URL:
-        pipe = _redis().pipeline(transaction=False)
+        pipe = kv.aredis().pipeline(transaction=False)
         pipe.incr(key)
         pipe.expire(key, r.period + 1)
         count, _ = await pipe.execute()

@@ -1,0 +1,68 @@
+"""Invalidate the API's cached principals (vanguard.accounts.auth) whenever what they hold changes:
+the user row, their group memberships or direct permissions, a group's permissions, name or existence."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group, Permission
+from django.db.models import Q
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
+
+from vanguard.accounts.models import User
+
+
+def _forget(user_ids) -> None:
+    from vanguard.accounts.auth import forget_principals
+
+    forget_principals(list(user_ids))
+
+
+def _users_of(groups=None, permission=None) -> list:
+    condition = Q(groups__in=groups) if groups is not None else Q(groups__permissions=permission) | Q(
+        user_permissions=permission)
+    return list(User.objects.filter(condition).values_list("pk", flat=True).distinct())
+
+
+def user_changed(sender, instance, **kwargs) -> None:
+    _forget([instance.pk])
+
+
+def user_links_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
+    """user.groups / user.user_permissions, from either side."""
+    if not reverse:
+        if action.startswith("post_"):
+            _forget([instance.pk])
+    elif action in ("post_add", "post_remove"):
+        _forget(pk_set or ())
+    elif action == "pre_clear":
+        _forget(instance.user_set.values_list("pk", flat=True))
+
+
+def group_permissions_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
+    """group.permissions, from either side."""
+    if not reverse:
+        if action.startswith("post_"):
+            _forget(_users_of(groups=[instance.pk]))
+    elif action in ("post_add", "post_remove"):
+        _forget(_users_of(groups=list(pk_set or ())))
+    elif action == "pre_clear":
+        _forget(_users_of(groups=list(instance.group_set.values_list("pk", flat=True))))
+
+
+def group_changed(sender, instance, **kwargs) -> None:
+    _forget(_users_of(groups=[instance.pk]))
+
+
+def permission_deleted(sender, instance, **kwargs) -> None:
+    _forget(_users_of(permission=instance))
+
+
+def connect() -> None:
+    uid = "vanguard.accounts.principal"
+    post_save.connect(user_changed, sender=User, dispatch_uid=f"{uid}.user.save")
+    post_delete.connect(user_changed, sender=User, dispatch_uid=f"{uid}.user.delete")
+    m2m_changed.connect(user_links_changed, sender=User.groups.through, dispatch_uid=f"{uid}.groups")
+    m2m_changed.connect(user_links_changed, sender=User.user_permissions.through, dispatch_uid=f"{uid}.perms")
+    m2m_changed.connect(group_permissions_changed, sender=Group.permissions.through, dispatch_uid=f"{uid}.gperms")
+    post_save.connect(group_changed, sender=Group, dispatch_uid=f"{uid}.group.save")
+    pre_delete.connect(group_changed, sender=Group, dispatch_uid=f"{uid}.group.delete")
+    pre_delete.connect(permission_deleted, sender=Permission, dispatch_uid=f"{uid}.permission.delete")

@@ -1,0 +1,122 @@
+"""Django's and WhiteNoise's middleware, run on the event loop when they do no I/O.
+
+Under ASGI, Django runs every hook of a `MiddlewareMixin` class through `sync_to_async`: a thread hop for each
+`process_request`, `process_view` and `process_response`, a dozen per request with the stock stack, and WhiteNoise
+(sync only) would turn the whole rest of the chain into async → sync → async. These subclasses keep the stock
+behaviour and settings (and `check --deploy` sees the same classes by inheritance) but call the hooks inline
+when they are pure computation, and hand them to a thread only for the cases that touch the database or disk:
+
+- security, common, authentication and X-Frame-Options hooks never do I/O (authentication only installs a lazy
+  user), so they always run inline;
+- the session hook saves (I/O) only when the session was modified; the messages hook stores (possibly into the
+  session) only when messages were added or read; CSRF's view check reads the form body only on an unsafe method
+  of a view that is not exempt — those cases go to a thread, everything else stays inline;
+- static files are looked up in WhiteNoise's in-memory index; a hit is served from a thread (it opens a file).
+
+Token-authenticated API requests therefore cross no thread in the middleware; admin requests cross only where
+they really read or write the session. In sync mode (WSGI, the test client) the classes behave exactly as stock.
+"""
+
+from __future__ import annotations
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware as _Authentication
+from django.contrib.messages.middleware import MessageMiddleware as _Messages
+from django.contrib.sessions.middleware import SessionMiddleware as _Session
+from django.middleware.clickjacking import XFrameOptionsMiddleware as _XFrame
+from django.middleware.common import CommonMiddleware as _Common
+from django.middleware.csrf import CsrfViewMiddleware as _Csrf
+from django.middleware.security import SecurityMiddleware as _Security
+from whitenoise.middleware import WhiteNoiseMiddleware as _WhiteNoise
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+class _Inline:
+    """`MiddlewareMixin.__acall__` without the thread hops; `_in_thread(request, response)` picks the exceptions."""
+
+    def _in_thread(self, request, response) -> bool:
+        return False
+
+    async def __acall__(self, request):
+        response = None
+        if hasattr(self, "process_request"):
+            response = self.process_request(request)
+        response = response or await self.get_response(request)
+        if hasattr(self, "process_response"):
+            if self._in_thread(request, response):
+                return await sync_to_async(self.process_response, thread_sensitive=True)(request, response)
+            return self.process_response(request, response)
+        return response
+
+
+class SecurityMiddleware(_Inline, _Security):
+    pass
+
+
+class CommonMiddleware(_Inline, _Common):
+    pass
+
+
+class AuthenticationMiddleware(_Inline, _Authentication):
+    pass
+
+
+class XFrameOptionsMiddleware(_Inline, _XFrame):
+    pass
+
+
+class SessionMiddleware(_Inline, _Session):
+    def _in_thread(self, request, response) -> bool:
+        session = getattr(request, "session", None)
+        return session is not None and (session.modified or settings.SESSION_SAVE_EVERY_REQUEST)
+
+
+class MessageMiddleware(_Inline, _Messages):
+    def _in_thread(self, request, response) -> bool:
+        storage = getattr(request, "_messages", None)
+        return storage is not None and (storage.used or storage.added_new)
+
+
+class CsrfViewMiddleware(_Inline, _Csrf):
+    """The request and response hooks only read and set the CSRF cookie. In async mode the view check is a
+    coroutine, so Django does not wrap it in a thread; it takes one only when it must read a form body."""
+
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        if self.async_mode:
+            self.process_view = self._aprocess_view
+
+    async def _aprocess_view(self, request, callback, callback_args, callback_kwargs):
+        check = super().process_view
+        if getattr(callback, "csrf_exempt", False) or request.method in SAFE_METHODS:
+            return check(request, callback, callback_args, callback_kwargs)
+        return await sync_to_async(check, thread_sensitive=True)(request, callback, callback_args, callback_kwargs)
+
+
+class StaticFilesMiddleware(_WhiteNoise):
+    """WhiteNoise, async-capable: the lookup is a dict access; only a hit (opening the file) takes a thread."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response=None, settings=settings):
+        super().__init__(get_response, settings)
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if self.is_async:
+            return self.__acall__(request)
+        return super().__call__(request)
+
+    async def __acall__(self, request):
+        if self.autorefresh:
+            static_file = await sync_to_async(self.find_file)(request.path_info)
+        else:
+            static_file = self.files.get(request.path_info)
+        if static_file is not None:
+            return await sync_to_async(self.serve)(static_file, request)
+        return await self.get_response(request)
