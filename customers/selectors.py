@@ -17,6 +17,8 @@ LIST_FIELDS = (
     "created_at", "updated_at",
 )
 CLEAR_PII_FIELDS = ("phone", "date_of_birth", "address")
+# A list masks the birth date completely (customer_row sets it to None): it is not even read and decrypted.
+MASKED_LIST_FIELDS = tuple(name for name in LIST_FIELDS if name != "date_of_birth")
 
 
 def customer_queryset(filters: Any = None) -> QuerySet[Customer]:
@@ -57,7 +59,8 @@ def customer_row(row: dict[str, Any], *, clear: bool) -> dict[str, Any]:
 def customer_list(*, filters: Any, params: PageQuery) -> dict[str, Any]:
     """One page of customers. Contact data is always masked in lists: clear PII is shown (and logged,
     SPEC §7.3) only on a customer's own detail, so a list never writes fifty access-log rows."""
-    return page_of(customer_queryset(filters), params, fields=LIST_FIELDS, row=lambda r: customer_row(r, clear=False))
+    return page_of(customer_queryset(filters), params, fields=MASKED_LIST_FIELDS,
+                   row=lambda r: customer_row(r, clear=False))
 
 
 def customer_get(*, customer_id: UUID) -> Customer:
