@@ -26,7 +26,7 @@ app.autodiscover_tasks(["vanguard.accounts", "vanguard.api_support"])
 if app.conf.task_always_eager and not app.conf.broker_url:
     # Eager mode still builds a (never used) producer per call; point it at the in-memory transport instead of
     # Celery's default amqp://localhost, which logs a warning on every enqueue.
-    app.conf.broker_url = "memory://"
+    app.conf.broker_url = "memory://localhost/"
 
 logger = logging.getLogger("vanguard.tasks")
 

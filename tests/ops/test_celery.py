@@ -157,3 +157,16 @@ def test_notification_for_a_missing_claim_is_a_no_op():
 def test_worker_does_not_hijack_django_logging():
     assert celery_app.conf.worker_hijack_root_logger is False
     assert os.environ.get("CELERY_BROKER_URL") is None or settings.CELERY_BROKER_URL
+
+
+@pytest.mark.django_db
+def test_an_in_process_task_without_a_broker_logs_no_kombu_warning(caplog):
+    # given: no broker configured (the development default), so tasks run at enqueue time
+    assert celery_app.conf.task_always_eager
+    claim = factories.ClaimFactory()
+    # when
+    with caplog.at_level("WARNING", logger="kombu"):
+        notify_claim_status.delay(claim_id=str(claim.pk))
+    # then
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("kombu")] == []
+    assert len(mail.outbox) == 1
