@@ -9,7 +9,8 @@
 # off, Redis for cache, rate-limit counters and the Celery broker (REDIS_URL, db 3, flushed before the run;
 # no worker consumes it, so the enqueued e-mails wait there), rate limits far above the load. The login is a
 # staff user in "Customer service" and "Claims adjuster" (not a superuser: permission checks and PII masking
-# run as for real staff). Data: `seed --no-demo --customers 10000`, which writes the ids files the bench
+# run as for real staff). Data: `seed --no-demo --customers 10000 --as-of 2024-12-31` (most terms then cover the
+# bench claim's incident, 2024-06-15, as all of the peer's do); `--ids-dir` writes the ids files the bench
 # sends (policies.txt: active or expired policies whose term covers the bench claim's incident).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +31,8 @@ set -e
 test -x "$DJ_VENV/bin/gunicorn" || { python3 -m venv "$DJ_VENV" && "$DJ_VENV/bin/pip" install -q -e .; }
 redis-cli -u "$REDIS_URL" flushdb >/dev/null
 "$DJ_VENV/bin/python" manage.py migrate --noinput -v 0
-"$DJ_VENV/bin/python" manage.py seed --no-demo --customers 10000 --random-seed 7 --ids-dir "$TARGET_IDS_DIR" -v 1
+"$DJ_VENV/bin/python" manage.py seed --no-demo --customers 10000 --random-seed 7 --as-of 2024-12-31 \
+    --ids-dir "$TARGET_IDS_DIR" -v 1
 "$DJ_VENV/bin/python" manage.py shell -c "
 import os
 from django.contrib.auth import get_user_model

@@ -287,6 +287,22 @@ def test_ids_dir_lists_customers_and_the_policies_that_accept_the_bench_claim(tm
 
 
 @pytest.mark.django_db
+def test_as_of_writes_the_volume_book_as_of_a_past_day_and_refuses_the_future():
+    # given
+    as_of = dt.datetime(2024, 12, 31, tzinfo=dt.UTC)
+    # when
+    seed("--no-demo", "--customers", "30", "--random-seed", "3", "--as-of", "2024-12-31")
+    # then: nothing happened after that day, and the book is as valid as ever
+    policies = Policy.objects.filter(customer__in=volume_customers())
+    assert policies.exists()
+    assert not policies.filter(created_at__gt=as_of).exists()
+    assert not Claim.objects.filter(policy__in=policies, reported_date__gt=as_of).exists()
+    assert not Customer.objects.filter(pk__in=volume_customers(), created_at__gt=as_of).exists()
+    with pytest.raises(CommandError, match="must not be in the future"):
+        seed("--no-demo", "--customers", "31", "--as-of", (timezone.now() + dt.timedelta(days=1)).isoformat())
+
+
+@pytest.mark.django_db
 def test_negative_customer_count_is_refused():
     with pytest.raises(CommandError):
         seed("--customers", "-1")

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.test.utils import override_settings
+from django.utils import timezone
 
 from vanguard.accounts.models import system_actor
 from vanguard.accounts.roles import CLAIMS_ADJUSTER, CLAIMS_MANAGER, UNDERWRITER, bootstrap_roles
@@ -40,6 +41,11 @@ def _quiet(logger_names: tuple[str, ...]):
             logger.setLevel(level)
 
 
+def _aware_datetime(text: str) -> dt.datetime:
+    moment = dt.datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
 class Command(BaseCommand):
     help = (
         "Seed the demo data: staff per role, customers, policies of every type and status, claims in every "
@@ -55,11 +61,16 @@ class Command(BaseCommand):
         parser.add_argument("--random-seed", type=int, default=None, help="Make the volume data reproducible.")
         parser.add_argument("--no-demo", action="store_true", help="Skip the demo book (staff are always ensured).")
         parser.add_argument(
+            "--as-of", type=_aware_datetime, default=None, metavar="ISO",
+            help="Write the volume book as if today were this moment (a past date; default: now). The benchmark "
+                 "uses it so that most policy terms cover its claim's incident date.",
+        )
+        parser.add_argument(
             "--ids-dir", type=Path, default=None, metavar="DIR",
             help="Write customers.txt (every customer id) and policies.txt (ids of active or expired policies "
                  "whose term contains --ids-incident, coverage >= 100.00) for the API benchmark.",
         )
-        parser.add_argument("--ids-incident", type=dt.datetime.fromisoformat, default=volume.BENCH_INCIDENT,
+        parser.add_argument("--ids-incident", type=_aware_datetime, default=volume.BENCH_INCIDENT,
                             metavar="ISO", help="The incident moment the policies in policies.txt must cover.")
 
     def handle(self, *args, **options) -> None:
@@ -67,6 +78,8 @@ class Command(BaseCommand):
             raise CommandError("--customers must be zero or more.")
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1.")
+        if options["as_of"] is not None and options["as_of"] > timezone.now():
+            raise CommandError("--as-of must not be in the future: the volume book would hold future claims.")
         if settings.DJANGO_ENV == "production":
             # Demo staff include a superuser whose password is printed on the terminal: never in production.
             raise CommandError("seed writes demo staff logins and fictional customers; it is refused when "
@@ -133,6 +146,7 @@ class Command(BaseCommand):
                   initial=min(target, volume.volume_customers().count())) as bar:
             result = volume.seed_volume(
                 target=target, actors=actors, batch_size=options["batch_size"], random_seed=options["random_seed"],
+                now=options["as_of"],
                 progress=bar.update,
             )
         elapsed = time.perf_counter() - started
