@@ -9,11 +9,11 @@ from uuid import UUID
 
 from django.utils import timezone
 from ninja import Schema
-from pydantic import AfterValidator, AwareDatetime, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
 from claims.models import ClaimStatus, ClaimType, DocumentType
 from policies.schemas import PolicyResponse
-from vanguard.api_support.schemas import Page
+from vanguard.api_support.schemas import Moment, Page
 
 Amount = Annotated[Decimal, Field(gt=0, max_digits=15, decimal_places=2, allow_inf_nan=False)]
 
@@ -31,7 +31,7 @@ class ClaimCreate(Schema):
     claim_type: ClaimType
     claim_amount: Amount = Field(description="decimal, number or string; ≤ the policy's coverage (400)")
     description: Annotated[str, StringConstraints(max_length=5000)] = ""
-    incident_date: Annotated[AwareDatetime, AfterValidator(_not_future)] = Field(
+    incident_date: Annotated[Moment, AfterValidator(_not_future)] = Field(
         description="not in the future (422); inside the policy term (400)"
     )
 
@@ -89,8 +89,8 @@ class ClaimFilter(Schema):
     status: ClaimStatus | None = None
     claim_type: ClaimType | None = None
     assigned_to: UUID | None = None
-    incident_after: AwareDatetime | None = None
-    incident_before: AwareDatetime | None = None
+    incident_after: Moment | None = None
+    incident_before: Moment | None = None
 
 
 class ClaimPage(Page[ClaimResponse]):

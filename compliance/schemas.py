@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from ninja import Schema
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
-from vanguard.api_support.schemas import Page
+from vanguard.api_support.schemas import Moment, Page
 
 
 class AuditAction(StrEnum):
@@ -50,8 +50,8 @@ class AuditLogFilter(Schema):
     resource_type: ResourceType | None = None
     actor_id: UUID | None = None
     action: AuditAction | None = None
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    since: Moment | None = None
+    until: Moment | None = None
 
 
 class AuditLogPage(Page[AuditLogResponse]):

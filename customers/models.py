@@ -56,6 +56,9 @@ class Customer(models.Model):
         ]
         indexes = [
             models.Index(fields=["gdpr_consent", "data_retention_date"], name="customers_consent_ret_idx"),
+            # The retention job's scan (compliance.services.customers_due_for_erasure): live rows only.
+            models.Index(fields=["data_retention_date"], condition=models.Q(erased_at__isnull=True),
+                         name="customers_retention_due_idx"),
         ]
 
     def __str__(self) -> str:

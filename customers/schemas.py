@@ -10,9 +10,9 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
 from ninja import Schema
-from pydantic import AfterValidator, AwareDatetime, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
 
-from vanguard.api_support.schemas import Page
+from vanguard.api_support.schemas import Moment, Page
 
 
 def _email(value: str) -> str:
@@ -94,8 +94,8 @@ class CustomerFilter(Schema):
     last_name: Annotated[str, StringConstraints(max_length=100)] | None = Field(None, description="contains")
     search: Annotated[str, StringConstraints(max_length=254)] | None = Field(None, description="name or email contains")
     gdpr_consent: bool | None = None
-    created_after: AwareDatetime | None = None
-    created_before: AwareDatetime | None = None
+    created_after: Moment | None = None
+    created_before: Moment | None = None
 
 
 class CustomerErased(Schema):

@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
 
 from customers import pii
 from customers.models import Customer
@@ -27,7 +28,8 @@ def customer_queryset(filters: Any = None) -> QuerySet[Customer]:
     if filters is None:
         return qs
     if filters.email:
-        qs = qs.filter(email=filters.email.strip().lower())
+        # lower(email) = …: the expression the case-insensitive unique index is built on, so the index is used.
+        qs = qs.alias(email_ci=Lower("email")).filter(email_ci=filters.email.strip().lower())
     if filters.first_name:
         qs = qs.filter(first_name__icontains=filters.first_name)
     if filters.last_name:

@@ -8,10 +8,10 @@ from typing import Annotated
 from uuid import UUID
 
 from ninja import Schema
-from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from policies.models import ComplianceStatus, PolicyStatus, PolicyType
-from vanguard.api_support.schemas import Page
+from vanguard.api_support.schemas import Moment, Page
 
 Premium = Annotated[Decimal, Field(gt=0, max_digits=10, decimal_places=2, allow_inf_nan=False)]
 Coverage = Annotated[Decimal, Field(gt=0, max_digits=15, decimal_places=2, allow_inf_nan=False)]
@@ -24,8 +24,8 @@ class PolicyCreate(Schema):
     policy_type: PolicyType
     premium_amount: Premium = Field(description="decimal, number or string; ≥ the type's minimum (400)")
     coverage_amount: Coverage
-    start_date: AwareDatetime = Field(description="ISO 8601 with a time zone; back-dating is allowed")
-    end_date: AwareDatetime
+    start_date: Moment = Field(description="ISO 8601 with a time zone; back-dating is allowed")
+    end_date: Moment
 
     @model_validator(mode="after")
     def _dates_in_order(self):
@@ -42,19 +42,19 @@ class PolicyUpdate(Schema):
 
     premium_amount: Premium | None = None
     coverage_amount: Coverage | None = None
-    end_date: AwareDatetime | None = None
+    end_date: Moment | None = None
     status: PolicyStatus | None = None
     reason: Annotated[str, StringConstraints(max_length=2000)] = Field(
         "", description="reason recorded with a status change (required to cancel)"
     )
-    effective_date: AwareDatetime | None = Field(None, description="cancellation effective date (default now)")
+    effective_date: Moment | None = Field(None, description="cancellation effective date (default now)")
 
 
 class PolicyRenew(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    start_date: AwareDatetime | None = Field(None, description="default: the old term's end")
-    end_date: AwareDatetime | None = Field(None, description="default: same length as the old term")
+    start_date: Moment | None = Field(None, description="default: the old term's end")
+    end_date: Moment | None = Field(None, description="default: same length as the old term")
     premium_amount: Premium | None = None
     coverage_amount: Coverage | None = None
 
@@ -98,7 +98,7 @@ class PolicyFilter(Schema):
     status: PolicyStatus | None = None
     premium_min: Premium | None = None
     premium_max: Premium | None = None
-    active_on: AwareDatetime | None = Field(
+    active_on: Moment | None = Field(
         None, description="in force at this instant: the term contains it and the policy is active, inactive or expired"
     )
 

@@ -24,6 +24,7 @@ from policies import tasks
 from policies.events import policy_event_record
 from policies.models import Policy, PolicyEvent
 from vanguard.accounts.permissions import require
+from vanguard.dates import OUT_OF_RANGE, year_in_range
 from vanguard.errors import BusinessRuleViolation, Conflict, DomainError, TransitionNotAllowed
 from vanguard.numbers import save_with_unique_number
 
@@ -72,6 +73,10 @@ def initial_status(start_date: dt.datetime, *, now: dt.datetime | None = None) -
 
 
 def _check_dates(start: dt.datetime, end: dt.datetime) -> None:
+    errors = {name: [f"The {name.replace('_', ' ')} {OUT_OF_RANGE}."]
+              for name, value in (("start_date", start), ("end_date", end)) if value and not year_in_range(value)}
+    if errors:
+        raise ValidationError(errors)
     if start and end and end <= start:
         raise ValidationError({"end_date": ["The end date must be after the start date."]})
 

@@ -114,7 +114,14 @@ class Transition:
     form: type[forms.Form] | None = None
 
 
-class VanguardModelAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+class AuditHistoryMixin(AuditlogHistoryAdminMixin):
+    """The object's History page is django-auditlog's (what changed, by whom, redacted), not the admin's log."""
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None):
+        return self.auditlog_history_view(request, object_id, extra_context)
+
+
+class VanguardModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_per_page = 50
@@ -129,10 +136,6 @@ class VanguardModelAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
     # --- permissions ---------------------------------------------------------------------------------
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-    # --- history: django-auditlog's view, not the admin's own log ---------------------------------------
-    def history_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None):
-        return self.auditlog_history_view(request, object_id, extra_context)
 
     # --- forms ----------------------------------------------------------------------------------------
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs):

@@ -28,7 +28,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
 
 from vanguard.accounts.auth import InvalidToken, bearer
-from vanguard.api_support.http import OrjsonRenderer, problem
+from vanguard.api_support.http import PROBLEM_TYPE, OrjsonRenderer, problem
 from vanguard.api_support.ratelimit import RateLimited
 from vanguard.errors import DomainError
 
@@ -84,7 +84,20 @@ def _docs_guard(view):
     return view if settings.API_DOCS_PUBLIC else staff_member_required(view)
 
 
-api = NinjaAPI(
+class VanguardAPI(NinjaAPI):
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        """ninja documents every response as application/json; the error responses are problem documents."""
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if int(status) >= 400 and "application/json" in content:
+                        response["content"] = {PROBLEM_TYPE: content["application/json"]}
+        return schema
+
+
+api = VanguardAPI(
     title="Vanguard Insurance API",
     version="1.0.0",
     description=(

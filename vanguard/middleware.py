@@ -87,6 +87,30 @@ class RequestIdMiddleware(_Both):
         )
 
 
+class ApiMethodNotAllowedMiddleware(_Both):
+    """django-ninja answers a wrong method on an API path with a plain-text 405; the API speaks RFC 7807
+    everywhere, so that answer becomes a problem document (the Allow header kept)."""
+
+    def __call__(self, request):
+        if self.is_async:
+            return self.__acall__(request)
+        return self._problem(request, self.get_response(request))
+
+    async def __acall__(self, request):
+        return self._problem(request, await self.get_response(request))
+
+    @staticmethod
+    def _problem(request, response):
+        if response.status_code != 405 or not request.path.startswith("/api/") or \
+                response.get("Content-Type", "").startswith("application/problem+json"):
+            return response
+        from vanguard.api_support.http import problem
+
+        allowed = response.get("Allow", "")
+        return problem(request, 405, f"{request.method} is not allowed here. Allowed: {allowed}.",
+                       headers={"Allow": allowed})
+
+
 def _user_id(request) -> str | None:
     """The signed-in user's id, without triggering a lazy session lookup (a query, and in async code an error)."""
     auth = getattr(request, "auth", None)  # django-ninja: the authenticated user of a token request

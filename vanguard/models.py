@@ -8,7 +8,12 @@ from django.db import models
 
 class DomainEvent(models.Model):
     """Why a record changed and who did it (auditlog records what changed). Subclasses add the record's
-    foreign key and `kind` with their own choices and check constraint."""
+    foreign key and `kind` with their own choices and check constraint.
+
+    Departures from SPEC §2's "UUID keys, created_at and updated_at on every model", on purpose: events are an
+    append-only log, never updated (so no `updated_at`), written far more often than anything else and read in
+    order per record, so a big-integer key is compact, ordered and never exposed as an identifier in the API.
+    """
 
     id = models.BigAutoField(primary_key=True)
     actor = models.ForeignKey(

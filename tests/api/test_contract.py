@@ -42,6 +42,18 @@ def test_title_version_and_schema_names(schema):
     assert set(schema["components"]["schemas"]) >= SCHEMA_NAMES
 
 
+def test_error_responses_are_documented_as_problem_documents(schema):
+    media = {status: set(response.get("content", {}))
+             for operations in schema["paths"].values() for operation in operations.values()
+             for status, response in operation["responses"].items()}
+    assert media  # the document has responses at all
+    for status, types in media.items():
+        if int(status) >= 400:
+            assert types == {"application/problem+json"}, (status, types)
+        elif types:
+            assert "application/problem+json" not in types
+
+
 def test_collections_have_no_trailing_slash(schema):
     assert {"/api/customers", "/api/policies", "/api/claims", "/api/audit-logs"} <= set(schema["paths"])
     assert not [p for p in schema["paths"] if p.endswith("/")]

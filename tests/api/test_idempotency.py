@@ -128,3 +128,21 @@ def test_prune_drops_expired_replays_and_old_login_attempts_only(api_as, custome
     assert again == {"idempotency_records": 0, "login_attempts": 0}
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
     assert list(LoginAttempt.objects.values_list("pk", flat=True)) == [recent.pk]
+
+
+def test_a_replay_is_rendered_again_for_the_caller_and_no_body_is_kept(api_as, customer_service):
+    # given: a customer with contact data, created with a key by someone allowed to see it in clear
+    from compliance.models import PIIAccessLog
+    from vanguard.api_support.models import IdempotencyRecord
+
+    client = api_as(customer_service)
+    body = {**CUSTOMER, "phone": "+447700900123", "address": "1 High Street, London"}
+    first = client.post("/api/customers", body, headers={"Idempotency-Key": "pii-1"})
+    # when
+    replay = client.post("/api/customers", body, headers={"Idempotency-Key": "pii-1"})
+    # then: the same answer, each clear view in the access log, and nothing personal stored for the replay
+    assert first.status_code == replay.status_code == 201 and replay.json() == first.json()
+    assert replay.json()["phone"] == "+447700900123"
+    assert PIIAccessLog.objects.filter(customer_id=first.json()["id"]).count() == 2
+    record = IdempotencyRecord.objects.get(key="pii-1")
+    assert (record.status_code, record.response_body, str(record.resource_id)) == (201, None, first.json()["id"])

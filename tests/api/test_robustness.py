@@ -101,9 +101,64 @@ def test_invalid_patch_changes_nothing(api_as, superuser):
     assert not Policy.objects.exclude(pk=policy.pk).exclude(pk=claim.policy_id).exists()
 
 
+EDGE_OF_TIME = ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "9999-12-31T00:00:00Z",
+                "1899-12-31T00:00:00Z", "3000-01-01T00:00:00Z"]
+
+
+@pytest.mark.parametrize("moment", EDGE_OF_TIME)
+def test_dates_at_the_edges_of_time_are_422_everywhere_and_change_nothing(api_as, superuser, moment):
+    # given
+    customer = CustomerFactory()
+    policy = PolicyFactory(customer=customer)
+    client = api_as(superuser)
+    term = {"customer_id": str(customer.pk), "policy_type": "auto", "premium_amount": "500.00",
+            "coverage_amount": "10000.00"}
+    # when
+    responses = [
+        client.post("/api/policies", {**term, "start_date": "2025-01-01T00:00:00Z", "end_date": moment}),
+        client.post("/api/policies", {**term, "start_date": moment, "end_date": "2026-01-01T00:00:00Z"}),
+        client.patch(f"/api/policies/{policy.pk}", {"end_date": moment}),
+        client.patch(f"/api/policies/{policy.pk}", {"status": "cancelled", "cancellation_reason": "x",
+                                                    "effective_date": moment}),
+        client.post(f"/api/policies/{policy.pk}/renew", {"start_date": moment}),
+        client.post("/api/claims", {"policy_id": str(policy.pk), "claim_type": "accident", "claim_amount": "1.00",
+                                    "incident_date": moment}),
+        client.get("/api/policies", {"active_on": moment}),
+        client.get("/api/claims", {"incident_after": moment}),
+        client.get("/api/customers", {"created_before": moment}),
+    ]
+    # then
+    for response in responses:
+        assert_problem(response, 422, "VALIDATION_ERROR")
+    policy.refresh_from_db()
+    assert policy.status == "active" and Policy.objects.count() == 1 and not Claim.objects.exists()
+
+
+def test_a_policy_term_outside_the_years_is_refused_by_the_service_too(underwriter, customer_service):
+    # the admin's path: no schema in front of the service
+    import datetime as dt
+    from decimal import Decimal
+
+    from django.core.exceptions import ValidationError
+
+    from policies import services
+
+    customer = CustomerFactory()
+    with pytest.raises(ValidationError) as refused:
+        services.policy_create(actor=underwriter, customer_id=customer.pk, policy_type="auto",
+                               premium_amount=Decimal("500.00"), coverage_amount=Decimal("1000.00"),
+                               start_date=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+                               end_date=dt.datetime(9999, 12, 31, tzinfo=dt.UTC))
+    assert "end_date" in refused.value.message_dict
+    assert not Policy.objects.exists()
+
+
 def test_wrong_methods_and_unknown_paths_do_not_crash(api_as, superuser):
     client = api_as(superuser)
-    assert client.call("PUT", "/api/customers", {}).status_code == 405
+    for method, path in (("PUT", "/api/customers"), ("DELETE", "/api/claims/00000000-0000-4000-8000-000000000000"),
+                         ("GET", "/api/auth/login")):
+        body = assert_problem(client.call(method, path, {}), 405, "METHOD_NOT_ALLOWED")
+        assert method in body["detail"]
     assert_problem(client.get("/api/customers/00000000-0000-4000-8000-000000000000/nothing"), 404)
 
 

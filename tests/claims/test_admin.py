@@ -399,3 +399,23 @@ def test_the_policy_picker_offers_only_claimable_policies(client, adjuster):
     response = client.get(url)
     # then
     assert [row["id"] for row in response.json()["results"]] == [str(active.pk)]
+
+
+def test_a_manager_assigns_a_claim_to_an_adjuster_on_the_form_and_an_adjuster_cannot(client, manager, adjuster):
+    # given
+    claim = factories.ClaimFactory(processing=True, assigned_to=manager)
+    client.force_login(manager)
+    # when
+    response = client.post(change_url(claim), upload_data(claim, **{"assigned_to": str(adjuster.pk),
+                                                                    "documents-2-TOTAL_FORMS": "0"}))
+    # then
+    assert response.status_code == 302, messages_of(response)
+    claim.refresh_from_db()
+    assert claim.assigned_to == adjuster
+    assert ClaimEvent.objects.filter(claim=claim, kind=ClaimEvent.Kind.ASSIGNED).exists()
+    # and an adjuster's form has no assignee field: the same post changes nothing
+    client.force_login(adjuster)
+    client.post(change_url(claim), upload_data(claim, **{"assigned_to": str(manager.pk),
+                                                         "documents-2-TOTAL_FORMS": "0"}))
+    claim.refresh_from_db()
+    assert claim.assigned_to == adjuster

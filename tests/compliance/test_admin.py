@@ -140,3 +140,67 @@ def test_pii_access_record_writes_one_row_and_nothing_without_fields(customer_se
     # then
     [row] = PIIAccessLog.objects.all()
     assert (row.fields, row.interface, row.remote_addr) == (["phone"], "api", "198.51.100.1")
+
+
+# --- constant query counts on the compliance changelists -------------------------------------------------
+
+
+def _pii_views(n: int, officer) -> None:
+    for _ in range(n):
+        services.pii_access_record(actor=officer, customer_id=factories.CustomerFactory().pk, fields=["phone"],
+                                   interface="admin")
+
+
+def _login_attempts(n: int, officer) -> None:
+    from vanguard.api_support.models import LoginAttempt
+
+    for i in range(n):
+        LoginAttempt.objects.create(username=f"nobody{i}@example.com", outcome="failed", interface="admin",
+                                    ip_address="192.0.2.1")
+
+
+def _checkpoints(n: int, officer) -> None:
+    from compliance.models import AuditCheckpoint
+
+    for i in range(n):
+        AuditCheckpoint.objects.create(seq=i, entry_hash="0" * 64, entries=i)
+
+
+@pytest.mark.parametrize(
+    ("changelist", "build"),
+    [
+        ("admin:compliance_auditentry_changelist", lambda n, officer: factories.CustomerFactory.create_batch(n)),
+        ("admin:compliance_piiaccesslog_changelist", _pii_views),
+        ("admin:api_support_loginattempt_changelist", _login_attempts),
+        ("admin:compliance_auditcheckpoint_changelist", _checkpoints),
+    ],
+)
+def test_compliance_changelists_run_the_same_queries_for_2_and_22_rows(client, superuser, changelist, build):
+    # given
+    from tests.admin_support import count_queries
+
+    url = reverse(changelist)
+    client.force_login(superuser)
+    build(2, superuser)
+    client.get(url)  # warm the per-process caches (content types, permissions)
+    # when
+    with_two = count_queries(client, url)
+    build(20, superuser)
+    with_twenty_two = count_queries(client, url)
+    # then
+    assert with_two == with_twenty_two
+
+
+def test_a_staff_users_history_is_the_audit_trail(client, superuser):
+    # given: a change to a staff user made by someone
+    from auditlog.context import set_actor
+
+    adjuster = factories.staff("Claims adjuster")
+    with set_actor(superuser):
+        adjuster.full_name = "Renamed Adjuster"
+        adjuster.save()
+    client.force_login(superuser)
+    # when
+    html = client.get(reverse("admin:accounts_user_history", args=[adjuster.pk])).content.decode()
+    # then: django-auditlog's view, with the change and who made it
+    assert "Renamed Adjuster" in html and superuser.email in html

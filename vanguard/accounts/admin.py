@@ -13,7 +13,7 @@ from vanguard.accounts.forms import StaffChangeForm, StaffCreationForm
 from vanguard.accounts.models import User
 from vanguard.accounts.permissions import can
 from vanguard.accounts.roles import role_authority_limit
-from vanguard.admin import is_autocomplete_for
+from vanguard.admin import AuditHistoryMixin, is_autocomplete_for
 
 
 def _is_assignee_lookup(request: HttpRequest) -> bool:
@@ -22,7 +22,7 @@ def _is_assignee_lookup(request: HttpRequest) -> bool:
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(AuditHistoryMixin, DjangoUserAdmin):
     form = StaffChangeForm
     add_form = StaffCreationForm
     list_display = ("email", "full_name", "roles", "effective_authority", "is_active", "is_superuser", "last_login")

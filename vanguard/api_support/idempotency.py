@@ -3,6 +3,11 @@
 The same key and the same body within 24 hours replays the first response (status and body) and
 creates nothing; the same key with a different body is a 422. Keys are per user.
 
+Only the created record's id and the status are kept, never the rendered body: a replay renders the record
+again for the caller, through the same masking and PII access log as a GET, so no personal data sits in clear
+in this table (it would escape encryption at rest, the access log and GDPR erasure). A first attempt that
+failed (4xx) keeps nothing either: retrying it with the same key runs it again.
+
 The record is claimed in the *same transaction* as the write (`run_once`), so two concurrent requests
 with one key cannot both create: the second waits on the unique index, then sees the first's record.
 """
@@ -86,8 +91,8 @@ def run_once(*, user, key: str | None, route: str, payload_hash: str, create: Ca
         raise Replay(record)
 
 
-def remember(*, user, key: str | None, status: int, body: bytes) -> None:
-    """Store the rendered first response for later replays."""
+def remember(*, user, key: str | None, status: int) -> None:
+    """Record the first response's status for later replays (the body is rendered again on replay)."""
     if key is None:
         return
-    IdempotencyRecord.objects.filter(user=user, key=key, status_code=0).update(status_code=status, response_body=body)
+    IdempotencyRecord.objects.filter(user=user, key=key, status_code=0).update(status_code=status)

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+import datetime as dt
+from typing import Annotated, Generic, TypeVar
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import AfterValidator, AwareDatetime, Field
+
+from vanguard.dates import OUT_OF_RANGE, year_in_range
 
 T = TypeVar("T")
+
+
+def _within_years(value: dt.datetime) -> dt.datetime:
+    if not year_in_range(value):
+        raise ValueError(OUT_OF_RANGE)
+    return value
+
+
+# An ISO 8601 date-time with a time zone, in a sane range of years: every date-time the API accepts.
+Moment = Annotated[AwareDatetime, AfterValidator(_within_years)]
 
 
 class ErrorResponse(Schema):

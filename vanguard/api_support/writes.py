@@ -48,12 +48,11 @@ async def create_response(
                 user=user, key=key, route=route, payload_hash=idempotency.request_hash(route, payload), create=create
             )
         except idempotency.Replay as replay:
+            # Rendered again, as a GET would: the caller's masking applies and a clear view is access-logged.
             record = replay.record
-            if record.status_code:
-                return record.status_code, bytes(record.response_body), True
-            return status, dumps(render(record.resource_id)), True
+            return record.status_code or status, dumps(render(record.resource_id)), True
         body = dumps(render(obj.pk))
-        idempotency.remember(user=user, key=key, status=status, body=body)
+        idempotency.remember(user=user, key=key, status=status)
         return status, body, False
 
     code, body, replayed = await sync_to_async(run)()
