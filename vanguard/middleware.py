@@ -87,28 +87,34 @@ class RequestIdMiddleware(_Both):
         )
 
 
-class ApiMethodNotAllowedMiddleware(_Both):
-    """django-ninja answers a wrong method on an API path with a plain-text 405; the API speaks RFC 7807
-    everywhere, so that answer becomes a problem document (the Allow header kept)."""
+class ApiResponseMiddleware(_Both):
+    """Finishes API responses: the caller's rate-limit quota as X-RateLimit-* headers (SPEC §6), and
+    django-ninja's plain-text 405 for a wrong method turned into an RFC 7807 problem (the Allow header kept)."""
 
     def __call__(self, request):
         if self.is_async:
             return self.__acall__(request)
-        return self._problem(request, self.get_response(request))
+        return self._finish(request, self.get_response(request))
 
     async def __acall__(self, request):
-        return self._problem(request, await self.get_response(request))
+        return self._finish(request, await self.get_response(request))
 
     @staticmethod
-    def _problem(request, response):
-        if response.status_code != 405 or not request.path.startswith("/api/") or \
-                response.get("Content-Type", "").startswith("application/problem+json"):
+    def _finish(request, response):
+        if not request.path.startswith("/api/"):
             return response
-        from vanguard.api_support.http import problem
+        if response.status_code == 405 and not response.get("Content-Type", "").startswith(
+                "application/problem+json"):
+            from vanguard.api_support.http import problem
 
-        allowed = response.get("Allow", "")
-        return problem(request, 405, f"{request.method} is not allowed here. Allowed: {allowed}.",
-                       headers={"Allow": allowed})
+            allowed = response.get("Allow", "")
+            response = problem(request, 405, f"{request.method} is not allowed here. Allowed: {allowed}.",
+                               headers={"Allow": allowed})
+        quota = getattr(request, "rate_quota", None)
+        if quota is not None:
+            for name, value in quota.headers().items():
+                response[name] = value
+        return response
 
 
 def _user_id(request) -> str | None:

@@ -89,7 +89,7 @@ MIDDLEWARE = [
     # Liveness/readiness probes first: no host check, no HTTPS redirect, no access-log line (vanguard/health.py).
     "vanguard.health.ProbeMiddleware",
     "vanguard.middleware.RequestIdMiddleware",
-    "vanguard.middleware.ApiMethodNotAllowedMiddleware",
+    "vanguard.middleware.ApiResponseMiddleware",
     # Django's and WhiteNoise's middleware, subclassed to run on the event loop unless a hook does I/O
     # (vanguard/inline_middleware.py): an API request crosses no thread here.
     "vanguard.inline_middleware.SecurityMiddleware",

@@ -132,6 +132,19 @@ def test_authenticated_rate_limit_is_per_user_and_answers_429_with_retry_after(a
     assert api_as(manager).get("/api/auth/me").status_code == 200
 
 
+def test_every_api_response_tells_the_caller_its_rate_limit_quota(api_as, adjuster, settings):
+    # given
+    settings.API_RATE_LIMIT_USER = "3/m"
+    client = api_as(adjuster)
+    # when
+    responses = [client.get("/api/auth/me") for _ in range(4)]
+    # then
+    assert [r["X-RateLimit-Limit"] for r in responses] == ["3"] * 4
+    assert [r["X-RateLimit-Remaining"] for r in responses] == ["2", "1", "0", "0"]
+    assert all(1 <= int(r["X-RateLimit-Reset"]) <= 60 for r in responses)
+    assert responses[-1].status_code == 429
+
+
 def test_anonymous_rate_limit_is_per_address(api_as, settings):
     # given
     settings.API_RATE_LIMIT_ANON = "2/m"

@@ -62,7 +62,7 @@ def _login(request, email: str, password: str):
     summary="Exchange email and password for an access and a refresh token",
 )
 async def login(request, payload: LoginIn):
-    await ratelimit.ahit("anon", client_ip(request) or "-", "API_RATE_LIMIT_ANON")
+    await ratelimit.ahit("anon", client_ip(request) or "-", "API_RATE_LIMIT_ANON", request)
     tokens, lock = await sync_to_async(_login)(request, payload.email, payload.password)
     if lock is not None:
         return problem(request, 429, lock.message, headers={"Retry-After": str(lock.retry_after)})
@@ -77,7 +77,7 @@ async def login(request, payload: LoginIn):
     summary="Rotate a refresh token (the old one is blacklisted)",
 )
 async def refresh(request, payload: RefreshIn):
-    await ratelimit.ahit("anon", client_ip(request) or "-", "API_RATE_LIMIT_ANON")
+    await ratelimit.ahit("anon", client_ip(request) or "-", "API_RATE_LIMIT_ANON", request)
     tokens = await sync_to_async(auth.tokens_refresh)(refresh_token=payload.refresh_token)
     return json_response(tokens)
 

@@ -221,9 +221,9 @@ class JWTBearer(HttpBearer):
                 user = await aprincipal(token.get("sub"))
         if user is None:
             # Unauthenticated traffic counts against the address's anonymous limit.
-            await ratelimit.ahit("anon", client_ip(request) or "-", "API_RATE_LIMIT_ANON")
+            await ratelimit.ahit("anon", client_ip(request) or "-", "API_RATE_LIMIT_ANON", request)
             return None
-        await ratelimit.ahit("user", str(user.pk), "API_RATE_LIMIT_USER")
+        await ratelimit.ahit("user", str(user.pk), "API_RATE_LIMIT_USER", request)
         request.user = user
         user_id_var.set(str(user.pk))
         # The audit context dict was set by AuditContextMiddleware for this request and is shared with

@@ -38,12 +38,26 @@ class Rate:
         return cls(limit=int(count), period=int(multiple or 1) * _PERIODS[unit.lower()])
 
 
+@dataclass(frozen=True)
+class Quota:
+    """Where a caller stands in the current window: sent as X-RateLimit-Limit / -Remaining / -Reset."""
+
+    limit: int
+    remaining: int
+    reset: int  # seconds until the window ends
+
+    def headers(self) -> dict[str, str]:
+        return {"X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": str(self.remaining),
+                "X-RateLimit-Reset": str(self.reset)}
+
+
 class RateLimited(Exception):
     """Too many requests: answered 429 with Retry-After."""
 
-    def __init__(self, retry_after: int):
+    def __init__(self, retry_after: int, quota: Quota | None = None):
         super().__init__("Too many requests.")
         self.retry_after = retry_after
+        self.quota = quota
 
 
 _rates: dict[str, Rate] = {}
@@ -63,8 +77,9 @@ def _window(r: Rate, now: float) -> tuple[int, int]:
     return window, max(1, math.ceil((window + 1) * r.period - now))
 
 
-async def ahit(scope: str, ident: str, setting: str) -> None:
-    """Count one request of `ident` against the rate in `setting`; RateLimited when over it."""
+async def ahit(scope: str, ident: str, setting: str, request=None) -> Quota:
+    """Count one request of `ident` against the rate in `setting`; RateLimited when over it. The quota is
+    also kept on `request.rate_quota`, for the response's rate-limit headers."""
     r = rate(setting)
     now = time.time()
     window, retry_after = _window(r, now)
@@ -76,8 +91,12 @@ async def ahit(scope: str, ident: str, setting: str) -> None:
         count, _ = await pipe.execute()
     else:
         count = _local_incr(key, r.period + 1)
+    quota = Quota(limit=r.limit, remaining=max(0, r.limit - count), reset=retry_after)
+    if request is not None:
+        request.rate_quota = quota
     if count > r.limit:
-        raise RateLimited(retry_after)
+        raise RateLimited(retry_after, quota)
+    return quota
 
 
 def _local_incr(key: str, timeout: int) -> int:
