@@ -18,6 +18,8 @@ Sealing
 
 GDPR redaction
     Erasure must remove the person's values from their audit history while the chain stays verifiable.
+    Their values are matched as whole values or words only (`scrub`), so ids, numbers and choice values
+    that merely contain a name ("business" for Ness, "pending" for Pen) stay intact.
     `redact_entries` rewrites the affected entries' values (to ``"[erased]"``) and wipes their salt, then
     the caller appends one chained *redaction entry* whose ``additional_data["audit_redactions"]`` maps each
     rewritten entry's ``seq`` to ``{"original": <digest before>, "redacted": <digest after>}``.
@@ -38,10 +40,12 @@ Verification
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import ipaddress
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -162,32 +166,58 @@ def seal(entry, *, using: str) -> None:
 # --- redaction ------------------------------------------------------------------------------------------
 
 
-def scrub(value: Any, needles: list[str]) -> Any:
-    """Replace every occurrence of any needle (case-insensitive) inside strings of a JSON-like value."""
+# A UUID is an identifier of a record, never the person's value, even when one of its hex groups happens
+# to spell their name ("ada0bede-…" for Ada Bede).
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=16)
+def _needle_pattern(needles: tuple[str, ...]) -> re.Pattern[str]:
+    # Longest first, so "Pen Ness" goes as one value before "Pen". The look-arounds are word boundaries that
+    # also hold for values starting or ending with a non-word character ("+44…", an address ending in ".").
+    alternatives = "|".join(re.escape(n) for n in sorted(needles, key=len, reverse=True))
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+
+
+def scrub(value: Any, needles: list[str], *, keep: frozenset[str] = frozenset()) -> Any:
+    """Replace the person's values (`needles`, case-insensitive) inside strings of a JSON-like value.
+
+    A needle matches only as a whole value or a whole word or phrase: "Ness" leaves "business" alone, "Pen"
+    leaves "pending", and nothing inside a UUID or a longer number is touched. A string exactly equal to
+    one of `keep` (the choice values of the records being scrubbed, e.g. the claim type "flood" of a
+    customer named Flood) is not the person's value and is kept as it is.
+    """
+    needles = [n for n in needles if n]
+    if not needles:
+        return value
+    return _scrub(value, _needle_pattern(tuple(needles)), keep)
+
+
+def _scrub(value: Any, pattern: re.Pattern[str], keep: frozenset[str]) -> Any:
     if isinstance(value, str):
-        lowered = value.lower()
-        if not any(n in lowered for n in needles):
+        if value in keep or not pattern.search(value):
             return value
-        out = value
-        for needle in needles:
-            start = out.lower().find(needle)
-            while start != -1:
-                out = out[:start] + ERASED + out[start + len(needle):]
-                start = out.lower().find(needle, start + len(ERASED))
-        return out
+        ids = [m.span() for m in _UUID.finditer(value)]
+
+        def replace(match: re.Match[str]) -> str:
+            inside_id = any(start < match.end() and match.start() < end for start, end in ids)
+            return match.group(0) if inside_id else ERASED
+
+        return pattern.sub(replace, value)
     if isinstance(value, list):
-        return [scrub(item, needles) for item in value]
+        return [_scrub(item, pattern, keep) for item in value]
     if isinstance(value, dict):
-        return {key: scrub(item, needles) for key, item in value.items()}
+        return {key: _scrub(item, pattern, keep) for key, item in value.items()}
     return value
 
 
 def redact_entries(entries: Iterable, *, needles: list[str], fields: frozenset[str] = frozenset(),
-                   object_repr: str | None = None) -> dict[str, dict[str, str]]:
+                   object_repr: str | None = None, keep: frozenset[str] = frozenset()) -> dict[str, dict[str, str]]:
     """Rewrite the person's values in `entries` and return the redaction map for the redaction entry.
 
     `fields` names change-set fields whose values are erased wholesale (the erased customer's own
-    fields); `needles` are the person's values, erased wherever they occur in the entry's text and JSON;
+    fields); `needles` are the person's values, erased wherever they occur as whole values or words in the
+    entry's text and JSON (see `scrub`; `keep` names whole values that are never the person's);
     `object_repr`, when given, replaces the entry's object representation. Only entries that actually
     change are rewritten. The caller must append the redaction entry in the same transaction.
     """
@@ -202,11 +232,11 @@ def redact_entries(entries: Iterable, *, needles: list[str], fields: frozenset[s
                 name: (_erase_values(value) if name in fields else value) for name, value in changes.items()
             }
         new = {
-            "object_repr": object_repr if object_repr is not None else scrub(entry.object_repr, needles),
-            "changes": scrub(changes, needles),
-            "changes_text": scrub(entry.changes_text, needles),
-            "serialized_data": scrub(entry.serialized_data, needles),
-            "additional_data": scrub(entry.additional_data, needles),
+            "object_repr": object_repr if object_repr is not None else scrub(entry.object_repr, needles, keep=keep),
+            "changes": scrub(changes, needles, keep=keep),
+            "changes_text": scrub(entry.changes_text, needles, keep=keep),
+            "serialized_data": scrub(entry.serialized_data, needles, keep=keep),
+            "additional_data": scrub(entry.additional_data, needles, keep=keep),
         }
         if all(getattr(entry, name) == value for name, value in new.items()):
             continue

@@ -248,8 +248,8 @@ def _event(event) -> dict[str, Any]:
 
 
 def _needles(customer: Customer) -> list[str]:
-    """The person's values as they may appear in text: lower-cased, longest first, at least 3 characters
-    (shorter ones would shred unrelated words)."""
+    """The person's values as they may appear in text: lower-cased, at least 3 characters. They are matched
+    as whole values or words only (`compliance.chain.scrub`): "Ness" never touches "business"."""
     values = {
         customer.first_name, customer.last_name, f"{customer.first_name} {customer.last_name}", customer.email,
         customer.phone, customer.address, customer.ssn, customer.ssn_hash,
@@ -259,6 +259,17 @@ def _needles(customer: Customer) -> list[str]:
     if customer.date_of_birth:
         values.add(customer.date_of_birth.isoformat())
     return sorted({v.lower() for v in values if v and len(v) >= 3}, key=len, reverse=True)
+
+
+def _choice_values() -> frozenset[str]:
+    """The choice values of the records an erasure scrubs (types, statuses, event kinds). A string that is
+    exactly one of them is the record's data, not the person's, even for a customer named Flood."""
+    return frozenset(
+        str(value)
+        for model in (Customer, Policy, PolicyEvent, Claim, ClaimEvent, ClaimDocument)
+        for f in model._meta.concrete_fields if f.choices
+        for value, _ in f.flatchoices
+    )
 
 
 @transaction.atomic
@@ -282,7 +293,7 @@ def customer_erase(*, actor, customer_id: UUID, interface: str, reason: str = ""
     hold = customer_legal_hold(customer_id=customer.pk)
     if hold:
         raise Conflict(hold)
-    needles = _needles(customer)
+    needles, keep = _needles(customer), _choice_values()
     now = timezone.now()
     before = {name: getattr(customer, name) for name in PERSONAL_FIELDS}
     customer.first_name = customer.last_name = ERASED_NAME
@@ -300,8 +311,8 @@ def customer_erase(*, actor, customer_id: UUID, interface: str, reason: str = ""
     # entries would put the erased values into the trail as "old" values.
     with disable_auditlog():
         customer.save(update_fields=[*changed, "erased_at", "encryption_key_id", "updated_at"])
-        scrubbed = _scrub_related(customer_id=customer.pk, needles=needles)
-    redactions = _redact_audit_history(customer, needles=needles)
+        scrubbed = _scrub_related(customer_id=customer.pk, needles=needles, keep=keep)
+    redactions = _redact_audit_history(customer, needles=needles, keep=keep)
     ct = ContentType.objects.get_for_model(Customer)
     AdminLogEntry.objects.filter(content_type=ct, object_id=str(customer.pk)).update(object_repr=str(customer))
     _forget_cached_responses(customer.pk)
@@ -340,7 +351,7 @@ def _plain(value):
     return value
 
 
-def _scrub_related(*, customer_id: UUID, needles: list[str]) -> dict[str, list[str]]:
+def _scrub_related(*, customer_id: UUID, needles: list[str], keep: frozenset[str]) -> dict[str, list[str]]:
     """Remove the person's values from free text kept with their claims and events (descriptions,
     reasons, event data, document names). The records stay; only the identifying text goes."""
     scrubbed: dict[str, list[str]] = {}
@@ -358,7 +369,7 @@ def _scrub_related(*, customer_id: UUID, needles: list[str]) -> dict[str, list[s
             changed = []
             for name in fields:
                 value = getattr(obj, name)
-                new = chain.scrub(value, needles)
+                new = chain.scrub(value, needles, keep=keep)
                 if new != value:
                     setattr(obj, name, new)
                     changed.append(name)
@@ -368,7 +379,8 @@ def _scrub_related(*, customer_id: UUID, needles: list[str]) -> dict[str, list[s
     return scrubbed
 
 
-def _redact_audit_history(customer: Customer, *, needles: list[str]) -> dict[str, dict[str, str]]:
+def _redact_audit_history(customer: Customer, *, needles: list[str], keep: frozenset[str]
+                          ) -> dict[str, dict[str, str]]:
     """Redact the person's values in the audit entries of the customer and of everything attached to
     them (policies, claims, documents, events). Entries are locked in sequence order."""
     related: list[tuple[type, list[str]]] = [
@@ -392,8 +404,9 @@ def _redact_audit_history(customer: Customer, *, needles: list[str]) -> dict[str
     entries = AuditEntry.objects.filter(condition).select_for_update().order_by("seq")
     own = [e for e in entries if e.content_type_id == customer_ct.id]
     others = [e for e in entries if e.content_type_id != customer_ct.id]
-    redactions |= chain.redact_entries(own, needles=needles, fields=PERSONAL_FIELDS, object_repr=str(customer))
-    redactions |= chain.redact_entries(others, needles=needles)
+    redactions |= chain.redact_entries(own, needles=needles, fields=PERSONAL_FIELDS, object_repr=str(customer),
+                                       keep=keep)
+    redactions |= chain.redact_entries(others, needles=needles, keep=keep)
     return redactions
 
 

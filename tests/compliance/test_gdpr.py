@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -12,12 +13,13 @@ from django.db import connection
 from django.utils import timezone
 
 from claims import services as claim_services
+from claims.models import ClaimEvent
 from compliance import chain, services, tasks
 from compliance.models import AuditEntry, PIIAccessLog
 from customers import services as customer_services
 from customers.models import Customer
 from policies import services as policy_services
-from policies.models import Policy
+from policies.models import Policy, PolicyEvent
 from tests import factories
 from vanguard.accounts.models import system_actor
 from vanguard.api_support.models import IdempotencyRecord
@@ -335,3 +337,111 @@ def test_retention_task_erases_due_customers_without_holds_as_the_system_actor()
     assert entry.actor == system_actor() and entry.cid
     assert entry.additional_data["gdpr_erasure"]["interface"] == "task"
     assert chain.verify_chain().ok
+
+
+# --- erasure scrubs whole values and words, never parts of other values -----------------------------------
+
+# Hex-only segments, so the names "Ada" and "Bede" also occur inside it (and "Bede" as one whole segment).
+OVERLAPPING_ID = "ada0bede-ada0-4ada-bede-0000000ada00"
+UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def _strings(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    return []
+
+
+@pytest.mark.parametrize(
+    ("first_name", "last_name", "policy_type", "claim_type"),
+    [
+        ("Pen", "Ness", "business", "accident"),  # "pending", "business"
+        ("Ada", "Bede", "auto", "theft"),  # inside the customer's UUID, and one whole segment of it
+        ("Noah", "Flood", "home", "flood"),  # a whole choice value
+    ],
+)
+def test_erasure_scrubs_only_the_persons_whole_values(superuser, compliance_officer, first_name, last_name,
+                                                      policy_type, claim_type):
+    # given: a customer whose names overlap choice values and ids of their own records
+    customer = factories.CustomerFactory(id=OVERLAPPING_ID, first_name=first_name, last_name=last_name,
+                                         email=f"{first_name}.{last_name}@example.test".lower())
+    now = timezone.now()
+    with set_actor(superuser):
+        pending = policy_services.policy_create(
+            actor=superuser, customer_id=customer.pk, policy_type=policy_type, premium_amount=Decimal("500.00"),
+            coverage_amount=Decimal("50000.00"), start_date=now + dt.timedelta(days=10),
+            end_date=now + dt.timedelta(days=375),
+        )
+        policy_services.policy_cancel(actor=superuser, policy_id=pending.pk,
+                                      reason=f"{first_name} {last_name} changed their mind")
+        active = policy_services.policy_create(
+            actor=superuser, customer_id=customer.pk, policy_type=policy_type, premium_amount=Decimal("500.00"),
+            coverage_amount=Decimal("50000.00"), start_date=now - dt.timedelta(days=60),
+            end_date=now + dt.timedelta(days=300),
+        )
+        claim = claim_services.claim_create(
+            actor=superuser, policy_id=active.pk, claim_type=claim_type, claim_amount=Decimal("800.00"),
+            description=f"{first_name} {last_name} reported it, pending a business review ({first_name.lower()}).",
+            incident_date=now - dt.timedelta(days=2),
+        )
+        claim_services.claim_deny(actor=superuser, claim_id=claim.pk, reason=f"Not covered, Mr {last_name}")
+        policy_services.policy_cancel(actor=superuser, policy_id=active.pk, reason="Customer request")
+    related_pks = {str(pk) for pk in (pending.pk, active.pk, claim.pk)}
+    events = [*PolicyEvent.objects.filter(policy__customer=customer), *ClaimEvent.objects.filter(claim=claim)]
+    related_pks |= {str(event.pk) for event in events}
+
+    # when
+    services.customer_erase(actor=compliance_officer, customer_id=customer.pk, interface="api")
+
+    # then: the non-personal values survive, in the records and in their audit history
+    entries = list(AuditEntry.objects.filter(object_pk__in=related_pks).order_by("seq"))
+    created = {e.object_pk: e.changes for e in entries if e.action == AuditEntry.Action.CREATE}
+    for policy in (pending, active):
+        assert created[str(policy.pk)]["policy_type"][1] == policy_type
+        assert created[str(policy.pk)]["customer"][1] == OVERLAPPING_ID
+    assert created[str(pending.pk)]["status"][1] == "pending"
+    assert created[str(claim.pk)]["claim_type"][1] == claim_type
+    assert created[str(claim.pk)]["status"][1] == "pending"
+    assert any(e.changes.get("status") == ["pending", "denied"] for e in entries)
+    claim.refresh_from_db()
+    assert claim.description == "[erased] reported it, pending a business review ([erased])."  # full name: one value
+    assert claim.decision_reason == "Not covered, Mr [erased]"
+    cancelled = PolicyEvent.objects.get(policy=pending, kind="cancelled")
+    assert cancelled.reason == "[erased] changed their mind"
+    assert cancelled.data["cancellation_reason"] == "[erased] changed their mind"
+    assert Policy.objects.get(pk=pending.pk).cancellation_reason == "[erased] changed their mind"
+    # and the person's values are gone everywhere (ids and choice values aside, which are not theirs)
+    person = re.compile(rf"\b(?:{first_name}|{last_name})\b", re.IGNORECASE)
+    texts = [s for e in entries for s in _strings([e.object_repr, e.changes, e.serialized_data, e.additional_data])]
+    texts += [claim.description, claim.decision_reason, cancelled.reason, *_strings(cancelled.data)]
+    left = [t for t in texts if t not in (policy_type, claim_type) and person.search(UUID_TEXT.sub("", t))]
+    assert left == []
+    report = chain.verify_chain()
+    assert report.ok, report.first_break
+
+
+@pytest.mark.parametrize(
+    ("text", "scrubbed"),
+    [
+        ("Pen Ness, pending business", "[erased], pending business"),
+        ("PEN called; pen-friend", "[erased] called; [erased]-friend"),
+        ("call +447700900123.", "call [erased]."),
+        ("ref 9+447700900123 and 1987-65-43210", "ref 9+447700900123 and 1987-65-43210"),
+        ("at 17 Wisteria Crescent, Little Snoring today", "at [erased] today"),
+        ("pen.ness@example.test wrote", "[erased] wrote"),
+        (OVERLAPPING_ID, OVERLAPPING_ID),
+        ("flood", "flood"),
+        ("Flood", "[erased]"),
+    ],
+)
+def test_scrub_matches_whole_values_and_words_only(text, scrubbed):
+    # given
+    needles = ["pen", "ness", "pen ness", "+447700900123", "987-65-4321", "17 wisteria crescent, little snoring",
+               "pen.ness@example.test", "ada", "bede", "flood"]
+
+    # when / then
+    assert chain.scrub(text, needles, keep=frozenset({"flood"})) == scrubbed
