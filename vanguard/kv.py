@@ -14,30 +14,31 @@ import asyncio
 from django.conf import settings
 from django.core.cache import cache
 
-_async_clients: dict[int, object] = {}
-_sync_client: list[object] = []
+_async_clients: dict[tuple[int, str], object] = {}
+_sync_clients: dict[str, object] = {}
 
 
 def aredis():
     """The `redis.asyncio` client of the running event loop (one per loop: a client is bound to its loop)."""
     import redis.asyncio as aredis_module
 
-    loop = asyncio.get_running_loop()
-    client = _async_clients.get(id(loop))
+    key = (id(asyncio.get_running_loop()), settings.REDIS_URL)
+    client = _async_clients.get(key)
     if client is None:
         if len(_async_clients) > 8:  # loops of finished test runs
             _async_clients.clear()
         client = aredis_module.Redis.from_url(settings.REDIS_URL)
-        _async_clients[id(loop)] = client
+        _async_clients[key] = client
     return client
 
 
 def sredis():
     import redis
 
-    if not _sync_client:
-        _sync_client.append(redis.Redis.from_url(settings.REDIS_URL))
-    return _sync_client[0]
+    client = _sync_clients.get(settings.REDIS_URL)
+    if client is None:
+        client = _sync_clients[settings.REDIS_URL] = redis.Redis.from_url(settings.REDIS_URL)
+    return client
 
 
 async def aget(key: str) -> bytes | None:

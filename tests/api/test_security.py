@@ -152,3 +152,44 @@ def test_anonymous_rate_limit_is_per_address(api_as, settings):
     # then
     assert statuses == [401, 401, 429]
     assert api_as(None, remote_addr="10.5.5.6").get("/api/customers").status_code == 401
+
+
+class _Clock:
+    """Stands in for the lockout module's `time`: the tests move it by hand."""
+
+    def __init__(self, now: float):
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("backend", ["local-memory", "redis"])
+def test_the_failure_window_slides_so_attempts_around_a_boundary_still_lock(api_as, adjuster, settings, backend):
+    # given: one failure, then three 14 minutes later (four in the last 15 minutes)
+    import os
+
+    import redis
+
+    from vanguard.accounts import lockout
+
+    if backend == "redis":
+        settings.REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+        redis.Redis.from_url(settings.REDIS_URL).delete(lockout._keys("account", adjuster.email)[0])
+    clock = _Clock(1_800_000_000.0)
+    with mock.patch.object(lockout, "time", clock):
+        assert api_login(api_as, adjuster.email, "Wrong-Password-1!").status_code == 401
+        clock.now += 14 * 60
+        for _ in range(3):
+            assert api_login(api_as, adjuster.email, "Wrong-Password-1!").status_code == 401
+        # when: 15.5 minutes after the first failure (a window fixed at the first failure would have started
+        # afresh and counted only these), two more: five in the last 15 minutes
+        clock.now += 90
+        tries = [api_login(api_as, adjuster.email, "Wrong-Password-1!") for _ in range(2)]
+        after = api_login(api_as, adjuster.email, PASSWORD)
+        # then: the fifth failure inside the sliding 15 minutes locks the account
+        assert [t.status_code for t in tries] == [401, 401]
+        assert_problem(after, 429, "RATE_LIMITED")
+        # and once the cool-off has passed, the right password works again
+        clock.now += 15 * 60 + 1
+        assert api_login(api_as, adjuster.email, PASSWORD).status_code == 200

@@ -5,21 +5,24 @@ Why not django-axes: axes applies one failure limit to every lockout parameter, 
 own counter. The counters therefore live here, on Django's cache (Redis in production, so every worker
 shares them; local memory in development):
 
-    lockout:fail:acct:<hash>   failures of one account name in the current window (TTL = cool-off)
-    lockout:fail:ip:<hash>     failures from one address in the current window
+    lockout:fail:acct:<hash>   the times of one account name's failures in the last LOGIN_COOLOFF_MINUTES
+    lockout:fail:ip:<hash>     the times of one address's failures
     lockout:lock:acct:<hash>   set when an account name is locked; value = unlock time (epoch seconds)
     lockout:lock:ip:<hash>     set when an address is locked
 
-The window starts at the first failure and lasts LOGIN_COOLOFF_MINUTES; reaching the limit inside it
-locks for LOGIN_COOLOFF_MINUTES. A locked attempt is refused before any password check. A successful
-login clears the account's counter (not the address's). Every failed and refused attempt is written to
-`api_support.LoginAttempt` for compliance officers.
+The window slides: the limit counts the failures of the last LOGIN_COOLOFF_MINUTES, however they fall, so
+spreading attempts across a fixed window's boundary gains nothing. Reaching the limit locks for
+LOGIN_COOLOFF_MINUTES. With Redis the failure times are a sorted set updated in one MULTI (exact under
+concurrent attempts); without it, a list in the local-memory cache. A locked attempt is refused before any
+password check. A successful login clears the account's failures (not the address's). Every failed and
+refused attempt is written to `api_support.LoginAttempt` for compliance officers.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import secrets
 import time
 from dataclasses import dataclass
 
@@ -77,21 +80,41 @@ def locked_out(username: str, ip: str | None) -> Lockout | None:
     return None
 
 
+def _failures_in_window(fail_key: str, now: float, window: int) -> int:
+    """Record a failure at `now` and return how many fell in the last `window` seconds."""
+    if settings.REDIS_URL:
+        from vanguard import kv
+
+        pipe = kv.sredis().pipeline(transaction=True)
+        pipe.zadd(fail_key, {f"{now:.6f}:{secrets.token_hex(4)}": now})  # one member per failure, even at once
+        pipe.zremrangebyscore(fail_key, 0, now - window)
+        pipe.zcard(fail_key)
+        pipe.expire(fail_key, window)
+        return pipe.execute()[2]
+    times = [t for t in cache.get(fail_key, []) if t > now - window] + [now]
+    cache.set(fail_key, times, timeout=window)
+    return len(times)
+
+
 def _count_failure(scope: str, value: str, limit: int) -> bool:
     """Add one failure; True when it reached the limit (and the lock was set)."""
     fail_key, lock_key = _keys(scope, value)
     cooloff = _cooloff_seconds()
-    cache.add(fail_key, 0, timeout=cooloff)
-    try:
-        count = cache.incr(fail_key)
-    except ValueError:  # the window expired between add and incr
-        cache.set(fail_key, 1, timeout=cooloff)
-        count = 1
-    if count >= limit:
-        cache.set(lock_key, time.time() + cooloff, timeout=cooloff)
-        cache.delete(fail_key)
+    now = time.time()
+    if _failures_in_window(fail_key, now, cooloff) >= limit:
+        cache.set(lock_key, now + cooloff, timeout=cooloff)
+        _forget_failures(fail_key)
         return True
     return False
+
+
+def _forget_failures(fail_key: str) -> None:
+    if settings.REDIS_URL:
+        from vanguard import kv
+
+        kv.sredis().delete(fail_key)
+    else:
+        cache.delete(fail_key)
 
 
 def register_failure(username: str, ip: str | None) -> None:
@@ -104,7 +127,7 @@ def register_failure(username: str, ip: str | None) -> None:
 
 def clear_account(username: str) -> None:
     """A successful login clears the account's failure counter (an active lock cannot be reached)."""
-    cache.delete(_keys("account", normalise_username(username))[0])
+    _forget_failures(_keys("account", normalise_username(username))[0])
 
 
 def record_attempt(request, username: str, *, outcome: str, locked_by: str = "") -> None:
