@@ -19,6 +19,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django_cryptography.fields import EncryptedMixin
 
 from claims.models import Claim, ClaimDocument, ClaimEvent
 from compliance import chain
@@ -303,14 +304,19 @@ def customer_erase(*, actor, customer_id: UUID, interface: str, reason: str = ""
     customer.erased_at = now
     from django.conf import settings
 
+    # The row is stamped with the current key id, so every encrypted field is rewritten under the current
+    # key, the ones already empty included: an empty value is still a ciphertext, and one left under the
+    # old key on a row marked with the new id is skipped by a resumed rotation and fails its final check.
+    # (Leaving the old id instead would be correct too, but would record a key the row no longer uses.)
     customer.encryption_key_id = settings.ENCRYPTION_KEY_ID
+    encrypted = [f.name for f in Customer._meta.concrete_fields if isinstance(f, EncryptedMixin)]
     changed = [name for name in PERSONAL_FIELDS if getattr(customer, name) != before[name]]
     customer.full_clean(validate_unique=False, validate_constraints=False)
     scrubbed: dict[str, list[str]] = {}
     # The erasure writes its own audit entry below (with the redaction record); auditlog's automatic
     # entries would put the erased values into the trail as "old" values.
     with disable_auditlog():
-        customer.save(update_fields=[*changed, "erased_at", "encryption_key_id", "updated_at"])
+        customer.save(update_fields=sorted({*changed, *encrypted, "erased_at", "encryption_key_id", "updated_at"}))
         scrubbed = _scrub_related(customer_id=customer.pk, needles=needles, keep=keep)
     redactions = _redact_audit_history(customer, needles=needles, keep=keep)
     ct = ContentType.objects.get_for_model(Customer)

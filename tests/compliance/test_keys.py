@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from compliance import chain, keys
+from compliance import chain, keys, services
 from compliance.models import AuditEntry
 from customers.models import Customer
 from tests import factories
@@ -132,3 +132,25 @@ def test_canary_fails_loudly_when_the_key_cannot_read_existing_data(switch_to_ne
     assert ok is False
     assert "ENCRYPTION KEY MISMATCH" in message
     assert customer.phone not in message
+
+
+def test_erasure_during_an_interrupted_rotation_does_not_block_its_resumption(old_raw_key, switch_to_new_key,
+                                                                            compliance_officer, capsys):
+    # given: a rotation interrupted after one batch, with customers whose phone and address are empty (their
+    # empty values are still ciphertexts under the old key)
+    customers = [factories.CustomerFactory.build(encryption_key_id="k1", phone="", address="") for _ in range(6)]
+    Customer.objects.bulk_create(customers)
+    new = switch_to_new_key()
+    call_command("rotate_encryption_key", "--old-key", old_raw_key, "--batch-size", "2", "--max-batches", "1")
+    behind = Customer.objects.filter(encryption_key_id="k1").order_by("pk").first()
+    capsys.readouterr()
+
+    # when: one of the customers still on the old key is erased, then the rotation resumes
+    services.customer_erase(actor=compliance_officer, customer_id=behind.pk, interface="api")
+    call_command("rotate_encryption_key", "--old-key", old_raw_key, "--batch-size", "2")
+
+    # then: the rotation completes and every row, the erased one included, decrypts with the new key alone
+    assert "Verified: all 6 rows decrypt with key k2" in capsys.readouterr().out
+    stored = _stored(new)
+    assert stored[behind.pk] == ("k2", ("", None, "", ""))
+    assert {key_id for key_id, _ in stored.values()} == {"k2"}
