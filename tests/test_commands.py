@@ -35,3 +35,28 @@ def test_createsuperuser_noinput_requires_an_email(monkeypatch):
     with pytest.raises(CommandError):
         call_command("createsuperuser", "--noinput", stdout=io.StringIO(), stderr=io.StringIO())
     assert not User.objects.filter(is_superuser=True).exists()
+
+
+@pytest.mark.django_db
+def test_createsuperuser_and_changepassword_are_audited_as_the_system_actor(monkeypatch):
+    # given
+    from unittest import mock
+
+    from compliance.models import AuditEntry
+    from vanguard.accounts.models import system_actor
+
+    monkeypatch.setenv("DJANGO_SUPERUSER_EMAIL", "ops@example.com")
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", PASSWORD)
+    # when
+    call_command("createsuperuser", "--noinput", stdout=io.StringIO())
+    user = User.objects.get(email="ops@example.com")
+    with mock.patch("getpass.getpass", return_value="An0ther-Str0ng-Passphrase!"):
+        call_command("changepassword", "ops@example.com", stdout=io.StringIO())
+    # then
+    created, changed = AuditEntry.objects.get_for_object(user).order_by("seq")
+    assert created.action == AuditEntry.Action.CREATE and changed.action == AuditEntry.Action.UPDATE
+    assert created.actor == changed.actor == system_actor()
+    assert created.cid.startswith("cmd-createsuperuser-") and changed.cid.startswith("cmd-changepassword-")
+    assert "password" in changed.changes and "An0ther" not in str(changed.changes)
+    user.refresh_from_db()
+    assert user.check_password("An0ther-Str0ng-Passphrase!")

@@ -11,6 +11,11 @@ from auditlog.context import set_extra_data
 from vanguard.request_context import request_id_var
 
 
+def command_cid(name: str) -> str:
+    """The correlation id of one run of an operator command."""
+    return f"cmd-{name}-{uuid.uuid4().hex[:12]}"
+
+
 @contextlib.contextmanager
 def as_system(cid: str | None = None) -> Iterator:
     """Run a block as the named system actor: audit rows get the actor and a correlation id."""

@@ -2,6 +2,7 @@
 
 Django validates the password only when it prompts for it; ``DJANGO_SUPERUSER_PASSWORD`` is taken as given. This
 command checks it against AUTH_PASSWORD_VALIDATORS first (SPEC §6: every way a password is set) and never echoes it.
+The new user's audit entry names the system actor and a `cmd-…` correlation id, as every operator command's writes do.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from django.contrib.auth.management.commands.createsuperuser import Command as D
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
+
+from vanguard.tasks import as_system, command_cid
 
 
 class Command(DjangoCreateSuperuser):
@@ -26,4 +29,5 @@ class Command(DjangoCreateSuperuser):
                 validate_password(password, user_model(email=email, full_name=full_name))
             except ValidationError as exc:
                 raise CommandError("DJANGO_SUPERUSER_PASSWORD: " + " ".join(exc.messages)) from None
-        return super().handle(*args, **options)
+        with as_system(command_cid("createsuperuser")):
+            return super().handle(*args, **options)
