@@ -9,7 +9,7 @@ from uuid import UUID
 
 from django.utils import timezone
 from ninja import Schema
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from claims.models import ClaimStatus, ClaimType, DocumentType
 from policies.schemas import PolicyResponse
@@ -48,6 +48,15 @@ class ClaimUpdate(Schema):
     decision_reason: Annotated[str, StringConstraints(max_length=2000)] | None = None
     description: Annotated[str, StringConstraints(max_length=5000)] | None = None
     assigned_to: UUID | None = Field(None, description="staff user id; null unassigns")
+
+    @model_validator(mode="after")
+    def _decision_fields_need_a_status(self) -> ClaimUpdate:
+        # Without a transition they would be ignored in silence: refuse them instead (422).
+        if self.status is None:
+            stray = [name for name in ("approved_amount", "decision_reason") if getattr(self, name) is not None]
+            if stray:
+                raise ValueError(f"{' and '.join(stray)} can only be sent with a status transition")
+        return self
 
 
 class DocumentResponse(Schema):

@@ -304,11 +304,11 @@ def claim_document_add(
     """Attach a document: content-sniffed type (JPEG, PNG, GIF, PDF, DOC, DOCX), ≤ 10 MB (400 otherwise).
 
     Stored as `claims/<claim_id>/<uuid><ext>` with the extension of the sniffed type, never the client's
-    (a PNG named .exe is stored as .png). Records a `document_added` event.
+    (a PNG named .exe is stored as .png). Records a `document_added` event and bumps the claim's `updated_at`.
     """
     require(actor, "claims.add_claimdocument", "upload claim documents")
     inspected = inspect_upload(fileobj)
-    claim = Claim.objects.only("pk", "status").get(pk=claim_id)
+    claim = Claim.objects.get(pk=claim_id)
     safe_name = PurePath((filename or "document").replace("\\", "/")).name[:255] or "document"
     document = ClaimDocument(
         claim=claim, filename=safe_name, mime_type=inspected.mime_type, file_size=inspected.size,
@@ -324,4 +324,6 @@ def claim_document_add(
         raise
     claim_event_record(claim=claim, actor=actor, kind=ClaimEvent.Kind.DOCUMENT_ADDED,
                        data={"document_id": str(document.pk), "type": document_type, "mime": inspected.mime_type})
+    # The claim's detail lists its documents: a new one is a new version of the claim (its ETag changes).
+    claim.save(update_fields=["updated_at"])
     return document

@@ -149,6 +149,27 @@ def test_stale_if_match_is_412(api_as, adjuster):
     assert claim.description == "one"
 
 
+def test_a_new_document_changes_the_claims_etag(api_as, adjuster):
+    # given
+    claim = ClaimFactory()
+    client = api_as(adjuster)
+    before = client.get(f"/api/claims/{claim.pk}")["ETag"]
+    # when
+    assert _upload(client, claim, PDF).status_code == 201
+    # then: the detail (which lists documents) is a new version; a PATCH with the old tag is stale
+    assert client.get(f"/api/claims/{claim.pk}")["ETag"] != before
+    assert_problem(client.patch(f"/api/claims/{claim.pk}", {"description": "x"}, headers={"If-Match": before}), 412)
+
+
+def test_decision_fields_without_a_status_are_422_and_change_nothing(api_as, manager):
+    claim = ClaimFactory(processing=True)
+    client = api_as(manager)
+    for body in ({"approved_amount": "10.00"}, {"decision_reason": "why", "description": "changed"}):
+        assert_problem(client.patch(f"/api/claims/{claim.pk}", body), 422, "VALIDATION_ERROR")
+    claim.refresh_from_db()
+    assert claim.status == "processing" and claim.approved_amount is None and claim.description != "changed"
+
+
 def test_detail_includes_policy_and_documents(api_as, adjuster):
     document = ClaimDocumentFactory()
     body = api_as(adjuster).get(f"/api/claims/{document.claim_id}").json()
