@@ -1,15 +1,19 @@
 """django-auditlog registration for every domain model and the staff user (SPEC §7.1).
 
 Encrypted fields are masked with `customers.pii.audit_mask`, which writes "[redacted]" and keeps no part
-of the value (auditlog's default mask keeps half of it).
+of the value (auditlog's default mask keeps half of it). A staff user's roles and direct permissions are
+many-to-many relations: they are registered as `m2m_fields`, so granting or withdrawing a role writes a
+chained entry naming the groups added or removed, with its actor.
 """
 
 from __future__ import annotations
 
 from auditlog.registry import auditlog
 from django.apps import apps
+from django.db.models.signals import m2m_changed
 
 MASK = "customers.pii.audit_mask"
+STAFF_M2M_FIELDS = ("groups", "user_permissions")
 
 
 def register_models() -> None:
@@ -23,9 +27,39 @@ def register_models() -> None:
     for label in ("policies.Policy", "policies.PolicyEvent", "claims.Claim", "claims.ClaimDocument",
                   "claims.ClaimEvent"):
         auditlog.register(apps.get_model(label), exclude_fields=["updated_at"])
+    User = apps.get_model("accounts", "User")
     auditlog.register(
-        apps.get_model("accounts", "User"),
+        User,
         exclude_fields=["updated_at", "last_login"],
         mask_fields=["password"],
         mask_callable=MASK,
+        m2m_fields=set(STAFF_M2M_FIELDS),
     )
+    for name in STAFF_M2M_FIELDS:
+        _record_clears_accurately(User, name)
+
+
+def _record_clears_accurately(model, field_name: str) -> None:
+    """auditlog records `clear()` as the removal of every row of the related table, not of the rows the
+    instance had (jazzband/django-auditlog#539): clearing one user's roles would name every role. Put a
+    wrapper in place of its receiver for this relation that remembers the linked rows before the clear and
+    hands them to auditlog as an ordinary removal afterwards; every other action goes to auditlog as is."""
+    relation = getattr(model, field_name)
+    through, field = relation.through, relation.field
+    logged = auditlog._m2m_signals[model][field_name]
+    dispatch_uid = auditlog._m2m_dispatch_uid(m2m_changed, through)
+    if not m2m_changed.disconnect(sender=through, dispatch_uid=dispatch_uid):
+        raise RuntimeError(f"auditlog's receiver for {model.__name__}.{field_name} was not found")
+
+    def receiver(signal, sender, instance, action, reverse, pk_set, **kwargs):
+        cleared = instance.__dict__.setdefault("_audit_m2m_cleared", {})
+        if action == "pre_clear":
+            own, other = ((field.m2m_reverse_field_name(), field.m2m_field_name()) if reverse
+                          else (field.m2m_field_name(), field.m2m_reverse_field_name()))
+            cleared[through] = set(through.objects.filter(**{own: instance.pk}).values_list(other, flat=True))
+            return
+        if action == "post_clear":
+            action, pk_set = "post_remove", cleared.pop(through, set())
+        logged(signal, action=action, sender=sender, instance=instance, reverse=reverse, pk_set=pk_set, **kwargs)
+
+    m2m_changed.connect(receiver, sender=through, weak=False, dispatch_uid=dispatch_uid)
