@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from compliance.models import AuditCheckpoint, AuditEntry, PIIAccessLog
+from compliance.models import AuditCheckpoint, AuditEntry, AuditVerification, PIIAccessLog
 from vanguard.admin import EstimatedCountPaginator
 
 if admin.site.is_registered(AuditEntry):
@@ -97,4 +97,11 @@ class PIIAccessLogAdmin(ReadOnlyAdmin):
 @admin.register(AuditCheckpoint)
 class AuditCheckpointAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "seq", "entry_hash", "entries")
+    ordering = ("-created_at",)
+
+
+@admin.register(AuditVerification)
+class AuditVerificationAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "ok", "entries", "head_seq", "breaks", "first_break")
+    list_filter = ("ok",)
     ordering = ("-created_at",)

@@ -131,3 +131,30 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint #{self.seq}"
+
+
+class AuditVerification(models.Model):
+    """One run of the audit-chain verification (the daily job or the command), kept so that a break found
+    at 04:00 stays visible afterwards: /health/ready carries the last outcome as a note (SPEC §5) and the
+    admin lists the runs. Holds counts and the first break's position only, never entry content."""
+
+    id = models.BigAutoField(primary_key=True)
+    ok = models.BooleanField()
+    entries = models.BigIntegerField()
+    head_seq = models.BigIntegerField(null=True, blank=True)
+    breaks = models.PositiveIntegerField(default=0)
+    first_break = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        get_latest_by = "created_at"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ok=True, breaks=0) | models.Q(ok=False, breaks__gt=0),
+                name="compliance_auditverification_ok_means_no_breaks",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{'intact' if self.ok else 'BROKEN'} at {self.created_at:%Y-%m-%d %H:%M}"

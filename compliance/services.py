@@ -460,3 +460,14 @@ def audit_checkpoint_record(*, report) -> None:
 
     if report.ok and report.head_seq:
         AuditCheckpoint.objects.create(seq=report.head_seq, entry_hash=report.head_hash, entries=report.entries)
+
+
+def audit_verification_record(*, report):
+    """Record the outcome of a chain verification, intact or broken, for the readiness note and the admin
+    (SPEC §5). Only the break's position and kind are kept (`ChainBreak.__str__`), never entry content."""
+    from compliance.models import AuditVerification
+
+    return AuditVerification.objects.create(
+        ok=report.ok, entries=report.entries, head_seq=report.head_seq, breaks=len(report.breaks),
+        first_break=str(report.first_break)[:500] if report.first_break else "",
+    )

@@ -25,13 +25,15 @@ def enforce_data_retention() -> int:
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
 def verify_audit_chain() -> bool:
-    """Verify the whole audit chain; log at ERROR naming the first break, and record a checkpoint of the
-    verified head when it is intact (so a later truncation of the tail is detected)."""
+    """Verify the whole audit chain; log at ERROR naming the first break, record the outcome (the readiness
+    note reads it), and record a checkpoint of the verified head when it is intact (so a later truncation
+    of the tail is detected)."""
     from compliance.chain import verify_chain
-    from compliance.services import audit_checkpoint_record
+    from compliance.services import audit_checkpoint_record, audit_verification_record
 
     with as_system():
         report = verify_chain()
+        audit_verification_record(report=report)
         if not report.ok:
             logger.error(
                 "audit chain BROKEN: %s (%d break(s) in %d entries)", report.first_break, len(report.breaks),

@@ -4,6 +4,7 @@
 process restarted. ``/health/ready`` is readiness: the database, the cache, the broker (when one is configured) and
 the encryption canary, each with its latency in milliseconds; 503 when any of them fails, so a load balancer stops
 sending traffic. Failures are reported by exception class only: messages can quote connection URLs or row data.
+``notes`` carries informational items (the last audit-chain verification) that never change the status.
 """
 
 from __future__ import annotations
@@ -96,6 +97,21 @@ def readiness_checks() -> dict[str, dict]:
     return {name: _run(check) for name, check in checks.items()}
 
 
+def readiness_notes(*, database_ok: bool = True) -> dict[str, dict]:
+    """Informational items that never change the readiness status: the last audit-chain verification
+    (SPEC §5: a break is alerted in the log and noted here; the instance can still serve traffic)."""
+    try:
+        from compliance.selectors import audit_chain_status
+    except ImportError:
+        return {}
+    if not database_ok:  # already reported as a failing check; do not wait on the database a second time
+        return {"audit_chain": {"ok": None, "verified_at": None, "detail": "unknown: the database is unavailable"}}
+    try:
+        return {"audit_chain": audit_chain_status()}
+    except Exception as exc:  # a note must not turn readiness into a 500
+        return {"audit_chain": {"ok": None, "verified_at": None, "detail": f"unavailable ({type(exc).__name__})"}}
+
+
 @never_cache
 def ready(request):
     results = readiness_checks()
@@ -105,7 +121,8 @@ def ready(request):
     if not healthy:
         failing = sorted(name for name, result in results.items() if not result["ok"])
         logger.error("readiness check failed", extra={"failing": failing})
-    body = {"status": "ok" if healthy else "unavailable", "checks": results}
+    notes = readiness_notes(database_ok=results["database"]["ok"])
+    body = {"status": "ok" if healthy else "unavailable", "checks": results, "notes": notes}
     return HttpResponse(orjson.dumps(body), status=200 if healthy else 503, content_type="application/json")
 
 

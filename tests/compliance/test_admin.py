@@ -166,6 +166,14 @@ def _checkpoints(n: int, officer) -> None:
         AuditCheckpoint.objects.create(seq=i, entry_hash="0" * 64, entries=i)
 
 
+def _verifications(n: int, officer) -> None:
+    from compliance.models import AuditVerification
+
+    for i in range(n):
+        AuditVerification.objects.create(ok=bool(i % 2), entries=i, head_seq=i, breaks=0 if i % 2 else 1,
+                                         first_break="" if i % 2 else f"ALTERED: entry #{i}")
+
+
 @pytest.mark.parametrize(
     ("changelist", "build"),
     [
@@ -173,6 +181,7 @@ def _checkpoints(n: int, officer) -> None:
         ("admin:compliance_piiaccesslog_changelist", _pii_views),
         ("admin:api_support_loginattempt_changelist", _login_attempts),
         ("admin:compliance_auditcheckpoint_changelist", _checkpoints),
+        ("admin:compliance_auditverification_changelist", _verifications),
     ],
 )
 def test_compliance_changelists_run_the_same_queries_for_2_and_22_rows(client, superuser, changelist, build):

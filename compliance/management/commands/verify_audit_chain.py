@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from compliance.chain import verify_chain
-from compliance.services import audit_checkpoint_record
+from compliance.services import audit_checkpoint_record, audit_verification_record
 from vanguard.tasks import as_system
 
 
@@ -22,6 +22,7 @@ class Command(BaseCommand):
     def handle(self, *args, batch_size: int, all_breaks: bool, no_checkpoint: bool, **options):
         with as_system():
             report = verify_chain(batch_size=batch_size)
+            audit_verification_record(report=report)
             if report.ok and not no_checkpoint:
                 audit_checkpoint_record(report=report)
         if not report.ok:

@@ -1,0 +1,31 @@
+"""Compliance reads shared by the readiness probe and the admin."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.utils import timezone
+
+from compliance.models import AuditVerification
+
+# The verification runs daily (SPEC §5); a result older than this means the job stopped running.
+VERIFICATION_OVERDUE_AFTER = dt.timedelta(hours=36)
+
+
+def audit_chain_status(*, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The last audit-chain verification as a readiness note: ``ok`` is True (intact), False (broken: the
+    job logged the break at ERROR), or None (never verified, or overdue). One indexed query. The detail
+    names no entry: the probe is unauthenticated, the break is in the log and in the admin."""
+    last = (AuditVerification.objects.order_by("-created_at", "-id")
+            .only("ok", "entries", "breaks", "created_at").first())
+    if last is None:
+        return {"ok": None, "verified_at": None, "detail": "not verified yet (run manage.py verify_audit_chain)"}
+    verified_at = last.created_at.isoformat()
+    if not last.ok:
+        return {"ok": False, "verified_at": verified_at,
+                "detail": f"BROKEN: {last.breaks} break(s) found in {last.entries} entries at the last verification"}
+    if (now or timezone.now()) - last.created_at > VERIFICATION_OVERDUE_AFTER:
+        return {"ok": None, "verified_at": verified_at,
+                "detail": "overdue: the last verification (intact) is more than 36 hours old"}
+    return {"ok": True, "verified_at": verified_at, "detail": f"intact: {last.entries} entries"}
