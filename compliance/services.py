@@ -117,9 +117,10 @@ def customer_export(
     """GDPR subject-access export (SPEC §7.2): everything held about the person, JSON-serialisable.
 
     Profile with PII in clear, consent history (from the audit trail), policies with their events, claims
-    with their events and document metadata, the audit history of the customer record, and who accessed
-    their PII when. Requires `customers.export_customer`; records one PII access row (interface
-    "export"). `interface` is the caller's ("admin" or "api"), kept in the export's metadata.
+    with their events and document metadata, the audit history of the customer record, and who (the staff
+    member's e-mail) saw which of their PII when and through which interface. Requires
+    `customers.export_customer`; records one PII access row (interface "export"). `interface` is the
+    caller's ("admin" or "api"), kept in the export's metadata.
     """
     require(actor, "customers.export_customer", "export customers' personal data")
     _check_interface(interface)
@@ -139,7 +140,7 @@ def customer_export(
     )
     accesses = list(
         PIIAccessLog.objects.filter(customer_id=customer_id).order_by("created_at", "id")
-        .values("created_at", "interface", "fields")
+        .values("created_at", "interface", "fields", "actor__email")
     )
     consent_history = [
         {"at": _iso(row["timestamp"]), "changes": {
@@ -229,7 +230,8 @@ def customer_export(
             for row in history
         ],
         "pii_accesses": [
-            {"at": _iso(row["created_at"]), "interface": row["interface"], "fields": row["fields"]}
+            {"at": _iso(row["created_at"]), "by": row["actor__email"], "interface": row["interface"],
+             "fields": row["fields"]}
             for row in accesses
         ],
     }

@@ -445,3 +445,20 @@ def test_scrub_matches_whole_values_and_words_only(text, scrubbed):
 
     # when / then
     assert chain.scrub(text, needles, keep=frozenset({"flood"})) == scrubbed
+
+
+def test_export_names_who_viewed_the_persons_pii(compliance_officer, customer_service):
+    # given: two staff members saw the customer's PII, through different interfaces
+    customer = factories.CustomerFactory()
+    services.pii_access_record(actor=customer_service, customer_id=customer.pk, fields=["phone"], interface="api")
+    services.pii_access_record(actor=compliance_officer, customer_id=customer.pk, fields=["address", "ssn"],
+                               interface="admin")
+
+    # when
+    data = services.customer_export(actor=compliance_officer, customer_id=customer.pk, interface="api")
+
+    # then: each access names its viewer
+    assert [(a["by"], a["interface"], a["fields"]) for a in data["pii_accesses"]] == [
+        (customer_service.email, "api", ["phone"]),
+        (compliance_officer.email, "admin", ["address", "ssn"]),
+    ]
