@@ -323,7 +323,6 @@ def customer_erase(*, actor, customer_id: UUID, interface: str, reason: str = ""
     redactions = _redact_audit_history(customer, needles=needles, keep=keep)
     ct = ContentType.objects.get_for_model(Customer)
     AdminLogEntry.objects.filter(content_type=ct, object_id=str(customer.pk)).update(object_repr=str(customer))
-    _forget_cached_responses(customer.pk)
     AuditEntry.objects.log_create(
         customer,
         action=AuditEntry.Action.UPDATE,
@@ -340,17 +339,6 @@ def customer_erase(*, actor, customer_id: UUID, interface: str, reason: str = ""
     )
     logger.info("customer erased", extra={"customer_id": str(customer.pk), "interface": interface})
     return customer
-
-
-def _forget_cached_responses(customer_id: UUID) -> None:
-    """The API keeps the first response to an idempotent create for 24 hours; the response to creating
-    this customer holds their data. Drop the body: a replay then re-renders the (erased) customer."""
-    from django.apps import apps
-
-    if not apps.is_installed("vanguard.api_support"):
-        return
-    IdempotencyRecord = apps.get_model("api_support", "IdempotencyRecord")
-    IdempotencyRecord.objects.filter(resource_id=customer_id).update(response_body=None, status_code=0)
 
 
 def _plain(value):

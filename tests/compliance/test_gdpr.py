@@ -22,7 +22,6 @@ from policies import services as policy_services
 from policies.models import Policy, PolicyEvent
 from tests import factories
 from vanguard.accounts.models import system_actor
-from vanguard.api_support.models import IdempotencyRecord
 from vanguard.errors import Conflict, NotPermitted
 
 pytestmark = pytest.mark.django_db
@@ -61,11 +60,6 @@ def _seeded_customer(actor) -> Customer:
         )
         claim_services.claim_deny(actor=actor, claim_id=claim.pk, reason=f"Driver {SEEDED['last_name']} not named")
         policy_services.policy_cancel(actor=actor, policy_id=policy.pk, reason="Customer request")
-    # The API's cached first response to the idempotent create (kept 24 h) holds the person's data too.
-    IdempotencyRecord.objects.create(
-        user=actor, key="create-1", route="customers", request_hash="0" * 64, resource_id=customer.pk,
-        status_code=201, response_body=json.dumps({"id": str(customer.pk), **SEEDED}).encode(),
-    )
     return Customer.objects.get(pk=customer.pk)
 
 
@@ -111,7 +105,6 @@ def test_scan_finds_the_seeded_values_before_erasure(superuser):
     assert any(hit.startswith("customers_customer.email") for hit in hits)
     assert any(hit.startswith("compliance_auditentry.") for hit in hits)
     assert any(hit.startswith("claims_claim.description") for hit in hits)
-    assert any(hit.startswith("api_support_idempotencyrecord.response_body") for hit in hits)
 
 
 def test_erasure_leaves_no_trace_and_the_chain_still_verifies(superuser, compliance_officer):

@@ -10,8 +10,8 @@ class IdempotencyRecord(models.Model):
     """The first response to a creating POST sent with an `Idempotency-Key` (kept 24 hours).
 
     Keys are scoped per user, so two callers choosing the same key never see each other's response.
-    `status_code` is 0 while the first request is still being rendered; a replay in that window
-    re-renders the created resource (`resource_id`) instead.
+    Only the created record's id and the status are kept: a replay renders the record again for the caller
+    (the body would hold personal data in clear). `status_code` is 0 while the first request is running.
     """
 
     id = models.BigAutoField(primary_key=True)
@@ -21,7 +21,6 @@ class IdempotencyRecord(models.Model):
     request_hash = models.CharField(max_length=64)
     resource_id = models.UUIDField(null=True, blank=True)
     status_code = models.PositiveSmallIntegerField(default=0)
-    response_body = models.BinaryField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
