@@ -213,3 +213,10 @@ def test_a_staff_users_history_is_the_audit_trail(client, superuser):
     html = client.get(reverse("admin:accounts_user_history", args=[adjuster.pk])).content.decode()
     # then: django-auditlog's view, with the change and who made it
     assert "Renamed Adjuster" in html and superuser.email in html
+
+
+def test_a_compliance_officer_reads_the_audit_verifications_and_login_attempts(client, compliance_officer):
+    client.force_login(compliance_officer)
+    for name in ("admin:compliance_auditverification_changelist", "admin:api_support_loginattempt_changelist",
+                 "admin:compliance_auditcheckpoint_changelist"):
+        assert client.get(reverse(name)).status_code == 200, name

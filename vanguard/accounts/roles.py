@@ -70,6 +70,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "compliance.view_auditentry",
         "compliance.view_piiaccesslog",
         "compliance.view_auditcheckpoint",
+        "compliance.view_auditverification",
         "accounts.view_user",
     },
 }
