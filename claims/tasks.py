@@ -8,13 +8,12 @@ from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mail
 
+from vanguard.tasks import RETRY
+
 logger = logging.getLogger(__name__)
 
 
-@shared_task(
-    autoretry_for=(ConnectionError, TimeoutError, OSError), retry_backoff=True, retry_jitter=True, max_retries=3,
-    acks_late=True,
-)
+@shared_task(**RETRY, acks_late=True)
 def notify_claim_status(claim_id: str) -> int:
     """E-mail the customer and the assignee the claim's current status. Sending the same status twice is
     harmless (a notification, not a state change); returns the number of recipients."""

@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django.db import OperationalError
 
-from vanguard.tasks import as_system
+from vanguard.tasks import RETRY, as_system
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+@shared_task(**RETRY)
 def enforce_data_retention() -> int:
     """Erase customers past their retention date with no live policy and no open claim (SPEC §7.2)."""
     from compliance.services import customers_enforce_retention
@@ -23,7 +22,7 @@ def enforce_data_retention() -> int:
     return erased
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+@shared_task(**RETRY)
 def verify_audit_chain() -> bool:
     """Verify the whole audit chain; log at ERROR naming the first break, record the outcome (the readiness
     note reads it), and record a checkpoint of the verified head when it is intact (so a later truncation

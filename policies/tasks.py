@@ -7,14 +7,13 @@ import logging
 from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import OperationalError
 
-from vanguard.tasks import as_system
+from vanguard.tasks import RETRY, as_system
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+@shared_task(**RETRY)
 def expire_policies() -> int:
     from policies.services import policies_expire_due
 
@@ -22,7 +21,7 @@ def expire_policies() -> int:
         return policies_expire_due(actor=actor)
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+@shared_task(**RETRY)
 def flag_policies_for_review() -> int:
     from policies.services import policies_flag_for_review
 
@@ -30,10 +29,7 @@ def flag_policies_for_review() -> int:
         return policies_flag_for_review(actor=actor)
 
 
-@shared_task(
-    autoretry_for=(ConnectionError, TimeoutError, OSError), retry_backoff=True, retry_jitter=True, max_retries=3,
-    acks_late=True,
-)
+@shared_task(**RETRY, acks_late=True)
 def notify_policy_status(policy_id: str) -> int:
     """E-mail the policyholder the policy's current status after a transition. Sending the same status
     twice is harmless (a notification, not a state change); returns the number of recipients."""

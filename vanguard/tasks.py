@@ -7,8 +7,14 @@ import uuid
 from collections.abc import Iterator
 
 from auditlog.context import set_extra_data
+from django.db import InterfaceError, OperationalError
 
 from vanguard.request_context import request_id_var
+
+# Failures worth another try (SPEC §5: transient errors retried with backoff, at most 3 times): the database
+# going away, SMTP and network errors (smtplib's errors are OSErrors), timeouts.
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError, OSError)
+RETRY = {"autoretry_for": TRANSIENT_ERRORS, "retry_backoff": True, "retry_jitter": True, "max_retries": 3}
 
 
 def command_cid(name: str) -> str:

@@ -170,3 +170,15 @@ def test_an_in_process_task_without_a_broker_logs_no_kombu_warning(caplog):
     # then
     assert [r.getMessage() for r in caplog.records if r.name.startswith("kombu")] == []
     assert len(mail.outbox) == 1
+
+
+def test_every_scheduled_job_and_notification_retries_transient_failures_three_times():
+    from django.db import OperationalError
+
+    names = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    names |= {"claims.tasks.notify_claim_status", "policies.tasks.notify_policy_status"}
+    for name in sorted(names):
+        task = celery_app.tasks[name]
+        assert task.max_retries == 3, name
+        assert {OperationalError, ConnectionError, OSError} <= set(task.autoretry_for), name
+        assert task.retry_backoff, name

@@ -3,8 +3,10 @@ from __future__ import annotations
 from celery import shared_task
 from django.core.management import call_command
 
+from vanguard.tasks import RETRY
 
-@shared_task
+
+@shared_task(**RETRY)
 def flush_expired_tokens() -> None:
     """Drop expired outstanding and blacklisted JWTs (simplejwt's own cleanup)."""
     call_command("flushexpiredtokens")

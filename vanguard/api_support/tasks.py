@@ -9,11 +9,12 @@ from django.utils import timezone
 
 from vanguard.api_support import idempotency
 from vanguard.api_support.models import IdempotencyRecord, LoginAttempt
+from vanguard.tasks import RETRY
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task
+@shared_task(**RETRY)
 def prune_api_records() -> dict[str, int]:
     """Delete idempotency records past their 24-hour replay window and login attempts past
     LOGIN_ATTEMPT_RETENTION_DAYS. Neither is a business record (no audit trail); both only grow otherwise.
