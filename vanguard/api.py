@@ -84,16 +84,28 @@ def _docs_guard(view):
     return view if settings.API_DOCS_PUBLIC else staff_member_required(view)
 
 
+# Answers any operation may give besides its own, from the layers in front of the endpoints.
+_EDGE_ERRORS = {"503": "Service Unavailable: the database is unreachable; retry after Retry-After seconds"}
+_BODY_ERRORS = {"413": "Payload Too Large",
+                "415": "Unsupported Media Type: the body is not the type the endpoint reads"}
+
+
 class VanguardAPI(NinjaAPI):
     def get_openapi_schema(self, *, path_prefix=None, path_params=None):
-        """ninja documents every response as application/json; the error responses are problem documents."""
+        """ninja documents every response as application/json; the error responses are problem documents.
+        The answers of the layers in front of the endpoints (503, and 413/415 for a request body) are added."""
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        problem_content = {PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
         for operations in schema.get("paths", {}).values():
-            for operation in operations.values():
-                for status, response in operation.get("responses", {}).items():
+            for method, operation in operations.items():
+                responses = operation.setdefault("responses", {})
+                for status, response in responses.items():
                     content = response.get("content", {})
                     if int(status) >= 400 and "application/json" in content:
                         response["content"] = {PROBLEM_TYPE: content["application/json"]}
+                extra = {**_EDGE_ERRORS, **(_BODY_ERRORS if method in ("post", "patch", "put") else {})}
+                for status, description in extra.items():
+                    responses.setdefault(status, {"description": description, "content": problem_content})
         return schema
 
 

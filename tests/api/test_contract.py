@@ -54,6 +54,14 @@ def test_error_responses_are_documented_as_problem_documents(schema):
             assert "application/problem+json" not in types
 
 
+def test_the_edge_answers_are_documented_on_every_operation(schema):
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert "503" in operation["responses"], (method, path)
+            if method in ("post", "patch"):
+                assert {"413", "415"} <= operation["responses"].keys(), (method, path)
+
+
 def test_collections_have_no_trailing_slash(schema):
     assert {"/api/customers", "/api/policies", "/api/claims", "/api/audit-logs"} <= set(schema["paths"])
     assert not [p for p in schema["paths"] if p.endswith("/")]
