@@ -31,8 +31,11 @@ class ErrorResponse(Schema):
     status: int
     detail: str
     instance: str | None = None
-    code: str = Field(description="VALIDATION_ERROR, BUSINESS_RULE, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, CONFLICT, "
-                      "PRECONDITION_FAILED, RATE_LIMITED, SERVICE_UNAVAILABLE or INTERNAL_ERROR")
+    code: str = Field(description="VALIDATION_ERROR (422), BUSINESS_RULE (400), BAD_REQUEST (400, a request the "
+                      "server refuses to parse, e.g. too many form fields), UNAUTHORIZED (401), FORBIDDEN (403), "
+                      "NOT_FOUND (404), METHOD_NOT_ALLOWED (405), CONFLICT (409), PRECONDITION_FAILED (412), "
+                      "PAYLOAD_TOO_LARGE (413), UNSUPPORTED_MEDIA_TYPE (415), RATE_LIMITED (429), "
+                      "INTERNAL_ERROR (500) or SERVICE_UNAVAILABLE (503)")
     errors: dict[str, list[str]] | None = Field(None, description="field → messages (422 only)")
     correlation_id: str | None = Field(None, description="the request id (X-Request-ID)")
 
