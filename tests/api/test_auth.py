@@ -201,3 +201,25 @@ def test_a_renamed_group_is_reflected_in_me(api_as, adjuster):
     group.name = "Adjusters (north)"
     group.save()
     assert client.get("/api/auth/me").json()["groups"] == ["Adjusters (north)"]
+
+
+def test_a_principal_cached_again_by_a_request_racing_the_change_is_dropped_at_commit(
+        api_as, customer_service, django_capture_on_commit_callbacks):
+    # given: the principal cached while the user is active
+    from asgiref.sync import async_to_sync
+
+    from vanguard import kv
+    from vanguard.accounts.auth import _dump_principal, load_user, principal_key
+
+    client = api_as(customer_service)
+    assert client.get("/api/customers").status_code == 200
+    stale = _dump_principal(load_user(customer_service.pk))
+    # when: the user is deactivated, and before that commits a concurrent request caches the old row again
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        customer_service.is_active = False
+        customer_service.save(update_fields=["is_active"])
+        async_to_sync(kv.aset)(principal_key(customer_service.pk), stale, ttl=300)
+    for callback in callbacks:  # the commit
+        callback()
+    # then
+    assert_problem(client.get("/api/customers"), 401, "UNAUTHORIZED")

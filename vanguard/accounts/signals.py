@@ -4,6 +4,7 @@ the user row, their group memberships or direct permissions, a group's permissio
 from __future__ import annotations
 
 from django.contrib.auth.models import Group, Permission
+from django.db import transaction
 from django.db.models import Q
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 
@@ -11,9 +12,13 @@ from vanguard.accounts.models import User
 
 
 def _forget(user_ids) -> None:
+    """Drop now, and again once the change commits: a request running meanwhile still reads the old row and
+    may cache it again, which would otherwise outlive the change (a deactivated user keeping access)."""
     from vanguard.accounts.auth import forget_principals
 
-    forget_principals(list(user_ids))
+    ids = list(user_ids)
+    forget_principals(ids)
+    transaction.on_commit(lambda: forget_principals(ids))
 
 
 def _users_of(groups=None, permission=None) -> list:
