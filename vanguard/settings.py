@@ -225,7 +225,7 @@ SIMPLE_JWT = {
     "USER_ID_CLAIM": "sub",
     "TOKEN_TYPE_CLAIM": "type",
 }
-# The API's cached principal (user, groups, permissions); every ORM change drops it at once (accounts/signals.py).
+# The API's cached principal (user, groups, permissions); every ORM change drops it at once (accounts/auth.py).
 PRINCIPAL_CACHE_SECONDS = env.int("PRINCIPAL_CACHE_SECONDS", default=300)
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_IP_FAILURE_LIMIT = env.int("LOGIN_IP_FAILURE_LIMIT", default=20)

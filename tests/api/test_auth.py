@@ -223,3 +223,115 @@ def test_a_principal_cached_again_by_a_request_racing_the_change_is_dropped_at_c
         callback()
     # then
     assert_problem(client.get("/api/customers"), 401, "UNAUTHORIZED")
+
+
+# --- every way of deactivating or changing a user through the ORM ends the cached principal -----------------
+
+
+def _deactivate_by_update(user):
+    from vanguard.accounts.models import User
+
+    User.objects.filter(pk=user.pk).update(is_active=False)
+
+
+def _deactivate_by_bulk_update(user):
+    from vanguard.accounts.models import User
+
+    user.is_active = False
+    User.objects.bulk_update([user], ["is_active"])
+
+
+def _deactivate_through_the_group(user):
+    from django.contrib.auth.models import Group
+
+    Group.objects.get(name="Customer service").user_set.update(is_active=False)
+
+
+def _unstaff_by_update(user):
+    from vanguard.accounts.models import User
+
+    User.objects.filter(email=user.email).update(is_staff=False)
+
+
+def _deactivate_by_save(user):
+    user.is_active = False
+    user.save()
+
+
+@pytest.mark.parametrize("deactivate", [
+    pytest.param(_deactivate_by_update, id="queryset-update"),
+    pytest.param(_deactivate_by_bulk_update, id="bulk-update"),
+    pytest.param(_deactivate_through_the_group, id="related-manager-update"),
+    pytest.param(_unstaff_by_update, id="is-staff-off-by-update"),
+    pytest.param(_deactivate_by_save, id="save"),
+])
+def test_a_deactivated_users_old_access_token_is_401_on_the_next_request(api_as, customer_service, deactivate):
+    # given: the principal is cached by a first request
+    client = api_as(customer_service)
+    assert client.get("/api/customers").status_code == 200
+    # when
+    deactivate(customer_service)
+    # then
+    assert_problem(client.get("/api/customers"), 401, "UNAUTHORIZED")
+
+
+def test_deactivating_in_the_admin_ends_the_cached_access_at_once(api_as, client, superuser, customer_service):
+    # given
+    from django.contrib.auth.models import Group
+    from django.urls import reverse
+
+    api = api_as(customer_service)
+    assert api.get("/api/customers").status_code == 200
+    client.force_login(superuser)
+    # when: the change form is saved with "active" unticked
+    response = client.post(reverse("admin:accounts_user_change", args=[customer_service.pk]), {
+        "email": customer_service.email, "full_name": customer_service.full_name, "is_staff": "on",
+        "groups": [str(Group.objects.get(name="Customer service").pk)], "authority_limit": "",
+    })
+    # then
+    assert response.status_code == 302, response.content[:2000]
+    customer_service.refresh_from_db()
+    assert not customer_service.is_active
+    assert_problem(api.get("/api/customers"), 401, "UNAUTHORIZED")
+
+
+def test_an_authority_limit_set_by_queryset_update_shows_at_once(api_as, adjuster):
+    # given
+    from decimal import Decimal
+
+    from vanguard.accounts.models import User
+
+    client = api_as(adjuster)
+    assert client.get("/api/auth/me").json()["authority_limit"] == "10000.00"
+    # when
+    User.objects.filter(pk=adjuster.pk).update(authority_limit=Decimal("123.00"))
+    # then
+    assert client.get("/api/auth/me").json()["authority_limit"] == "123.00"
+
+
+def test_a_principal_cached_again_while_an_update_commits_is_dropped_at_commit(
+        api_as, customer_service, django_capture_on_commit_callbacks):
+    # given
+    from asgiref.sync import async_to_sync
+
+    from vanguard import kv
+    from vanguard.accounts.auth import _dump_principal, load_user, principal_key
+    from vanguard.accounts.models import User
+
+    client = api_as(customer_service)
+    assert client.get("/api/customers").status_code == 200
+    stale = _dump_principal(load_user(customer_service.pk))
+    # when: deactivated by update(), and a concurrent request caches the old row before the commit
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        User.objects.filter(pk=customer_service.pk).update(is_active=False)
+        async_to_sync(kv.aset)(principal_key(customer_service.pk), stale, ttl=300)
+    for callback in callbacks:  # the commit
+        callback()
+    # then
+    assert_problem(client.get("/api/customers"), 401, "UNAUTHORIZED")
+
+
+def test_an_update_matching_nobody_changes_nothing():
+    from vanguard.accounts.models import User
+
+    assert User.objects.filter(email="nobody@vanguard.test").update(is_active=False) == 0

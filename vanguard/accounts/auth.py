@@ -10,9 +10,18 @@ names the caller as the audit actor of the request.
 
 The loaded user (the *principal*: its fields except the password hash, groups and permission codes) is cached
 under `vanguard:principal:<id>` for PRINCIPAL_CACHE_SECONDS, so a request costs one Redis GET instead of a
-permissions query. Every change made through the ORM to a user, their groups or permissions, or a group's
-permissions drops the affected entries at once (signals below); the time limit only bounds changes made
-behind the ORM's back (raw SQL, `QuerySet.update`).
+permissions query.
+
+Revocation (decided for issue 12, item 6): the request does *not* re-check `is_active` in the database (that
+would put a query back on every request); instead every ORM way of changing what a principal holds drops it
+at once, and again when the change commits (so a request racing the change cannot re-cache the old row):
+- `save()`/`delete()` of a user (admin, services, commands), group membership and direct permissions from
+  either side, a group's permissions, name or deletion, a permission's deletion: signals (signals.py);
+- `User.objects....update(...)`, `bulk_update` and related-manager `update` (e.g. `group.user_set.update`),
+  which send no signal: `UserQuerySet.update` (models.py) lists the rows it changes and drops theirs.
+Only changes made behind the ORM's back — raw SQL, `Group.objects.update(...)`, bulk writes to the
+user-group/permission link tables — wait for PRINCIPAL_CACHE_SECONDS (default 5 minutes); after such a change
+call `forget_principals(ids)` (or empty the `vanguard:principal:*` keys).
 """
 
 from __future__ import annotations

@@ -7,13 +7,36 @@ from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.validators import MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 
+class UserQuerySet(models.QuerySet):
+    def update(self, **kwargs) -> int:
+        """`QuerySet.update` (and `bulk_update`, which runs it) sends no signal, so it drops the cached API
+        principals of the rows it changes itself (vanguard.accounts.auth): a user deactivated this way is
+        refused on their next request, like one deactivated through `save()`.
+
+        The rows are listed first and the update is confined to them, so every changed row is one whose
+        principal is dropped (a row that starts matching meanwhile is simply left out, as if it had
+        changed just after the update)."""
+        from vanguard.accounts.signals import forget_changed
+
+        with transaction.atomic(using=self.db, savepoint=False):
+            pks = list(self.values_list("pk", flat=True))
+            count = super(UserQuerySet, self.filter(pk__in=pks)).update(**kwargs)
+            forget_changed(pks)
+        return count
+
+    update.alters_data = True
+
+
 class UserManager(BaseUserManager):
     use_in_migrations = True
+
+    def get_queryset(self) -> UserQuerySet:
+        return UserQuerySet(self.model, using=self._db)
 
     def _create_user(self, email: str, password: str | None, **extra):
         if not email:

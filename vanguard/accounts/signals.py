@@ -11,7 +11,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 from vanguard.accounts.models import User
 
 
-def _forget(user_ids) -> None:
+def forget_changed(user_ids) -> None:
     """Drop now, and again once the change commits: a request running meanwhile still reads the old row and
     may cache it again, which would otherwise outlive the change (a deactivated user keeping access)."""
     from vanguard.accounts.auth import forget_principals
@@ -28,37 +28,37 @@ def _users_of(groups=None, permission=None) -> list:
 
 
 def user_changed(sender, instance, **kwargs) -> None:
-    _forget([instance.pk])
+    forget_changed([instance.pk])
 
 
 def user_links_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
     """user.groups / user.user_permissions, from either side."""
     if not reverse:
         if action.startswith("post_"):
-            _forget([instance.pk])
+            forget_changed([instance.pk])
     elif action in ("post_add", "post_remove"):
-        _forget(pk_set or ())
+        forget_changed(pk_set or ())
     elif action == "pre_clear":
-        _forget(instance.user_set.values_list("pk", flat=True))
+        forget_changed(instance.user_set.values_list("pk", flat=True))
 
 
 def group_permissions_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
     """group.permissions, from either side."""
     if not reverse:
         if action.startswith("post_"):
-            _forget(_users_of(groups=[instance.pk]))
+            forget_changed(_users_of(groups=[instance.pk]))
     elif action in ("post_add", "post_remove"):
-        _forget(_users_of(groups=list(pk_set or ())))
+        forget_changed(_users_of(groups=list(pk_set or ())))
     elif action == "pre_clear":
-        _forget(_users_of(groups=list(instance.group_set.values_list("pk", flat=True))))
+        forget_changed(_users_of(groups=list(instance.group_set.values_list("pk", flat=True))))
 
 
 def group_changed(sender, instance, **kwargs) -> None:
-    _forget(_users_of(groups=[instance.pk]))
+    forget_changed(_users_of(groups=[instance.pk]))
 
 
 def permission_deleted(sender, instance, **kwargs) -> None:
-    _forget(_users_of(permission=instance))
+    forget_changed(_users_of(permission=instance))
 
 
 def connect() -> None:
