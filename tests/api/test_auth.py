@@ -335,3 +335,113 @@ def test_an_update_matching_nobody_changes_nothing():
     from vanguard.accounts.models import User
 
     assert User.objects.filter(email="nobody@vanguard.test").update(is_active=False) == 0
+
+
+# --- refresh tokens are not stored (issue 12, item 7) -------------------------------------------------------
+
+_JWT_SHAPE = r"[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
+
+
+def _stored_text_values():
+    """Every value of every text, JSON and binary column of every table of the database, as text."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND data_type IN ('text', 'character varying', 'character', 'json', 'jsonb', 'bytea')"
+        )
+        columns = cursor.fetchall()
+        for table, column in columns:
+            cursor.execute(f'SELECT "{column}"::text FROM "{table}" WHERE "{column}" IS NOT NULL')  # noqa: S608
+            for (value,) in cursor.fetchall():
+                yield f"{table}.{column}", value
+
+
+def _verifies_as_a_token(candidate: str) -> bool:
+    try:
+        jwt.decode(candidate, settings.JWT_SIGNING_KEY, algorithms=["HS256"], options={"verify_exp": False})
+    except jwt.PyJWTError:
+        return False
+    return True
+
+
+def test_no_column_of_any_table_holds_a_token_after_login_refresh_and_logout(api_as, adjuster):
+    # given: a login, a rotation, a logout, and a second session left open
+    import re
+
+    first = login(api_as, adjuster.email).json()
+    rotated = api_as(None).post("/api/auth/refresh", {"refresh_token": first["refresh_token"]}).json()
+    assert api_as(adjuster, token=rotated["access_token"]).post(
+        "/api/auth/logout", {"refresh_token": rotated["refresh_token"]}).status_code == 204
+    open_session = login(api_as, adjuster.email).json()
+    issued = [first, rotated, open_session]
+    # when
+    found = [(where, match) for where, value in _stored_text_values()
+             for match in re.findall(_JWT_SHAPE, value) if _verifies_as_a_token(match)]
+    leaked = [(where, token_type) for where, value in _stored_text_values() for pair in issued
+              for token_type in ("access_token", "refresh_token") if pair[token_type] in value]
+    # then
+    assert found == [] and leaked == []
+
+
+def test_the_revocation_record_keeps_the_jti_the_user_and_the_expiry_only(api_as, adjuster):
+    # given
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+    tokens = login(api_as, adjuster.email).json()
+    claims = jwt.decode(tokens["refresh_token"], settings.JWT_SIGNING_KEY, algorithms=["HS256"])
+    # when
+    api_as(adjuster, token=tokens["access_token"]).post("/api/auth/logout", {"refresh_token": tokens["refresh_token"]})
+    # then
+    row = OutstandingToken.objects.get(jti=claims["jti"])
+    assert (row.user_id, int(row.expires_at.timestamp()), row.token) == (adjuster.pk, claims["exp"], "")
+    assert BlacklistedToken.objects.filter(token=row).exists()
+
+
+def test_the_database_refuses_a_stored_token(adjuster):
+    # given: a write that goes around the ORM's save()
+    from django.db import IntegrityError, transaction
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
+    refresh = RefreshToken.for_user(adjuster)
+    # when / then
+    with pytest.raises(IntegrityError), transaction.atomic():
+        OutstandingToken.objects.filter(jti=refresh["jti"]).update(token=str(refresh))
+
+
+def test_logout_of_a_token_issued_elsewhere_records_it_without_the_token(api_as, adjuster):
+    # given: a refresh token whose outstanding row is gone (blacklist() creates it again)
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
+    tokens = login(api_as, adjuster.email).json()
+    jti = jwt.decode(tokens["refresh_token"], settings.JWT_SIGNING_KEY, algorithms=["HS256"])["jti"]
+    OutstandingToken.objects.filter(jti=jti).delete()
+    # when
+    response = api_as(adjuster, token=tokens["access_token"]).post(
+        "/api/auth/logout", {"refresh_token": tokens["refresh_token"]})
+    # then
+    assert response.status_code == 204
+    assert OutstandingToken.objects.get(jti=jti).token == ""
+    assert_problem(api_as(None).post("/api/auth/refresh", {"refresh_token": tokens["refresh_token"]}), 401)
+
+
+def test_the_hourly_flush_drops_expired_revocation_records_only(api_as, adjuster):
+    # given
+    from django.utils import timezone
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+    from vanguard.accounts.tasks import flush_expired_tokens
+
+    old = login(api_as, adjuster.email).json()
+    api_as(None).post("/api/auth/refresh", {"refresh_token": old["refresh_token"]})
+    live = login(api_as, adjuster.email).json()
+    old_jti = jwt.decode(old["refresh_token"], settings.JWT_SIGNING_KEY, algorithms=["HS256"])["jti"]
+    OutstandingToken.objects.filter(jti=old_jti).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    # when
+    flush_expired_tokens.apply()
+    # then
+    assert not OutstandingToken.objects.filter(jti=old_jti).exists()
+    assert not BlacklistedToken.objects.filter(token__jti=old_jti).exists()
+    assert OutstandingToken.objects.count() == 2  # the rotated pair's refresh and the live session's
+    assert api_as(None).post("/api/auth/refresh", {"refresh_token": live["refresh_token"]}).status_code == 200

@@ -4,6 +4,10 @@ Claims: `sub` (user id), `email`, `type` ("access" | "refresh"), `exp`, `iat`, `
 30 minutes, refresh tokens 7 days; a refresh rotates the refresh token and blacklists the old one, so a
 second use of a rotated token is refused (401).
 
+The blacklist app's `OutstandingToken` rows hold only what revocation needs — `jti`, user, expiry — never the
+token itself (blanked before every save, and refused by a CHECK constraint: signals.py, migration 0002), so a
+copy of the database holds nothing that can be replayed. `flush_expired_tokens` drops expired rows hourly.
+
 `JWTBearer` is the ninja auth class of every protected endpoint. It validates the access token, loads the
 user and every permission the request may check, counts the request against the caller's rate limit, and
 names the caller as the audit actor of the request.
@@ -216,6 +220,8 @@ def forget_principals(user_ids) -> None:
 
 class JWTBearer(HttpBearer):
     """`Authorization: Bearer <access token>`; anything else is a 401 with `WWW-Authenticate: Bearer`."""
+
+    openapi_bearerFormat = "JWT"  # ninja copies every openapi_* attribute into the security scheme
 
     async def __call__(self, request) -> User | None:
         header = request.headers.get("Authorization") or ""

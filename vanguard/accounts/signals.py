@@ -1,12 +1,15 @@
 """Invalidate the API's cached principals (vanguard.accounts.auth) whenever what they hold changes:
-the user row, their group memberships or direct permissions, a group's permissions, name or existence."""
+the user row, their group memberships or direct permissions, a group's permissions, name or existence.
+
+Also: simplejwt's outstanding-token rows never keep the token itself (see `outstanding_token_unstored`).
+"""
 
 from __future__ import annotations
 
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from django.db.models import Q
-from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 
 from vanguard.accounts.models import User
 
@@ -61,7 +64,18 @@ def permission_deleted(sender, instance, **kwargs) -> None:
     forget_changed(_users_of(permission=instance))
 
 
+def outstanding_token_unstored(sender, instance, **kwargs) -> None:
+    """simplejwt writes the whole refresh JWT into `OutstandingToken.token` (`RefreshToken.for_user`,
+    `blacklist()`, `outstand()`), where a database copy could replay it. Revocation needs only the jti, user and
+    expiry, and nothing reads `token` (simplejwt 5.5.1, pinned: on upgrade check that still holds), so it is
+    blanked before every save; a CHECK constraint refuses any other write (accounts migration 0002)."""
+    instance.token = ""
+
+
 def connect() -> None:
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
+    pre_save.connect(outstanding_token_unstored, sender=OutstandingToken, dispatch_uid="vanguard.accounts.jwt.unstored")
     uid = "vanguard.accounts.principal"
     post_save.connect(user_changed, sender=User, dispatch_uid=f"{uid}.user.save")
     post_delete.connect(user_changed, sender=User, dispatch_uid=f"{uid}.user.delete")
