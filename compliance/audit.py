@@ -4,15 +4,25 @@ Encrypted fields are masked with `customers.pii.audit_mask`, which writes "[reda
 of the value (auditlog's default mask keeps half of it). A staff user's roles and direct permissions are
 many-to-many relations: they are registered as `m2m_fields`, so granting or withdrawing a role writes a
 chained entry naming the groups added or removed, with its actor.
+
+Because the mask keeps nothing, the trail cannot tell a GDPR erasure what a customer's former phone or
+address was. `_keep_former_values` is the encrypted counterpart of the masked diff: hooked next to auditlog's
+own receiver (so every path auditlog sees — services, admin, shell — is covered), it keeps each personal
+value a save replaces in `compliance.FormerPersonalValue`, for `customer_erase` to search for and delete.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 from auditlog.registry import auditlog
 from django.apps import apps
-from django.db.models.signals import m2m_changed
+from django.conf import settings
+from django.db.models.signals import m2m_changed, pre_save
 
 MASK = "customers.pii.audit_mask"
+# The customer's fields whose former values an erasure must still be able to find (ssn_hash is derived).
+FORMER_VALUE_FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth", "address", "ssn")
 STAFF_M2M_FIELDS = ("groups", "user_permissions")
 
 
@@ -24,6 +34,7 @@ def register_models() -> None:
         mask_fields=["phone", "date_of_birth", "address", "ssn", "ssn_hash"],
         mask_callable=MASK,
     )
+    pre_save.connect(_keep_former_values, sender=Customer, dispatch_uid="compliance.keep_former_values")
     for label in ("policies.Policy", "policies.PolicyEvent", "claims.Claim", "claims.ClaimDocument",
                   "claims.ClaimEvent"):
         auditlog.register(apps.get_model(label), exclude_fields=["updated_at"])
@@ -63,3 +74,29 @@ def _record_clears_accurately(model, field_name: str) -> None:
         logged(signal, action=action, sender=sender, instance=instance, reverse=reverse, pk_set=pk_set, **kwargs)
 
     m2m_changed.connect(receiver, sender=through, weak=False, dispatch_uid=dispatch_uid)
+
+
+def _keep_former_values(sender, instance, raw: bool = False, update_fields=None, **kwargs) -> None:
+    """Keep (encrypted) the personal values this save replaces. Not on create, not on a fixture load, not
+    for the erasure itself (`erased_at` is set: what it replaces is being erased, not kept)."""
+    if raw or instance._state.adding or instance.pk is None or instance.erased_at is not None:
+        return
+    names = [name for name in FORMER_VALUE_FIELDS if update_fields is None or name in update_fields]
+    if not names:
+        return
+    old = sender.objects.filter(pk=instance.pk).values_list(*names).first()
+    if old is None:
+        return
+    FormerPersonalValue = apps.get_model("compliance", "FormerPersonalValue")
+    kept = [
+        FormerPersonalValue(customer_id=instance.pk, field=name, value=_text(before),
+                            encryption_key_id=settings.ENCRYPTION_KEY_ID)
+        for name, before in zip(names, old, strict=True)
+        if before not in (None, "") and before != getattr(instance, name)
+    ]
+    if kept:
+        FormerPersonalValue.objects.bulk_create(kept)
+
+
+def _text(value: object) -> str:
+    return value.isoformat() if isinstance(value, dt.date) else str(value)

@@ -19,7 +19,8 @@ Sealing
 GDPR redaction
     Erasure must remove the person's values from their audit history while the chain stays verifiable.
     Their values are matched as whole values or words only (`scrub`), so ids, numbers and choice values
-    that merely contain a name ("business" for Ness, "pending" for Pen) stay intact.
+    that merely contain a name ("business" for Ness, "pending" for Pen) stay intact; identifier separators
+    (``_``, ``-``, ``.``) are boundaries, so ``Vexleigh_medical_note.pdf`` loses the name.
     `redact_entries` rewrites the affected entries' values (to ``"[erased]"``) and wipes their salt, then
     the caller appends one chained *redaction entry* whose ``additional_data["audit_redactions"]`` maps each
     rewritten entry's ``seq`` to ``{"original": <digest before>, "redacted": <digest after>}``.
@@ -166,26 +167,33 @@ def seal(entry, *, using: str) -> None:
 # --- redaction ------------------------------------------------------------------------------------------
 
 
-# A UUID is an identifier of a record, never the person's value, even when one of its hex groups happens
-# to spell their name ("ada0bede-…" for Ada Bede).
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+# Identifiers of records, never the person's value, even when part of one happens to spell their name: a
+# UUID ("ada0bede-…" for Ada Bede) and the policy and claim numbers ("POL-…" for a Mr Pol; the formats are
+# the models' check constraints).
+_IDENTIFIER = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|(?<![^\W_])(?:POL|CLM)-[0-9a-f]{8}(?![^\W_])",
+    re.IGNORECASE,
+)
 
 
 @functools.lru_cache(maxsize=16)
 def _needle_pattern(needles: tuple[str, ...]) -> re.Pattern[str]:
-    # Longest first, so "Pen Ness" goes as one value before "Pen". The look-arounds are word boundaries that
-    # also hold for values starting or ending with a non-word character ("+44…", an address ending in ".").
+    # Longest first, so "Pen Ness" goes as one value before "Pen". The look-arounds are boundaries between
+    # a letter or digit and anything else: they hold for values starting or ending with a non-word character
+    # ("+44…", an address ending in "."), and `_` separates like `-` and `.` ("Vexleigh_note.pdf"), where
+    # `\b` would count it as part of the word.
     alternatives = "|".join(re.escape(n) for n in sorted(needles, key=len, reverse=True))
-    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+    return re.compile(rf"(?<![^\W_])(?:{alternatives})(?![^\W_])", re.IGNORECASE)
 
 
 def scrub(value: Any, needles: list[str], *, keep: frozenset[str] = frozenset()) -> Any:
     """Replace the person's values (`needles`, case-insensitive) inside strings of a JSON-like value.
 
     A needle matches only as a whole value or a whole word or phrase: "Ness" leaves "business" alone, "Pen"
-    leaves "pending", and nothing inside a UUID or a longer number is touched. A string exactly equal to
-    one of `keep` (the choice values of the records being scrubbed, e.g. the claim type "flood" of a
-    customer named Flood) is not the person's value and is kept as it is.
+    leaves "pending", and nothing inside a UUID, a policy or claim number or a longer number is touched.
+    Letters and digits make words; everything else, `_` included, separates them ("[erased]_note.pdf").
+    A string exactly equal to one of `keep` (the choice values of the records being scrubbed, e.g. the
+    claim type "flood" of a customer named Flood) is not the person's value and is kept as it is.
     """
     needles = [n for n in needles if n]
     if not needles:
@@ -197,7 +205,7 @@ def _scrub(value: Any, pattern: re.Pattern[str], keep: frozenset[str]) -> Any:
     if isinstance(value, str):
         if value in keep or not pattern.search(value):
             return value
-        ids = [m.span() for m in _UUID.finditer(value)]
+        ids = [m.span() for m in _IDENTIFIER.finditer(value)]
 
         def replace(match: re.Match[str]) -> str:
             inside_id = any(start < match.end() and match.start() < end for start, end in ids)

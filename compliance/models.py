@@ -14,6 +14,7 @@ import secrets
 from auditlog.models import AbstractLogEntry
 from django.conf import settings
 from django.db import models, router, transaction
+from django_cryptography.fields import encrypt
 
 
 def _new_salt() -> str:
@@ -158,3 +159,29 @@ class AuditVerification(models.Model):
 
     def __str__(self) -> str:
         return f"{'intact' if self.ok else 'BROKEN'} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class FormerPersonalValue(models.Model):
+    """A value a customer's personal field held before it was changed, kept encrypted for their erasure.
+
+    The audit trail masks encrypted fields as "[redacted]", so it cannot tell an erasure what a former phone
+    or address was, yet such a value may still sit in a claim description or an event. Each change of a
+    personal field (`compliance.audit`) keeps the value it replaced here; `customer_erase` searches for
+    every one of them and then deletes the rows. Encrypted like the customer's own fields (and rotated with
+    them by `rotate_encryption_key`); never audited, shown or exported in clear except in the subject-access
+    export.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    field = models.CharField(max_length=32)
+    value = encrypt(models.TextField())
+    encryption_key_id = models.CharField(max_length=32, blank=True, default="", editable=False)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["customer", "created_at"], name="compliance_former_cust_idx")]
+
+    def __str__(self) -> str:
+        return f"former {self.field} of {self.customer_id}"

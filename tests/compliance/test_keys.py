@@ -7,7 +7,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from compliance import chain, keys, services
-from compliance.models import AuditEntry
+from compliance.models import AuditEntry, FormerPersonalValue
+from customers import services as customer_services
 from customers.models import Customer
 from tests import factories
 from vanguard.accounts.models import SYSTEM_ACTOR_EMAIL
@@ -49,10 +50,11 @@ def switch_to_new_key(settings, monkeypatch):
     return switch
 
 
-def _stored(new_fernet) -> dict:
-    """Every row decrypted with the new key alone (no fallback), with its key id."""
+def _stored(new_fernet, model=Customer) -> dict:
+    """Every row of `model` decrypted with the new key alone (no fallback), with its key id."""
     out = {}
-    for batch in keys.raw_rows(Customer, _fields(), batch_size=1000):
+    fields = [field for field in _fields() if field.model is model]
+    for batch in keys.raw_rows(model, fields, batch_size=1000):
         for pk, key_id, *values in batch:
             out[pk] = (key_id, tuple(keys.decrypt_strict(new_fernet, raw) for raw in values))
     return out
@@ -154,3 +156,19 @@ def test_erasure_during_an_interrupted_rotation_does_not_block_its_resumption(ol
     stored = _stored(new)
     assert stored[behind.pk] == ("k2", ("", None, "", ""))
     assert {key_id for key_id, _ in stored.values()} == {"k2"}
+
+
+def test_rotation_re_encrypts_the_former_values_kept_for_erasure(old_raw_key, switch_to_new_key, superuser, capsys):
+    # given: a customer whose phone changed, so its former value is kept encrypted under the old key
+    customer = factories.CustomerFactory(encryption_key_id="k1", phone="+447700900001")
+    customer_services.customer_update(actor=superuser, customer_id=customer.pk, phone="+447700900002")
+    [kept] = FormerPersonalValue.objects.filter(customer=customer)
+    assert kept.encryption_key_id == "k1"
+    new = switch_to_new_key()
+
+    # when
+    call_command("rotate_encryption_key", "--old-key", old_raw_key)
+
+    # then: the former value too decrypts with the new key alone (2 rows: the customer and the former value)
+    assert "Verified: all 2 rows decrypt with key k2" in capsys.readouterr().out
+    assert _stored(new, FormerPersonalValue) == {kept.pk: ("k2", ("+447700900001",))}
