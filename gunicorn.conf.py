@@ -36,9 +36,19 @@ limit_request_field_size = 8190
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
-# Behind a reverse proxy the scheme comes from X-Forwarded-Proto (SECURE_PROXY_SSL_HEADER); trust the proxies
-# listed here (comma-separated addresses; "*" only when the network guarantees nothing else can connect).
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# The reverse proxies whose X-Forwarded-For / X-Forwarded-Proto uvicorn believes: TRUSTED_PROXIES, the one setting
+# Django reads too (vanguard/settings.py), comma-separated addresses or CIDR networks. Empty (the default) trusts
+# no proxy header: the client is the connection's peer. The uvicorn worker passes this list to uvicorn's
+# ProxyHeadersMiddleware, which then takes the client from X-Forwarded-For only when the peer is in it, walking the
+# header from the right past the trusted hops. gunicorn's own default (FORWARDED_ALLOW_IPS, else 127.0.0.1) would
+# let anything on the loopback interface pick its own address; it is deliberately not used.
+_trusted = (part.strip() for part in os.environ.get("TRUSTED_PROXIES", "").split(","))
+forwarded_allow_ips = ",".join(part for part in _trusted if part)
 proxy_allow_ips = forwarded_allow_ips
+
+
+def on_starting(server) -> None:
+    if os.environ.get("FORWARDED_ALLOW_IPS", "").strip():
+        server.log.warning("FORWARDED_ALLOW_IPS is ignored: list the trusted proxies in TRUSTED_PROXIES")
 # Tmp files for the worker heartbeat on a RAM disk where one exists (containers: /dev/shm).
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108

@@ -8,6 +8,7 @@ refuses to start without them.
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -56,6 +57,25 @@ ENCRYPTION_KEY_ID = env.str("ENCRYPTION_KEY_ID", default="k1")
 CRYPTOGRAPHY_KEY_PREVIOUS = env.str("CRYPTOGRAPHY_KEY_PREVIOUS", default="")
 SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 
+
+def _networks(name: str, default: list[str]) -> list[str]:
+    """A comma-separated list of IP addresses / CIDR networks, refused at start-up when one does not parse (strictly,
+    as gunicorn does: ``10.0.0.1/8`` is a mistake, not ``10.0.0.0/8``)."""
+    values = [value.strip() for value in env.list(name, default=default) if value.strip()]
+    for value in values:
+        try:
+            ipaddress.ip_network(value)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {value!r} is not an IP address or network") from None
+    return values
+
+
+# The reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (gunicorn.conf.py hands the same list
+# to uvicorn). Empty, the default: no proxy header is believed and the client is the connection's peer.
+TRUSTED_PROXIES = _networks("TRUSTED_PROXIES", [])
+# Callers who see /health/ready's details (latencies, key id, audit chain) without signing in as staff.
+HEALTH_DETAIL_NETWORKS = _networks("HEALTH_DETAIL_NETWORKS", ["127.0.0.1/32", "::1/128"])
+
 _LOCAL_HOSTS = ["localhost", "127.0.0.1", "[::1]", "testserver"]
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else _LOCAL_HOSTS)
 CSRF_TRUSTED_ORIGINS = env.list(
@@ -86,7 +106,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # Liveness/readiness probes first: no host check, no HTTPS redirect, no access-log line (vanguard/health.py).
+    # X-Forwarded-Proto believed only from TRUSTED_PROXIES, before anything asks whether the request is secure.
+    "vanguard.middleware.ProxyHeadersMiddleware",
+    # Liveness/readiness probes next: no HTTPS redirect, no access-log line (vanguard/health.py).
     "vanguard.health.ProbeMiddleware",
     "vanguard.middleware.RequestIdMiddleware",
     "vanguard.middleware.ApiResponseMiddleware",
@@ -262,9 +284,10 @@ CORS_EXPOSE_HEADERS = [
     "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
 ]
 CORS_PREFLIGHT_MAX_AGE = 3600
+# Only behind a trusted proxy; ProxyHeadersMiddleware drops the header from any other peer.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True

@@ -193,3 +193,83 @@ def test_the_failure_window_slides_so_attempts_around_a_boundary_still_lock(api_
         # and once the cool-off has passed, the right password works again
         clock.now += 15 * 60 + 1
         assert api_login(api_as, adjuster.email, PASSWORD).status_code == 200
+
+
+# --- X-Forwarded-For: believed only from TRUSTED_PROXIES (tests/ops/test_proxy_headers.py: behind uvicorn) ----------
+
+
+def test_by_default_a_spoofed_forwarded_for_neither_escapes_the_address_lock_nor_reaches_the_records(api_as, settings):
+    # given
+    settings.LOGIN_IP_FAILURE_LIMIT, settings.API_RATE_LIMIT_ANON = 2, "1000/m"
+    client = api_as(None, remote_addr="10.7.7.7")
+
+    def login(email, forwarded_for):
+        return client.post("/api/auth/login", {"email": email, "password": "x"},
+                           headers={"X-Forwarded-For": forwarded_for})
+
+    # when
+    failures = [login(f"typo{i}@vanguard.test", f"198.51.100.{i}").status_code for i in range(2)]
+    locked = login("other@vanguard.test", "203.0.113.1")
+    # then
+    assert failures == [401, 401]
+    assert_problem(locked, 429)
+    assert set(LoginAttempt.objects.values_list("ip_address", flat=True)) == {"10.7.7.7"}
+
+
+def test_behind_a_trusted_proxy_the_address_lock_and_the_records_use_the_forwarded_client(api_as, adjuster, settings):
+    # given: two proxy hops, both trusted; the client wrote a fake entry of its own on the left
+    settings.TRUSTED_PROXIES = ["10.0.0.0/24"]
+    settings.LOGIN_IP_FAILURE_LIMIT, settings.API_RATE_LIMIT_ANON = 2, "1000/m"
+    via_proxy = api_as(None, remote_addr="10.0.0.1")
+
+    def login(email, password, forwarded_for):
+        return via_proxy.post("/api/auth/login", {"email": email, "password": password},
+                              headers={"X-Forwarded-For": forwarded_for})
+
+    # when
+    for i in range(2):
+        login(f"typo{i}@vanguard.test", "x", f"6.6.6.{i}, 203.0.113.9, 10.0.0.2")
+    locked = login(adjuster.email, PASSWORD, "203.0.113.9, 10.0.0.2")
+    other_client = login(adjuster.email, PASSWORD, "203.0.113.10, 10.0.0.2")
+    # then: the first untrusted hop from the right is the client; another client behind the proxy is not locked
+    assert_problem(locked, 429)
+    assert other_client.status_code == 200
+    assert set(LoginAttempt.objects.values_list("ip_address", flat=True)) == {"203.0.113.9"}
+
+
+def test_a_forwarded_for_from_a_peer_that_is_not_a_trusted_proxy_is_ignored(api_as, settings):
+    # given
+    settings.TRUSTED_PROXIES = ["10.0.0.1"]
+    # when
+    api_as(None, remote_addr="10.0.0.99").post("/api/auth/login", {"email": "x@vanguard.test", "password": "x"},
+                                               headers={"X-Forwarded-For": "203.0.113.9"})
+    # then
+    assert LoginAttempt.objects.get().ip_address == "10.0.0.99"
+
+
+def test_the_admin_login_uses_the_same_address_rule(settings):
+    # given
+    settings.TRUSTED_PROXIES = ["10.0.0.1"]
+    # when
+    Client(REMOTE_ADDR="10.0.0.1").post("/admin/login/", {"username": "x@vanguard.test", "password": "x"},
+                                        HTTP_X_FORWARDED_FOR="203.0.113.9")
+    Client(REMOTE_ADDR="10.0.0.50").post("/admin/login/", {"username": "y@vanguard.test", "password": "x"},
+                                         HTTP_X_FORWARDED_FOR="203.0.113.9")
+    # then
+    assert dict(LoginAttempt.objects.values_list("username", "ip_address")) == {
+        "x@vanguard.test": "203.0.113.9", "y@vanguard.test": "10.0.0.50"}
+
+
+def test_the_anonymous_rate_limit_counts_the_peer_unless_it_is_a_trusted_proxy(api_as, settings):
+    # given
+    settings.API_RATE_LIMIT_ANON = "2/m"
+    direct = api_as(None, remote_addr="10.5.5.5")
+    # when
+    spoofed = [direct.get("/api/customers", headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code
+               for i in range(3)]
+    settings.TRUSTED_PROXIES = ["10.0.0.1"]
+    proxied = [api_as(None, remote_addr="10.0.0.1").get("/api/customers", headers={
+        "X-Forwarded-For": f"198.51.100.{i}"}).status_code for i in range(3)]
+    # then: the direct caller is one address; three clients behind the proxy are three
+    assert spoofed == [401, 401, 429]
+    assert proxied == [401, 401, 401]
