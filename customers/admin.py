@@ -10,20 +10,30 @@ PII access row. Encrypted fields never appear in list_display, search, filters o
 from __future__ import annotations
 
 import json
-import re
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR, SEARCH_VAR, ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 
 from customers import pii
 from customers.forms import CustomerAdminForm, EraseForm
 from customers.models import Customer
+from customers.search import (
+    DIGITS_ONLY_ID,
+    POLICY_NUMBER,
+    SEARCH_TOKEN_VAR,
+    is_sensitive_term,
+    looks_like_ssn,
+    search_token_issue,
+    search_token_resolve,
+)
 from policies.models import Policy
 from vanguard.accounts.permissions import can
 from vanguard.admin import Transition, VanguardModelAdmin, is_autocomplete_for, refusal_text
@@ -32,17 +42,34 @@ from vanguard.middleware import client_ip
 
 CONTACT_FIELDS = ("phone", "date_of_birth", "address")
 MASKED_CONTACT_FIELDS = ("masked_phone", "masked_date_of_birth", "masked_address")
-POLICY_NUMBER = re.compile(r"^POL-[0-9A-F]{8}$", re.IGNORECASE)
-# A national id: letters, digits, spaces and dashes with at least four digits (US SSN, UK NI number...).
-SSN_LIKE = re.compile(r"^(?=(?:[^0-9]*[0-9]){4})[0-9A-Za-z][0-9A-Za-z \-]{5,30}$")
-# Only digits, spaces and dashes with at least six digits: a national id, never a name or an email.
-DIGITS_ONLY_ID = re.compile(r"^(?=(?:[^0-9]*[0-9]){6})[0-9][0-9 \-]{5,30}$")
 EXPORT_MAX = 50
 CLAIMS_SHOWN = 20
+SEARCH_TERM_MAX = 254
+# Query parameters the search form does not carry over into the new search.
+NOT_CARRIED = frozenset({"csrfmiddlewaretoken", SEARCH_VAR, SEARCH_TOKEN_VAR, PAGE_VAR, ERROR_FLAG})
 
 
-def looks_like_ssn(term: str) -> bool:
-    return bool(SSN_LIKE.match(term)) and not POLICY_NUMBER.match(term)
+class CustomerChangeList(ChangeList):
+    """A changelist whose search term may come from a search token (customers.search) instead of `?q=`, so the
+    links it builds (pages, sorting, filters, the preserved filters of the change links) carry only the token.
+
+    Relies on Django's ChangeList internals (5.2): get_queryset() searches `self.query`, and get_filters_params()
+    returns the query parameters that are taken as field lookups (the token is not one).
+    """
+
+    def __init__(self, request, *args, **kwargs):
+        self.token_term = getattr(request, "_customer_search_term", None)
+        super().__init__(request, *args, **kwargs)
+
+    def get_filters_params(self, params=None):
+        lookup_params = super().get_filters_params(params)
+        lookup_params.pop(SEARCH_TOKEN_VAR, None)
+        return lookup_params
+
+    def get_queryset(self, request, exclude_parameters=None):
+        if self.token_term is not None:
+            self.query = self.token_term
+        return super().get_queryset(request, exclude_parameters)
 
 
 class PolicyInline(admin.TabularInline):
@@ -87,9 +114,51 @@ class CustomerAdmin(VanguardModelAdmin):
             queryset = queryset.defer("date_of_birth", "address", "ssn")
         return queryset
 
+    def get_changelist(self, request, **kwargs):
+        return CustomerChangeList
+
     def changelist_view(self, request, extra_context=None):
+        """A national id or an e-mail is never searched from the URL: `?q=` with one is refused (so an old link or
+        bookmark goes no further), and `?search=<token>` stands for a term posted to search_view."""
         request._customer_changelist = True
+        if is_sensitive_term(request.GET.get(SEARCH_VAR, "")):
+            self.message_user(
+                request, "Search for a national id or an email with the search box: it is not sent in the address.",
+                messages.WARNING,
+            )
+            return self._changelist_redirect(request, drop={SEARCH_VAR})
+        token = request.GET.get(SEARCH_TOKEN_VAR)
+        if token is not None:
+            term = search_token_resolve(user=request.user, token=token)
+            if term is None:
+                # Also on a POST (an action): "select all" must never fall back to every customer.
+                self.message_user(request, "That search has expired; search again.", messages.WARNING)
+                return self._changelist_redirect(request, drop={SEARCH_VAR, SEARCH_TOKEN_VAR})
+            request._customer_search_term = term
         return super().changelist_view(request, extra_context)
+
+    def _changelist_redirect(self, request: HttpRequest, *, drop: set[str]) -> HttpResponseRedirect:
+        kept = request.GET.copy()
+        for name in drop:
+            kept.pop(name, None)
+        url = reverse("admin:customers_customer_changelist")
+        return HttpResponseRedirect(f"{url}?{kept.urlencode()}" if kept else url)
+
+    def search_view(self, request: HttpRequest) -> HttpResponse:
+        """The search box posts here (CSRF-protected). A national id or an e-mail becomes an opaque token bound
+        to this user; any other term (a name, a policy number) goes to `?q=` as before. Filters are kept."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        term = request.POST.get(SEARCH_VAR, "").strip()[:SEARCH_TERM_MAX]
+        params = {name: value for name, value in request.POST.items() if name not in NOT_CARRIED}
+        if is_sensitive_term(term):
+            params[SEARCH_TOKEN_VAR] = search_token_issue(user=request.user, term=term)
+        elif term:
+            params[SEARCH_VAR] = term
+        url = reverse("admin:customers_customer_changelist")
+        return HttpResponseRedirect(f"{url}?{urlencode(params)}" if params else url)
 
     @admin.display(description="Name", ordering="last_name")
     def full_name_display(self, obj: Customer) -> str:
@@ -236,6 +305,7 @@ class CustomerAdmin(VanguardModelAdmin):
     # --- GDPR: export and erasure -----------------------------------------------------------------------
     def get_urls(self):
         return [
+            path("search/", self.admin_site.admin_view(self.search_view), name="customers_customer_search"),
             path(
                 "<path:object_id>/export/",
                 self.admin_site.admin_view(self.export_view),

@@ -6,6 +6,7 @@ from django import forms
 
 from customers import services
 from customers.models import Customer
+from vanguard.emails import NormalisedEmailField
 from vanguard.forms import ServiceModelForm
 
 EDITABLE_FIELDS = ["first_name", "last_name", "email", "phone", "date_of_birth", "address", "ssn", "gdpr_consent"]
@@ -22,6 +23,8 @@ class CustomerAdminForm(ServiceModelForm):
     class Meta:
         model = Customer
         fields = EDITABLE_FIELDS
+        # Look-alike addresses (zero-width, full-width...) are one address: normalised before validation.
+        field_classes = {"email": NormalisedEmailField}
 
     def call_service(self) -> Customer:
         data = self.cleaned_data

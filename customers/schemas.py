@@ -13,10 +13,15 @@ from ninja import Schema
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from vanguard.api_support.schemas import Moment, Page
+from vanguard.emails import normalise_email
+
+EMAIL_MAX = 254
 
 
 def _email(value: str) -> str:
-    value = value.strip().lower()
+    value = normalise_email(value)  # before validation, so a look-alike is validated (and stored) as the plain form
+    if len(value) > EMAIL_MAX:  # NFKC may lengthen ('\u2474' is '(1)')
+        raise ValueError(f"Ensure this value has at most {EMAIL_MAX} characters.")
     try:
         validate_email(value)
     except DjangoValidationError as exc:

@@ -11,6 +11,7 @@ from django.db.models.functions import Lower
 from customers import pii
 from customers.models import Customer
 from vanguard.api_support.pagination import PageQuery, page_of
+from vanguard.emails import normalise_email
 
 LIST_FIELDS = (
     "id", "email", "first_name", "last_name", "phone", "date_of_birth", "address", "ssn", "gdpr_consent",
@@ -29,7 +30,7 @@ def customer_queryset(filters: Any = None) -> QuerySet[Customer]:
         return qs
     if filters.email:
         # lower(email) = …: the expression the case-insensitive unique index is built on, so the index is used.
-        qs = qs.alias(email_ci=Lower("email")).filter(email_ci=filters.email.strip().lower())
+        qs = qs.alias(email_ci=Lower("email")).filter(email_ci=normalise_email(filters.email))
     if filters.first_name:
         qs = qs.filter(first_name__icontains=filters.first_name)
     if filters.last_name:

@@ -15,6 +15,7 @@ from django.utils import timezone
 from customers import pii
 from customers.models import Customer
 from vanguard.accounts.permissions import require
+from vanguard.emails import normalise_email
 from vanguard.errors import BusinessRuleViolation, Conflict
 
 if TYPE_CHECKING:
@@ -53,7 +54,8 @@ def customer_create(
     address: str = "",
     ssn: str = "",
 ) -> Customer:
-    """Create a customer. Consent is required (400); a duplicate email, in any case, is a 409.
+    """Create a customer. Consent is required (400); a duplicate email, in any case or look-alike form
+    (vanguard.emails.normalise_email), is a 409.
 
     Sets the consent date and the retention date (consent + DATA_RETENTION_DAYS) and the SSN blind index.
     """
@@ -63,7 +65,7 @@ def customer_create(
     _validate_birth_date(date_of_birth)
     now = timezone.now()
     customer = Customer(
-        email=(email or "").strip().lower(),
+        email=normalise_email(email),
         first_name=(first_name or "").strip(),
         last_name=(last_name or "").strip(),
         phone=phone or "",

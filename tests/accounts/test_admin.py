@@ -156,3 +156,44 @@ def test_changelist_runs_the_same_number_of_queries_for_2_and_22_users(client, s
     with_twenty_two = count_queries(client, CHANGELIST)
     # then
     assert with_two == with_twenty_two
+
+
+@pytest.mark.parametrize("email", ["new.adjuster@vanguard.test\u200b", "\u200bNew.Adjuster@Vanguard.test",
+                                   "\uff4eew.adjuster@vanguard.test", "new.adjuster@vanguard\u00ad.test"])
+def test_a_look_alike_of_an_existing_staff_email_is_refused(client, superuser, email):
+    # given
+    factories.UserFactory(email="new.adjuster@vanguard.test")
+    client.force_login(superuser)
+    # when
+    response = client.post(ADD, add_data(email=email))
+    # then
+    assert response.status_code == 200
+    assert "A staff user with this email address already exists." in response.content.decode()
+    assert User.objects.filter(email__icontains="adjuster").count() == 1
+
+
+def test_a_staff_email_typed_with_invisible_characters_is_stored_plain(client, superuser):
+    # given
+    client.force_login(superuser)
+    # when
+    response = client.post(ADD, add_data(email="\ufeffNew.Adjuster@Vanguard.test\u200b"))
+    # then
+    assert response.status_code == 302
+    assert User.objects.filter(email="new.adjuster@vanguard.test").exists()
+
+
+def test_changing_a_staff_email_to_a_look_alike_of_another_is_refused(client, superuser, adjuster, manager):
+    # given
+    client.force_login(superuser)
+    url = reverse("admin:accounts_user_change", args=[adjuster.pk])
+    form = client.get(url).context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None and name != "password"}
+    data.update({"email": manager.email + "\u200b", "groups": [g.pk for g in adjuster.groups.all()],
+                 "user_permissions": []})
+    # when
+    response = client.post(url, data)
+    # then
+    assert response.status_code == 200
+    assert "A staff user with this email address already exists." in response.content.decode()
+    adjuster.refresh_from_db()
+    assert adjuster.email != manager.email

@@ -54,6 +54,32 @@ def test_create_with_a_duplicate_email_in_another_case_is_409(api_as, customer_s
     assert_problem(api_as(customer_service).post("/api/customers", NEW), 409, "CONFLICT")
 
 
+@pytest.mark.parametrize("email", ["ada@example.com\u200b", "\u200bADA@example.com", "ada@exam\u00adple.com",
+                                   "\uff41\uff44\uff41\uff20\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\uff0e\uff43\uff4f\uff4d",
+                                   "ada@example.com\u2060", " ada@example.com\u00a0"])
+def test_create_with_a_look_alike_of_an_existing_email_is_409(api_as, customer_service, email):
+    # given
+    CustomerFactory(email="ada@example.com")
+    # when
+    response = api_as(customer_service).post("/api/customers", {**NEW, "email": email})
+    # then
+    assert_problem(response, 409, "CONFLICT")
+    assert Customer.objects.count() == 1
+
+
+def test_create_stores_the_plain_form_of_a_look_alike_email(api_as, customer_service):
+    response = api_as(customer_service).post("/api/customers", {**NEW, "email": "\ufeffAda@Example.com\u200b"})
+    assert response.status_code == 201, response.content
+    assert response.json()["email"] == "ada@example.com"
+    assert Customer.objects.get().email == "ada@example.com"
+
+
+def test_the_email_filter_matches_a_look_alike(api_as, customer_service):
+    ada = CustomerFactory(email="ada@example.com")
+    body = api_as(customer_service).get("/api/customers", {"email": "ADA@example.com\u200b"}).json()
+    assert [item["id"] for item in body["items"]] == [str(ada.pk)]
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [("email", "not-an-email"), ("first_name", ""), ("first_name", "x" * 101), ("phone", "12 34"),

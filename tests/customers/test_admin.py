@@ -18,11 +18,17 @@ pytestmark = pytest.mark.django_db
 
 CHANGELIST = reverse("admin:customers_customer_changelist")
 ADD = reverse("admin:customers_customer_add")
+SEARCH = reverse("admin:customers_customer_search")
 SSN = "123-45-6789"
 
 
 def change_url(customer: Customer) -> str:
     return reverse("admin:customers_customer_change", args=[customer.pk])
+
+
+def search(client, term: str, **filters):
+    """Search as the search box does: post the term, follow the redirect to the changelist."""
+    return client.post(SEARCH, {"q": term, **filters}, follow=True)
 
 
 @pytest.fixture
@@ -126,7 +132,7 @@ def test_exact_ssn_search_finds_the_customer_through_the_blind_index(client, cus
     other = factories.CustomerFactory(ssn="987-65-4321", ssn_hash=pii.ssn_hash("987-65-4321"))
     client.force_login(customer_service)
     # when
-    response = client.get(CHANGELIST, {"q": term})
+    response = search(client, term)
     # then
     found = list(response.context["cl"].result_list)
     assert found == [customer]
@@ -371,8 +377,205 @@ def test_an_alphanumeric_national_id_and_an_email_with_digits_are_both_searchabl
     numbered = factories.CustomerFactory(email="john1234567@example.test")
     client.force_login(customer_service)
     # when
-    by_id = client.get(CHANGELIST, {"q": "ab123456c"})
-    by_email = client.get(CHANGELIST, {"q": "john1234567"})
+    by_id = search(client, "ab123456c")
+    by_email = search(client, "john1234567")
     # then
     assert list(by_id.context["cl"].result_list) == [insured]
     assert list(by_email.context["cl"].result_list) == [numbered]
+
+
+# --- searches that keep national ids and emails out of URLs (issue 12, item 3) ---------------------------
+
+def _no_pii(text: str, *values: str) -> None:
+    from urllib.parse import unquote_plus
+
+    for value in values:
+        assert value not in text and value not in unquote_plus(text), value
+
+
+def test_the_search_box_posts_with_a_csrf_token(client, customer_service, customer):
+    # given
+    client.force_login(customer_service)
+    # when
+    html = client.get(CHANGELIST).content.decode()
+    # then
+    assert f'<form id="changelist-search" method="post" action="{SEARCH}"' in html
+    assert 'name="csrfmiddlewaretoken"' in html.split('id="changelist-search"')[1].split("</form>")[0]
+
+
+@pytest.mark.parametrize("term", [SSN, "ada@example.test", "AB 12 34 56 C"])
+def test_a_national_id_or_an_email_is_exchanged_for_an_opaque_token(client, customer_service, customer, term):
+    # given
+    client.force_login(customer_service)
+    # when
+    posted = client.post(SEARCH, {"q": term})
+    # then: the redirect carries a token, never the term
+    assert posted.status_code == 302
+    location = posted["Location"]
+    assert location.startswith(CHANGELIST + "?search=")
+    _no_pii(location, term, "123456789", "ada@", "example.test", "AB123456C", "6789")
+    # ... and the token finds what the term finds, with no link of the page carrying the term
+    listing = client.get(location)
+    assert listing.status_code == 200
+    if term != "AB 12 34 56 C":
+        assert list(listing.context["cl"].result_list) == [customer]
+    links = " ".join(part.split('"')[0] for part in listing.content.decode().split('href="')[1:])
+    _no_pii(links, term, "123456789", "ada@example.test", "AB123456C")
+    assert "search=" in links  # sort and filter links keep the search, as its token
+
+
+def test_the_change_links_of_a_token_search_preserve_the_token_not_the_term(client, customer_service, customer):
+    # given
+    client.force_login(customer_service)
+    listing = search(client, SSN)
+    # when
+    preserved = listing.context["cl"].preserved_filters
+    # then
+    assert "search" in preserved
+    _no_pii(preserved, SSN, "123456789")
+
+
+def test_a_name_or_a_policy_number_still_searches_through_q(client, customer_service, customer):
+    # given
+    policy = factories.PolicyFactory(customer=customer)
+    client.force_login(customer_service)
+    # when
+    by_name = client.post(SEARCH, {"q": "lovelace"})
+    by_number = client.post(SEARCH, {"q": policy.policy_number})
+    # then
+    assert by_name["Location"] == f"{CHANGELIST}?q=lovelace"
+    assert by_number["Location"] == f"{CHANGELIST}?q={policy.policy_number}"
+    assert list(client.get(by_name["Location"]).context["cl"].result_list) == [customer]
+
+
+def test_a_search_keeps_the_filters_in_force(client, customer_service, customer):
+    # given
+    factories.CustomerFactory(ssn=SSN, ssn_hash=pii.ssn_hash(SSN), gdpr_consent=False)
+    client.force_login(customer_service)
+    # when
+    response = search(client, SSN, gdpr_consent__exact="1")
+    # then
+    assert list(response.context["cl"].result_list) == [customer]
+    assert response.context["cl"].params["gdpr_consent__exact"] == "1"
+
+
+@pytest.mark.parametrize("term", [SSN, "123456789", "ada@example.test", "AB123456C"])
+def test_a_get_with_a_national_id_or_an_email_in_q_is_refused_not_run(client, customer_service, customer, term):
+    # given
+    client.force_login(customer_service)
+    # when
+    response = client.get(CHANGELIST, {"q": term, "gdpr_consent__exact": "1"})
+    # then: no search ran; the redirect drops the term and keeps the rest
+    assert response.status_code == 302
+    assert response["Location"] == f"{CHANGELIST}?gdpr_consent__exact=1"
+    assert any("search box" in message for message in messages_of(response))
+
+
+def test_a_search_token_belongs_to_the_user_who_searched(client, customer_service, customer):
+    # given
+    client.force_login(customer_service)
+    location = client.post(SEARCH, {"q": SSN})["Location"]
+    colleague = factories.staff("Customer service")
+    client.force_login(colleague)
+    # when
+    response = client.get(location)
+    # then
+    assert response.status_code == 302
+    assert response["Location"] == CHANGELIST
+    assert any("expired" in message for message in messages_of(response))
+
+
+def test_a_search_token_expires(client, customer_service, customer, monkeypatch):
+    # given
+    from customers import search as search_tokens
+
+    client.force_login(customer_service)
+    location = client.post(SEARCH, {"q": SSN})["Location"]
+    issued = search_tokens._now()
+    # when
+    monkeypatch.setattr(search_tokens, "_now", lambda: issued + search_tokens.SEARCH_TOKEN_TTL + 1)
+    response = client.get(location)
+    # then
+    assert response.status_code == 302 and response["Location"] == CHANGELIST
+
+
+@pytest.mark.parametrize("token", ["nope", "A" * 32, "../../etc", "x" * 500])
+def test_an_unknown_or_malformed_token_runs_no_search(client, customer_service, customer, token):
+    client.force_login(customer_service)
+    response = client.get(CHANGELIST, {"search": token})
+    assert response.status_code == 302 and response["Location"] == CHANGELIST
+
+
+def test_an_action_on_an_expired_search_does_nothing(client, compliance_officer, customer):
+    # given: "select all" on a search whose token is no longer valid
+    factories.CustomerFactory()
+    client.force_login(compliance_officer)
+    # when
+    response = client.post(f"{CHANGELIST}?search={'A' * 32}",
+                           {"action": "export_personal_data", "select_across": "1", "index": "0",
+                            "_selected_action": [str(customer.pk)]})
+    # then: a redirect, not a download of every customer
+    assert response.status_code == 302
+    assert "attachment" not in response.get("Content-Disposition", "")
+
+
+def test_the_search_needs_a_post_with_a_csrf_token(customer_service):
+    from django.test import Client
+
+    # given
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(customer_service)
+    # then
+    assert client.get(SEARCH, {"q": SSN}).status_code == 405
+    assert client.post(SEARCH, {"q": SSN}).status_code == 403
+
+
+def test_a_user_who_cannot_view_customers_cannot_search(client, customer):
+    # given
+    viewer = factories.UserFactory()
+    client.force_login(viewer)
+    # then
+    assert client.post(SEARCH, {"q": SSN}).status_code == 403
+
+
+def test_the_stored_term_is_encrypted_in_the_cache(client, customer_service, customer):
+    # given
+    from django.core.cache import cache
+
+    from customers import search as search_tokens
+
+    client.force_login(customer_service)
+    token = client.post(SEARCH, {"q": SSN})["Location"].split("search=")[1]
+    # when
+    stored = cache.get(search_tokens._cache_key(token))
+    # then
+    assert stored and SSN.encode() not in stored and b"123456789" not in stored
+    assert token not in search_tokens._cache_key(token)
+
+
+# --- look-alike e-mails (issue 12, item 4) ---------------------------------------------------------------
+
+@pytest.mark.parametrize("email", ["ada@example.test\u200b", "\ufeffADA@example.test",
+                                   "\uff41\uff44\uff41@example.test", "ada@exam\u00adple.test"])
+def test_a_look_alike_of_an_existing_email_is_refused_on_the_form(client, customer_service, customer, email):
+    # given
+    client.force_login(customer_service)
+    data = {"first_name": "Other", "last_name": "Person", "email": email, "gdpr_consent": "on"}
+    # when
+    response = client.post(ADD, data)
+    # then
+    assert response.status_code == 200
+    assert "already exists" in response.content.decode()
+    assert Customer.objects.count() == 1
+
+
+def test_an_email_typed_with_invisible_characters_is_stored_plain(client, customer_service):
+    # given
+    client.force_login(customer_service)
+    data = {"first_name": "Grace", "last_name": "Hopper", "email": "\u200bGrace@Example.test\u200b",
+            "gdpr_consent": "on"}
+    # when
+    response = client.post(ADD, data)
+    # then
+    assert response.status_code == 302
+    assert Customer.objects.get().email == "grace@example.test"

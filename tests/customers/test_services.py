@@ -59,7 +59,10 @@ def test_consent_is_required(customer_service):
 
 
 @pytest.mark.parametrize(
-    "email", ["ada.lovelace@example.test", "ADA.LOVELACE@EXAMPLE.TEST", " Ada.Lovelace@example.TEST "]
+    "email", ["ada.lovelace@example.test", "ADA.LOVELACE@EXAMPLE.TEST", " Ada.Lovelace@example.TEST ",
+              # look-alikes (issue 12): zero-width and format characters, full-width letters
+              "ada.lovelace@example.test\u200b", "\ufeffada.lovelace@example.test", "ada.love\u00adlace@example.test",
+              "\uff41da.lovelace@example.test"]
 )
 def test_duplicate_email_in_any_case_is_a_conflict(customer_service, email):
     # given

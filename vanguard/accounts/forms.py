@@ -6,10 +6,11 @@ from django import forms
 from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
 
 from vanguard.accounts.models import User
+from vanguard.emails import NormalisedEmailField, normalise_email
 
 
 def _clean_email(form: forms.ModelForm) -> str:
-    email = User.objects.normalize_email(form.cleaned_data.get("email") or "").lower()
+    email = normalise_email(form.cleaned_data.get("email"))
     clash = User.objects.filter(email__iexact=email)
     if form.instance.pk is not None:
         clash = clash.exclude(pk=form.instance.pk)
@@ -25,6 +26,7 @@ class StaffCreationForm(BaseUserCreationForm):
     class Meta:
         model = User
         fields = ("email", "full_name")
+        field_classes = {"email": NormalisedEmailField}  # look-alikes are one address (vanguard.emails)
 
     def clean_email(self) -> str:
         return _clean_email(self)
@@ -34,6 +36,7 @@ class StaffChangeForm(UserChangeForm):
     class Meta:
         model = User
         fields = "__all__"
+        field_classes = {"email": NormalisedEmailField}
 
     def clean_email(self) -> str:
         return _clean_email(self)

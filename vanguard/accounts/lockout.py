@@ -31,6 +31,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 
+from vanguard.emails import normalise_email
 from vanguard.middleware import client_ip
 from vanguard.request_context import get_request_id
 
@@ -51,7 +52,7 @@ class Lockout:
 
 
 def normalise_username(username: str | None) -> str:
-    return (username or "").strip().lower()[:254]
+    return normalise_email(username)[:254]  # the one e-mail rule: a look-alike name shares the counter
 
 
 def _digest(value: str) -> str:
@@ -156,6 +157,7 @@ class LockoutModelBackend(ModelBackend):
             username = kwargs.get("email")
         if username is None or password is None:
             return None
+        username = normalise_email(username)  # the account checked is the account counted (not truncated)
         ip = client_ip(request) if request is not None else None
         lock = locked_out(username, ip)
         if lock is not None:
