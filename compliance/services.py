@@ -121,8 +121,9 @@ def customer_export(
     """GDPR subject-access export (SPEC §7.2): everything held about the person, JSON-serialisable.
 
     Profile with PII in clear, consent history (from the audit trail), policies with their events, claims
-    with their events and document metadata, the audit history of the customer record, and who (the staff
-    member's e-mail) saw which of their PII when and through which interface. Requires
+    with their events and document metadata, the audit history of the customer record, the former values of
+    their personal fields (kept for erasure), and who (the staff member's e-mail) saw which of their PII when
+    and through which interface. Requires
     `customers.export_customer`; records one PII access row (interface "export"). `interface` is the
     caller's ("admin" or "api"), kept in the export's metadata.
     """
@@ -145,6 +146,9 @@ def customer_export(
     accesses = list(
         PIIAccessLog.objects.filter(customer_id=customer_id).order_by("created_at", "id")
         .values("created_at", "interface", "fields", "actor__email")
+    )
+    former_values = list(
+        FormerPersonalValue.objects.filter(customer_id=customer_id).values_list("field", "value", "created_at")
     )
     consent_history = [
         {"at": _iso(row["timestamp"]), "changes": {
@@ -232,6 +236,10 @@ def customer_export(
             {"seq": row["seq"], "at": _iso(row["timestamp"]), "action": str(action_names.get(row["action"])),
              "changes": row["changes"], "by": row["actor_email"]}
             for row in history
+        ],
+        # Kept (encrypted) only so that an erasure can find them: still data held about the person.
+        "former_values": [
+            {"field": name, "value": value, "replaced_at": _iso(at)} for name, value, at in former_values
         ],
         "pii_accesses": [
             {"at": _iso(row["created_at"]), "by": row["actor__email"], "interface": row["interface"],

@@ -268,3 +268,19 @@ def test_former_values_are_kept_encrypted_until_the_erasure(superuser):
     changes = AuditEntry.objects.filter(object_pk=str(customer.pk)).order_by("-seq").first().changes
     assert FORMER["phone"] not in json.dumps(changes)
     assert _scan([FORMER["phone"], FORMER["address"]]) == []  # encrypted at rest, never in clear
+
+
+def test_export_includes_the_former_values(superuser, compliance_officer):
+    # given
+    with set_actor(superuser):
+        customer = customer_services.customer_create(actor=superuser, email=EMAIL, gdpr_consent=True, **FORMER)
+        customer_services.customer_update(actor=superuser, customer_id=customer.pk, last_name=CURRENT["last_name"],
+                                          address=CURRENT["address"])
+
+    # when
+    data = services.customer_export(actor=compliance_officer, customer_id=customer.pk, interface="api")
+
+    # then: what is held about the person includes what they were called and where they lived
+    assert {(v["field"], v["value"]) for v in data["former_values"]} == {
+        ("last_name", FORMER["last_name"]), ("address", FORMER["address"])}
+    json.dumps(data)
