@@ -53,20 +53,29 @@ def _transition(*, actor, claim: Claim, target: str, approved_amount, decision_r
         raise TransitionNotAllowed(f"A claim cannot be moved back to {target}.")
 
 
-@router.get("", response={200: ClaimPage, **READ_ERRORS}, summary="List claims (newest first)")
+@router.get(
+    "", operation_id="listClaims",
+    response={200: ClaimPage, **READ_ERRORS}, summary="List claims (newest first)",
+)
 async def claim_list(request, filters: Query[ClaimFilter], paging: Query[PageQuery]):
+    """A page of claims, newest first, filtered by policy, customer, status, type, assignee and incident
+    time."""
     require(request.auth, "claims.view_claim", "view claims")
     return json_response(await sync_to_async(selectors.claim_list)(filters=filters, params=paging))
 
 
 @router.post(
-    "", response={201: ClaimResponse, 400: E, 401: E, 403: E, 404: E, 409: E, 422: E, 429: E},
+    "", operation_id="createClaim",
+    response={201: ClaimResponse, 400: E, 401: E, 403: E, 404: E, 409: E, 422: E, 429: E},
     summary="File a claim against an active, inactive or expired policy",
 )
 async def claim_create(
     request, payload: ClaimCreate,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=255),
 ):
+    """File a claim against a policy. An amount above the coverage, an incident outside the policy term
+    or a policy that cannot be claimed on is a 400; an unknown policy a 404; an incident in the future a 422.
+    Honours Idempotency-Key."""
     actor, data = request.auth, payload.dict()
     return await create_response(
         request, key_header=idempotency_key, route="POST /api/claims", payload=data,
@@ -75,22 +84,29 @@ async def claim_create(
 
 
 @router.get(
-    "/{claim_id}", response={200: ClaimResponse, **READ_ERRORS}, summary="A claim with its policy and documents"
+    "/{claim_id}", operation_id="getClaim",
+    response={200: ClaimResponse, **READ_ERRORS}, summary="A claim with its policy and documents"
 )
 async def claim_get(request, claim_id: UUID):
+    """A claim with its policy and documents, and the ETag to send as If-Match when changing it."""
     require(request.auth, "claims.view_claim", "view claims")
     claim = await sync_to_async(selectors.claim_get)(claim_id=claim_id)
     return detail_response(selectors.claim_row(claim), etag=etag_for(claim.pk, claim.updated_at))
 
 
 @router.patch(
-    "/{claim_id}", response={200: ClaimResponse, 400: E, 401: E, 403: E, 404: E, 409: E, 412: E, 422: E, 429: E},
+    "/{claim_id}", operation_id="updateClaim",
+    response={200: ClaimResponse, 400: E, 401: E, 403: E, 404: E, 409: E, 412: E, 422: E, 429: E},
     summary="Edit, assign, or change the status (runs the transition; If-Match honoured)",
 )
 async def claim_update(
     request, claim_id: UUID, payload: ClaimUpdate,
     if_match: str | None = Header(None, alias="If-Match", max_length=1024),
 ):
+    """Edit the description, assign (null unassigns), or change the status, which runs the transition:
+    processing, approved (`approved_amount`, by default the full claim amount; above the caller's authority limit
+    a 403), denied (`decision_reason`), paid, closed. An illegal transition is a 409; `approved_amount` or
+    `decision_reason` without a status a 422. All in one change. If-Match honoured (412 when stale)."""
     actor = request.auth
     changes = payload.dict(exclude_unset=True)
 
@@ -124,7 +140,8 @@ def _sha256(upload: UploadedFile) -> str:
 
 
 @router.post(
-    "/{claim_id}/documents", response={201: DocumentResponse, 400: E, 401: E, 403: E, 404: E, 422: E, 429: E},
+    "/{claim_id}/documents", operation_id="uploadClaimDocument",
+    response={201: DocumentResponse, 400: E, 401: E, 403: E, 404: E, 422: E, 429: E},
     summary="Upload a document (multipart; JPEG, PNG, GIF, PDF, DOC, DOCX; ≤ 10 MB; type sniffed from content)",
 )
 async def document_upload(
@@ -132,6 +149,9 @@ async def document_upload(
     document_type: Form[ClaimDocument.DocumentType] = ClaimDocument.DocumentType.OTHER,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=255),
 ):
+    """Attach a document to a claim, sent as multipart/form-data: `file` (JPEG, PNG, GIF, PDF, DOC or
+    DOCX, at most 10 MB; the type is sniffed from the content, never taken from the name) and `document_type`.
+    Honours Idempotency-Key (the key covers the file's content)."""
     actor = request.auth
     payload = None
     if idempotency_key:
@@ -154,7 +174,7 @@ async def document_upload(
 
 
 @router.get(
-    "/{claim_id}/documents/{document_id}", response=READ_ERRORS,
+    "/{claim_id}/documents/{document_id}", operation_id="downloadClaimDocument", response=READ_ERRORS,
     summary="Download a document (streamed with its sniffed content type)",
     openapi_extra={"responses": {"200": {
         "description": "the file",
@@ -162,6 +182,7 @@ async def document_upload(
     }}},
 )
 async def document_download(request, claim_id: UUID, document_id: UUID):
+    """Download a claim document: the file as an attachment, with the content type sniffed at upload."""
     require(request.auth, "claims.view_claimdocument", "view claim documents")
 
     def open_file():

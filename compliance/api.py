@@ -115,9 +115,14 @@ E = ErrorResponse
 
 
 @router.get(
-    "", response={200: AuditLogPage, 401: E, 403: E, 422: E, 429: E},
+    "", operation_id="listAuditLogs", response={200: AuditLogPage, 401: E, 403: E, 422: E, 429: E},
     summary="The audit trail (or resource_type=pii_access: the PII access log), newest first",
 )
 async def audit_log_list_endpoint(request, filters: Query[AuditLogFilter], paging: Query[PageQuery]):
+    """The audit trail, newest first: every create, update and delete of customers, policies, claims,
+    their events and documents, and staff users, with the changes (encrypted fields redacted), the actor and the
+    correlation id. `resource_type=pii_access` reads the log of views of personal data in clear instead. Needs
+    the compliance permission, or, for one record's own history (`resource_type` and `resource_id`), permission
+    to view that record."""
     _authorise(request.auth, filters)
     return json_response(await sync_to_async(audit_log_list)(filters=filters, params=paging))

@@ -49,21 +49,28 @@ def _render_by_id(actor, customer_id: UUID, remote_addr: str | None) -> dict:
     return _render(actor, selectors.customer_get(customer_id=customer_id), remote_addr)
 
 
-@router.get("", response={200: CustomerPage, **READ_ERRORS}, summary="List customers (newest first)")
+@router.get(
+    "", operation_id="listCustomers",
+    response={200: CustomerPage, **READ_ERRORS}, summary="List customers (newest first)",
+)
 async def customer_list(request, filters: Query[CustomerFilter], paging: Query[PageQuery]):
+    """A page of customers, newest first, filtered by e-mail, names, `search` (name or e-mail), consent
+    and creation time. Contact data is masked for callers without `customers.view_pii`."""
     require(request.auth, "customers.view_customer", "view customers")
     page = await sync_to_async(selectors.customer_list)(filters=filters, params=paging)
     return json_response(page)
 
 
 @router.post(
-    "", response={201: CustomerResponse, 400: E, 401: E, 403: E, 409: E, 422: E, 429: E},
+    "", operation_id="createCustomer", response={201: CustomerResponse, 400: E, 401: E, 403: E, 409: E, 422: E, 429: E},
     summary="Create a customer (consent required)",
 )
 async def customer_create(
     request, payload: CustomerCreate,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=255),
 ):
+    """Create a customer. `gdpr_consent` must be true (400 otherwise); an e-mail already on file is a 409.
+    Personal data is encrypted at rest. Honours Idempotency-Key."""
     actor, addr = request.auth, client_ip(request)
     data = payload.dict()
     return await create_response(
@@ -73,8 +80,13 @@ async def customer_create(
     )
 
 
-@router.get("/{customer_id}", response={200: CustomerResponse, **READ_ERRORS}, summary="A customer (ETag)")
+@router.get(
+    "/{customer_id}", operation_id="getCustomer",
+    response={200: CustomerResponse, **READ_ERRORS}, summary="A customer (ETag)",
+)
 async def customer_get(request, customer_id: UUID):
+    """A customer, with the ETag to send as If-Match when changing it. Contact data in clear needs
+    `customers.view_pii`, and every such view is written to the PII access log."""
     actor, addr = request.auth, client_ip(request)
     require(actor, "customers.view_customer", "view customers")
 
@@ -87,13 +99,16 @@ async def customer_get(request, customer_id: UUID):
 
 
 @router.patch(
-    "/{customer_id}", response={200: CustomerResponse, 401: E, 403: E, 404: E, 409: E, 412: E, 422: E, 429: E},
+    "/{customer_id}", operation_id="updateCustomer",
+    response={200: CustomerResponse, 401: E, 403: E, 404: E, 409: E, 412: E, 422: E, 429: E},
     summary="Change names, contact data or consent (If-Match honoured)",
 )
 async def customer_update(
     request, customer_id: UUID, payload: CustomerUpdate,
     if_match: str | None = Header(None, alias="If-Match", max_length=1024),
 ):
+    """Change names, phone, address or consent (a withdrawal is recorded with its time). An erased
+    customer is a 409. Send If-Match with the ETag of your last read: a stale one is a 412 and nothing changes."""
     actor, addr = request.auth, client_ip(request)
     changes = payload.dict(exclude_unset=True)
     for name in ("phone", "address"):
@@ -111,10 +126,12 @@ async def customer_update(
 
 
 @router.get(
-    "/{customer_id}/export", response={200: dict, **READ_ERRORS},
+    "/{customer_id}/export", operation_id="exportCustomer", response={200: dict, **READ_ERRORS},
     summary="GDPR subject-access export: all personal data with policies and claims",
 )
 async def customer_export(request, customer_id: UUID):
+    """GDPR subject-access export: all personal data held on the customer, with their policies and
+    claims and who viewed their data. Needs the compliance permission; the export is itself logged."""
     from compliance.services import customer_export as export
 
     data = await sync_to_async(export)(
@@ -124,12 +141,14 @@ async def customer_export(request, customer_id: UUID):
 
 
 @router.delete(
-    "/{customer_id}/gdpr-delete", response={200: CustomerErased, **READ_ERRORS, 409: E},
+    "/{customer_id}/gdpr-delete", operation_id="eraseCustomer", response={200: CustomerErased, **READ_ERRORS, 409: E},
     summary="GDPR erasure (409 with the reason under legal hold)",
 )
 async def customer_gdpr_delete(
     request, customer_id: UUID, reason: str = Query("", max_length=500, description="why (kept in the audit)")
 ):
+    """GDPR erasure: the customer's personal data is anonymised for good; financial records are kept.
+    While a legal hold applies (e.g. an open claim) it is a 409 naming the reason. `reason` is kept in the audit."""
     from compliance.services import customer_erase
 
     customer = await sync_to_async(customer_erase)(

@@ -28,6 +28,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
 
 from vanguard.accounts.auth import InvalidToken, bearer
+from vanguard.api_support import openapi
 from vanguard.api_support.http import PROBLEM_TYPE, OrjsonRenderer, problem
 from vanguard.api_support.ratelimit import RateLimited
 from vanguard.errors import DomainError
@@ -106,7 +107,7 @@ class VanguardAPI(NinjaAPI):
                 extra = {**_EDGE_ERRORS, **(_BODY_ERRORS if method in ("post", "patch", "put") else {})}
                 for status, description in extra.items():
                     responses.setdefault(status, {"description": description, "content": problem_content})
-        return schema
+        return openapi.document(schema)
 
 
 api = VanguardAPI(
@@ -122,6 +123,8 @@ api = VanguardAPI(
     parser=StrictJSONParser(),
     urls_namespace="api",
     docs_decorator=_docs_guard,
+    servers=openapi.SERVERS,
+    openapi_extra={"info": {"license": openapi.LICENSE}, "tags": openapi.TAGS},
 )
 
 

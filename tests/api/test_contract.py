@@ -48,7 +48,7 @@ def test_error_responses_are_documented_as_problem_documents(schema):
              for status, response in operation["responses"].items()}
     assert media  # the document has responses at all
     for status, types in media.items():
-        if int(status) >= 400:
+        if status == "default" or int(status) >= 400:  # default: 405 and 500
             assert types == {"application/problem+json"}, (status, types)
         elif types:
             assert "application/problem+json" not in types

@@ -148,3 +148,22 @@ def test_a_replay_is_rendered_again_for_the_caller_and_no_body_is_kept(api_as, c
     assert (record.status_code, str(record.resource_id)) == (201, first.json()["id"])
     assert {f.name for f in IdempotencyRecord._meta.get_fields()} >= {"resource_id", "status_code"}
     assert "response_body" not in {f.name for f in IdempotencyRecord._meta.get_fields()}
+
+
+def test_renew_honours_the_key(api_as, underwriter):
+    # given a renewal sent with a key
+    policy = PolicyFactory()
+    client = api_as(underwriter)
+    key = {"Idempotency-Key": "renew-1"}
+    first = client.post(f"/api/policies/{policy.pk}/renew", {"premium_amount": "1250.00"}, headers=key)
+    assert first.status_code == 201, first.content
+    assert "Idempotent-Replayed" not in first
+    # when it is retried with the same key and body, then the first answer is replayed
+    replay = client.post(f"/api/policies/{policy.pk}/renew", {"premium_amount": "1250.00"}, headers=key)
+    assert replay.status_code == 201
+    assert replay["Idempotent-Replayed"] == "true"
+    assert replay.json()["id"] == first.json()["id"]
+    # and the same key with another body is a 422 that writes nothing
+    other = client.post(f"/api/policies/{policy.pk}/renew", {"premium_amount": "1300.00"}, headers=key)
+    assert_problem(other, 422, "VALIDATION_ERROR")
+    assert Policy.objects.filter(renewal_of=policy).count() == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Literal
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth import authenticate
@@ -32,7 +33,7 @@ class RefreshIn(Schema):
 class Token(Schema):
     access_token: str
     refresh_token: str
-    token_type: str = Field("bearer", description="always 'bearer'")
+    token_type: Literal["bearer"] = Field(description="always 'bearer'")
     expires_in: int = Field(..., description="seconds until the access token expires")
 
 
@@ -58,10 +59,14 @@ def _login(request, email: str, password: str):
 
 
 @router.post(
-    "/login", auth=None, response={200: Token, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse},
+    "/login", operation_id="login", openapi_extra={"security": []},  # public: no token
+    auth=None, response={200: Token, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse},
     summary="Exchange email and password for an access and a refresh token",
 )
 async def login(request, payload: LoginIn):
+    """Exchange a staff member's e-mail and password for a JWT access token (valid `expires_in` seconds)
+    and a refresh token. Wrong credentials, or an account that is not active staff, are a 401 that does not say
+    which; repeated failures lock the account for a while (429 with Retry-After). No token needed."""
     await ratelimit.ahit("anon", client_ip(request) or "-", "API_RATE_LIMIT_ANON", request)
     tokens, lock = await sync_to_async(_login)(request, payload.email, payload.password)
     if lock is not None:
@@ -73,26 +78,35 @@ async def login(request, payload: LoginIn):
 
 
 @router.post(
-    "/refresh", auth=None, response={200: Token, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse},
+    "/refresh", operation_id="refresh", openapi_extra={"security": []},  # public: no token
+    auth=None, response={200: Token, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse},
     summary="Rotate a refresh token (the old one is blacklisted)",
 )
 async def refresh(request, payload: RefreshIn):
+    """Exchange a refresh token for a new access token and a new refresh token. The token sent is
+    blacklisted: using it again (or an expired or revoked one) is a 401. No access token needed."""
     await ratelimit.ahit("anon", client_ip(request) or "-", "API_RATE_LIMIT_ANON", request)
     tokens = await sync_to_async(auth.tokens_refresh)(refresh_token=payload.refresh_token)
     return json_response(tokens)
 
 
 @router.post(
-    "/logout", response={204: None, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse},
+    "/logout", operation_id="logout", response={204: None, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse},
     summary="Blacklist the caller's refresh token",
 )
 async def logout(request, payload: RefreshIn):
+    """Revoke (blacklist) the caller's refresh token; the access token simply expires. Answers 204."""
     await sync_to_async(auth.tokens_revoke)(refresh_token=payload.refresh_token, user=request.auth)
     return Status(204, None)
 
 
-@router.get("/me", response={200: MeResponse, 401: ErrorResponse, 429: ErrorResponse}, summary="The caller")
+@router.get(
+    "/me", operation_id="getCurrentUser",
+    response={200: MeResponse, 401: ErrorResponse, 429: ErrorResponse}, summary="The caller",
+)
 async def me(request):
+    """The signed-in staff member: e-mail, name, groups, permissions and the claims-approval authority
+    limit (null: unlimited)."""
     user = request.auth
     return json_response({
         "id": str(user.pk),
