@@ -399,6 +399,33 @@ def test_the_highest_role_limit_applies_to_a_user_with_two_roles():
     assert claim.status == S.APPROVED
 
 
+def _assigned_claim_of(amount: str, assignee) -> Claim:
+    return factories.ClaimFactory(
+        processing=True, assigned_to=assignee, claim_amount=Decimal(amount),
+        policy=factories.PolicyFactory(coverage_amount=Decimal("5000000.00")),
+    )
+
+
+def test_an_adjuster_cannot_approve_beyond_their_own_limit_a_claim_assigned_to_a_manager(adjuster, manager):
+    # given: 50,000 is within the assignee's (manager's) authority, not the approver's (10,000)
+    claim = _assigned_claim_of("50000.00", manager)
+    # when / then
+    with pytest.raises(AuthorityExceeded, match=re.escape("authority limit of 10,000.00")):
+        services.claim_approve(actor=adjuster, claim_id=claim.pk)
+    claim.refresh_from_db()
+    assert claim.status == S.PROCESSING and claim.approved_amount is None and not claim.events.exists()
+
+
+def test_a_manager_approves_within_their_own_limit_a_claim_assigned_to_an_adjuster(adjuster, manager):
+    # given: 50,000 is beyond the assignee's (adjuster's) authority, within the approver's (100,000)
+    claim = _assigned_claim_of("50000.00", adjuster)
+    # when
+    approved = services.claim_approve(actor=manager, claim_id=claim.pk)
+    # then
+    assert (approved.status, approved.approved_amount, approved.decided_by) == (S.APPROVED, Decimal("50000.00"),
+                                                                               manager)
+
+
 # --- assignment -------------------------------------------------------------------------------------
 
 

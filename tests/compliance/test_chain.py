@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 from django.core.management import call_command
@@ -189,3 +190,67 @@ def test_truncated_tail_is_detected_against_the_last_checkpoint(superuser):
     assert report.first_break.kind == "deleted"
     assert report.first_break.seq == head.seq
     assert "tail truncated" in report.first_break.detail
+
+
+# --- every hashed column is tamper-evident (issue 12, item 8) ------------------------------------------------
+
+# The content the chain vouches for (the module docstring of compliance.chain), written out here rather than read
+# from canonical(): a column dropped from the hash must fail this test, not silently leave the list.
+HASHED = (
+    "seq", "salt", "content_type", "object_pk", "object_id", "object_repr", "action", "changes", "changes_text",
+    "serialized_data", "additional_data", "actor_id", "actor_email", "timestamp", "cid", "remote_addr", "remote_port",
+)
+# Columns that are the chain itself, not content.
+CHAIN_COLUMNS = {"id", "prev_hash", "entry_hash"}
+
+
+def _column(key: str) -> str:
+    return AuditEntry._meta.get_field(key).column
+
+
+def _alteration(key: str) -> str:
+    """SQL giving the column another value of its type, whatever it holds now."""
+    field = AuditEntry._meta.get_field(key)
+    column = field.column
+    if field.is_relation:
+        table, pk = field.related_model._meta.db_table, field.related_model._meta.pk.column
+        # Identifiers from the model's own metadata, never from input.
+        other = f'r."{pk}" IS DISTINCT FROM e."{column}"'
+        return f'(SELECT r."{pk}" FROM "{table}" r WHERE {other} ORDER BY 1 LIMIT 1)'  # noqa: S608
+    kind = field.get_internal_type()
+    if kind in {"BigIntegerField", "IntegerField", "PositiveIntegerField", "PositiveSmallIntegerField"}:
+        return f'COALESCE(e."{column}", 0) + 1000'
+    if kind == "DateTimeField":
+        return f"e.\"{column}\" + interval '1 second'"
+    values = {"JSONField": ("'{\"forged\": 1}'::jsonb", "'{\"forged\": 2}'::jsonb"),
+              "GenericIPAddressField": ("'203.0.113.9'::inet", "'203.0.113.10'::inet"),
+              "CharField": ("'f'", "'g'"), "TextField": ("'f'", "'g'")}
+    first, second = values[kind]  # a KeyError here: a new column type needs its alteration written
+    return f'CASE WHEN e."{column}" IS NOT DISTINCT FROM {first} THEN {second} ELSE {first} END'
+
+
+def test_the_hashed_content_is_every_column_but_the_chain_itself(superuser):
+    # given
+    entry = _make_entries(superuser, 1)[0]
+    # when
+    hashed = set(json.loads(chain.canonical(entry)))
+    # then: what canonical() hashes is the list below, and no column of the table is left out of it
+    assert hashed == set(HASHED)
+    assert {_column(key) for key in HASHED} == {f.column for f in AuditEntry._meta.concrete_fields} - CHAIN_COLUMNS
+
+
+@pytest.mark.parametrize("key", HASHED)
+def test_altering_any_hashed_column_in_sql_names_the_entry(superuser, key):
+    # given: another user and content type to point an altered foreign key at
+    factories.UserFactory()
+    entries = _make_entries(superuser, 5)
+    target = entries[2]
+    # when
+    statement = f'UPDATE compliance_auditentry AS e SET "{_column(key)}" = {_alteration(key)} WHERE e.id = %s'  # noqa: S608
+    _sql(statement, [target.pk])
+    report = chain.verify_chain()
+    # then
+    current_seq = AuditEntry.objects.values_list("seq", flat=True).get(pk=target.pk)
+    assert [(b.seq, b.entry_id) for b in report.breaks if b.kind == "altered"] == [(current_seq, target.pk)]
+    if key != "seq":  # a renumbered entry also leaves a gap, reported first as a deletion
+        assert (report.first_break.kind, report.first_break.seq) == ("altered", target.seq)
