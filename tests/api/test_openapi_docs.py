@@ -68,7 +68,7 @@ def test_every_object_schema_has_an_example_that_its_model_accepts(schema):
         if "enum" in component or name.endswith("Filter") or name == "PageQuery":
             continue  # enums document their values; filters and paging are flattened into query parameters
         # then each has an example
-        assert component.get("examples"), name
+        assert component.get("examples"), f"{name}: add its example to EXAMPLES in vanguard/api_support/openapi.py"
         # and the model accepts it (as JSON), so the example cannot drift from the schema
         if name in models:
             models[name].model_validate_json(json.dumps(component["examples"][0]))
