@@ -51,13 +51,12 @@ class ReusedThreadASGIHandler(ASGIHandler):
 django.setup(set_prefix=False)
 django_application = ReusedThreadASGIHandler()
 
-_ALIVE_HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"15"),
-                  (b"cache-control", b"no-store")]
+from vanguard.health import asgi_liveness  # noqa: E402 - needs the settings configured above
 
 
 async def application(scope, receive, send):
     if scope["type"] == "http" and scope["path"] == "/health" and scope["method"] in ("GET", "HEAD"):
-        await send({"type": "http.response.start", "status": 200, "headers": _ALIVE_HEADERS})
-        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else b'{"status":"ok"}'})
+        # The security headers, X-Request-ID and the ALLOWED_HOSTS check, precomputed (vanguard/health.py).
+        await asgi_liveness(scope, send)
         return
     await django_application(scope, receive, send)

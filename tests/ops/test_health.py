@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+import re
 
+import orjson
 import pytest
 from asgiref.sync import async_to_sync
 from django.core.cache import caches
 from django.db import connection
+from django.test import Client
 from django_cryptography.core.signing import FernetSigner
 from django_cryptography.utils.crypto import FernetBytes
 
@@ -30,12 +33,16 @@ def test_liveness_touches_no_database(client, django_assert_num_queries):
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
-async def _asgi_get(path: str, method: str = "GET") -> tuple[int, dict, bytes]:
+async def _asgi_get(path: str, method: str = "GET", *, host: str = "127.0.0.1", scheme: str = "http",
+                    request_id: str | None = None, client_addr: str = "127.0.0.1") -> tuple[int, dict, bytes]:
     from vanguard.asgi import application
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+    headers = [(b"host", host.encode())]
+    if request_id is not None:
+        headers.append((b"x-request-id", request_id.encode()))
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": scheme,
              "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-             "headers": [(b"host", b"127.0.0.1")], "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000)}
+             "headers": headers, "client": (client_addr, 5000), "server": ("127.0.0.1", 8000)}
     sent: list[dict] = []
     messages = [{"type": "http.request", "body": b"", "more_body": False}]
 
@@ -149,15 +156,130 @@ def test_readiness_fails_loudly_when_the_key_cannot_read_stored_pii(client):
 
 
 @pytest.mark.django_db
-def test_probes_answer_on_the_instance_address_over_plain_http_in_production(client, settings):
-    # given: production host validation and HTTPS redirect; a probe addressed to the container's own IP
+def test_probes_answer_over_plain_http_in_production_on_an_allowed_host_or_loopback(client, settings):
+    # given: production host validation and HTTPS redirect
     settings.ALLOWED_HOSTS = ["vanguard.example.com"]
     settings.SECURE_SSL_REDIRECT = True
     # when
-    live = client.get("/health", HTTP_HOST="10.0.0.7:8000")
-    ready = client.get("/health/ready", HTTP_HOST="10.0.0.7:8000")
-    other = client.get("/admin/login/", HTTP_HOST="10.0.0.7:8000")
+    answers = {(path, host): client.get(path, HTTP_HOST=host).status_code
+               for path in ("/health", "/health/ready") for host in ("vanguard.example.com", "127.0.0.1:8000")}
+    other = client.get("/admin/login/", HTTP_HOST="vanguard.example.com")
+    # then: probes are not redirected (a healthy instance must not look dead); the rest of the site is
+    assert set(answers.values()) == {200}, answers
+    assert other.status_code == 301
+
+
+@pytest.mark.django_db
+def test_probes_refuse_a_host_outside_allowed_hosts(client, settings):
+    # given
+    settings.ALLOWED_HOSTS = ["vanguard.example.com"]
+    # when
+    live = client.get("/health", HTTP_HOST="attacker.example")
+    ready = client.get("/health/ready", HTTP_HOST="attacker.example")
+    asgi = async_to_sync(_asgi_get)("/health", host="attacker.example")
+    asgi_ready = async_to_sync(_asgi_get)("/health/ready", host="attacker.example")
     # then
-    assert live.status_code == 200
-    assert ready.status_code == 200
-    assert other.status_code == 400  # everything else still requires an allowed host
+    assert live.status_code == ready.status_code == asgi[0] == asgi_ready[0] == 400
+    assert b"checks" not in ready.content
+    assert live["X-Request-ID"] and asgi[1]["x-request-id"] and "x-content-type-options" in asgi[1]
+
+
+# --- the same headers as every other response ----------------------------------------------------------------------
+
+SECURITY_HEADERS = {"strict-transport-security", "x-content-type-options", "referrer-policy",
+                    "cross-origin-opener-policy", "x-frame-options", "content-security-policy", "permissions-policy"}
+
+
+def _security(headers) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers.items() if name.lower() in SECURITY_HEADERS}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("secure", [False, True])
+def test_probes_carry_the_security_headers_of_an_ordinary_response(client, settings, secure):
+    # given: HSTS on, as in production (sent over HTTPS only)
+    settings.SECURE_HSTS_SECONDS = 3600
+    ordinary = _security(client.get("/admin/login/", secure=secure).headers)
+    # when
+    probes = {
+        "health": client.get("/health", secure=secure).headers,
+        "ready": client.get("/health/ready", secure=secure).headers,
+        "asgi health": async_to_sync(_asgi_get)("/health", scheme="https" if secure else "http")[1],
+        "asgi ready": async_to_sync(_asgi_get)("/health/ready", scheme="https" if secure else "http")[1],
+    }
+    # then
+    expected = SECURITY_HEADERS if secure else SECURITY_HEADERS - {"strict-transport-security"}
+    assert set(ordinary) == expected
+    for name, headers in probes.items():
+        assert _security(headers) == ordinary, name
+
+
+@pytest.mark.django_db
+def test_probes_echo_a_valid_request_id_and_mint_one_otherwise(client):
+    # when
+    echoed = [client.get(path, HTTP_X_REQUEST_ID="probe-1").headers["X-Request-ID"]
+              for path in ("/health", "/health/ready")]
+    echoed.append(async_to_sync(_asgi_get)("/health", request_id="probe-1")[1]["x-request-id"])
+    minted = [client.get("/health", HTTP_X_REQUEST_ID="<script>").headers["X-Request-ID"],
+              client.get("/health/ready").headers["X-Request-ID"],
+              async_to_sync(_asgi_get)("/health")[1]["x-request-id"],
+              async_to_sync(_asgi_get)("/health")[1]["x-request-id"],
+              async_to_sync(_asgi_get)("/health", request_id="bad id")[1]["x-request-id"]]
+    # then
+    assert echoed == ["probe-1"] * 3
+    assert all(re.fullmatch(r"[0-9a-f]{32}", value) for value in minted), minted
+    assert len(set(minted)) == len(minted)
+
+
+# --- readiness details: staff and the configured networks only -----------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_an_anonymous_caller_from_outside_the_detail_networks_learns_only_the_status(client, settings):
+    # given
+    settings.CELERY_BROKER_URL = ""
+    outsider = Client(REMOTE_ADDR="203.0.113.5")
+    # when
+    up = outsider.get("/health/ready")
+    settings.CELERY_BROKER_URL = _dead_redis_url()
+    down = outsider.get("/health/ready")
+    over_asgi = async_to_sync(_asgi_get)("/health/ready", client_addr="203.0.113.5")
+    # then: no latency, no key id, no audit-chain state
+    assert (up.status_code, up.json()) == (200, {"status": "ok"})
+    assert (down.status_code, down.json()) == (503, {"status": "unavailable"})
+    assert over_asgi[0] == 503 and orjson.loads(over_asgi[2]) == {"status": "unavailable"}
+
+
+@pytest.mark.django_db
+def test_signed_in_staff_see_the_details_from_anywhere(settings, adjuster):
+    # given
+    settings.CELERY_BROKER_URL = ""
+    staff = Client(REMOTE_ADDR="203.0.113.5")
+    staff.force_login(adjuster)
+    not_staff = Client(REMOTE_ADDR="203.0.113.5")
+    not_staff.force_login(factories.UserFactory(is_staff=False))
+    forged = Client(REMOTE_ADDR="203.0.113.5")
+    forged.cookies[settings.SESSION_COOKIE_NAME] = "not-a-session-key"
+    # when
+    body = staff.get("/health/ready").json()
+    # then
+    assert {"database", "cache", "broker", "encryption"} <= set(body["checks"])
+    assert all(isinstance(check["latency_ms"], float) for check in body["checks"].values())
+    assert "notes" in body
+    assert not_staff.get("/health/ready").json() == {"status": "ok"}
+    assert forged.get("/health/ready").json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_the_detail_networks_come_from_settings_and_use_the_client_address_rule(settings):
+    # given: the operators' network, and a proxy in front that is trusted
+    settings.HEALTH_DETAIL_NETWORKS = ["198.51.100.0/24"]
+    settings.TRUSTED_PROXIES = ["10.0.0.1"]
+    # when
+    monitoring = Client(REMOTE_ADDR="198.51.100.20").get("/health/ready").json()
+    loopback = Client(REMOTE_ADDR="127.0.0.1").get("/health/ready").json()
+    via_proxy = Client(REMOTE_ADDR="10.0.0.1").get("/health/ready", HTTP_X_FORWARDED_FOR="198.51.100.20").json()
+    spoofed = Client(REMOTE_ADDR="203.0.113.5").get("/health/ready", HTTP_X_FORWARDED_FOR="198.51.100.20").json()
+    # then
+    assert "checks" in monitoring and "checks" in via_proxy
+    assert "checks" not in loopback and "checks" not in spoofed
