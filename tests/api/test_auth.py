@@ -445,3 +445,61 @@ def test_the_hourly_flush_drops_expired_revocation_records_only(api_as, adjuster
     assert not BlacklistedToken.objects.filter(token__jti=old_jti).exists()
     assert OutstandingToken.objects.count() == 2  # the rotated pair's refresh and the live session's
     assert api_as(None).post("/api/auth/refresh", {"refresh_token": live["refresh_token"]}).status_code == 200
+
+
+# --- rules that only one path guarded (issue 12, item 8) ----------------------------------------------------
+
+
+@pytest.mark.parametrize("change", [
+    pytest.param({"is_active": False}, id="deactivated"),
+    pytest.param({"is_staff": False}, id="no-longer-staff"),
+])
+def test_a_refresh_token_of_a_user_who_lost_access_is_401(api_as, adjuster, change):
+    # given: only the access token's path was tested; the refresh path checks the user on its own
+    from vanguard.accounts.models import User
+
+    tokens = login(api_as, adjuster.email).json()
+    User.objects.filter(pk=adjuster.pk).update(**change)
+    # when
+    response = api_as(None).post("/api/auth/refresh", {"refresh_token": tokens["refresh_token"]})
+    # then
+    assert_problem(response, 401, "UNAUTHORIZED")
+
+
+def test_login_of_a_user_who_is_not_staff_is_401(api_as):
+    # given: an active account without back-office access (only the inactive case was tested)
+    user = UserFactory(is_staff=False)
+    # then
+    assert_problem(login(api_as, user.email), 401, "UNAUTHORIZED")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_simultaneous_refreshes_with_one_token_give_one_new_pair(adjuster):
+    # given
+    import threading
+
+    from django.db import connection
+
+    from vanguard.accounts.auth import InvalidToken, tokens_issue, tokens_refresh
+
+    refresh = tokens_issue(user=adjuster)["refresh_token"]
+    barrier, results = threading.Barrier(2), []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            results.append(tokens_refresh(refresh_token=refresh))
+        except Exception as exc:  # collected and asserted on below
+            results.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    # when
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    # then: one rotation wins, the other is refused as a reuse (not an integrity error, which would be a 500)
+    assert sorted(type(r).__name__ for r in results) == ["InvalidToken", "dict"], results
+    assert any(isinstance(r, InvalidToken) for r in results)
