@@ -12,6 +12,7 @@ from ninja import File, Form, Header, Query, Router
 from ninja.files import UploadedFile
 
 from claims import selectors, services
+from claims.documents import ALLOWED_TYPES
 from claims.models import Claim, ClaimDocument
 from claims.schemas import ClaimCreate, ClaimFilter, ClaimPage, ClaimResponse, ClaimUpdate, DocumentResponse
 from vanguard.accounts.permissions import require
@@ -178,7 +179,8 @@ async def document_upload(
     summary="Download a document (streamed with its sniffed content type)",
     openapi_extra={"responses": {"200": {
         "description": "the file",
-        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        # Served with the type sniffed at upload: one of the allowed document types.
+        "content": {mime: {"schema": {"type": "string", "format": "binary"}} for mime in ALLOWED_TYPES},
     }}},
 )
 async def document_download(request, claim_id: UUID, document_id: UUID):

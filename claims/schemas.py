@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
@@ -13,9 +12,9 @@ from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model
 
 from claims.models import ClaimStatus, ClaimType, DocumentType
 from policies.schemas import PolicyResponse
-from vanguard.api_support.schemas import Moment, Page
+from vanguard.api_support.schemas import Moment, Money, MoneyIn, Page
 
-Amount = Annotated[Decimal, Field(gt=0, max_digits=15, decimal_places=2, allow_inf_nan=False)]
+Amount = MoneyIn  # the columns are Decimal(15,2)
 
 
 def _not_future(value: dt.datetime) -> dt.datetime:
@@ -39,21 +38,27 @@ class ClaimCreate(Schema):
 class ClaimUpdate(Schema):
     """`status` runs the transition: processing (start, or reopen for managers), approved (with
     `approved_amount`, default the full claim amount), denied (needs `decision_reason`), paid, closed.
-    Illegal transitions are 409; an approval above the caller's authority is 403."""
+    Illegal transitions are 409; an approval above the caller's authority is 403. `approved_amount` and
+    `decision_reason` need a `status` (422 without one)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Documented as the server checks it: the decision fields are only read with a transition.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "dependentRequired": {"approved_amount": ["status"], "decision_reason": ["status"]},
+    })
 
-    status: ClaimStatus | None = None
-    approved_amount: Amount | None = None
-    decision_reason: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    description: Annotated[str, StringConstraints(max_length=5000)] | None = None
+    status: ClaimStatus = Field(None, description="the target status; omit to leave it")
+    approved_amount: Amount = Field(None, description="with status=approved; default the full claim amount")
+    decision_reason: Annotated[str, StringConstraints(max_length=2000)] = Field(
+        None, description="with a status: required to deny, kept as the note otherwise"
+    )
+    description: Annotated[str, StringConstraints(max_length=5000)] = Field(None)
     assigned_to: UUID | None = Field(None, description="staff user id; null unassigns")
 
     @model_validator(mode="after")
     def _decision_fields_need_a_status(self) -> ClaimUpdate:
         # Without a transition they would be ignored in silence: refuse them instead (422).
-        if self.status is None:
-            stray = [name for name in ("approved_amount", "decision_reason") if getattr(self, name) is not None]
+        if "status" not in self.model_fields_set:
+            stray = [name for name in ("approved_amount", "decision_reason") if name in self.model_fields_set]
             if stray:
                 raise ValueError(f"{' and '.join(stray)} can only be sent with a status transition")
         return self
@@ -77,12 +82,12 @@ class ClaimResponse(Schema):
     claim_number: str
     policy_id: UUID
     claim_type: ClaimType
-    claim_amount: Decimal = Field(description="decimal string")
+    claim_amount: Money
     description: str
     incident_date: dt.datetime
     reported_date: dt.datetime
     status: ClaimStatus
-    approved_amount: Decimal | None = Field(description="decimal string")
+    approved_amount: Money | None
     decision_reason: str
     processed_date: dt.datetime | None
     assigned_to: UUID | None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated
 from uuid import UUID
 
@@ -10,9 +11,9 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
 from ninja import Schema
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
 
-from vanguard.api_support.schemas import Moment, Page
+from vanguard.api_support.schemas import Day, Flag, Moment, Page, QueryFlag, name_text, padded_pattern
 from vanguard.emails import normalise_email
 
 EMAIL_MAX = 254
@@ -29,6 +30,13 @@ def _email(value: str) -> str:
     return value
 
 
+def _e164(value: str) -> str:
+    value = value.strip()
+    if not _PHONE_RE.match(value):
+        raise ValueError("Enter a phone number in E.164 form, e.g. +442071234567.")
+    return value
+
+
 def _not_future(value: dt.date | None) -> dt.date | None:
     if value is not None and value > timezone.localdate():
         raise ValueError("The date of birth cannot be in the future.")
@@ -36,11 +44,14 @@ def _not_future(value: dt.date | None) -> dt.date | None:
 
 
 Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(_email)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^(\+?[1-9]\d{1,14})?$")]
+Name = name_text(100)
+# E.164 (ASCII digits; "" clears), surrounding whitespace stripped: the documented pattern says so too.
+_PHONE = r"(\+?[1-9][0-9]{1,14})?"
+_PHONE_RE = re.compile(f"^{_PHONE}$")
+Phone = Annotated[str, AfterValidator(_e164), WithJsonSchema({"type": "string", "pattern": padded_pattern(_PHONE)})]
 Address = Annotated[str, StringConstraints(max_length=500)]
-Ssn = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)]
-BirthDate = Annotated[dt.date, AfterValidator(_not_future)]
+Ssn = Annotated[str, Field(max_length=32), AfterValidator(str.strip)]  # the length as sent, stored stripped
+BirthDate = Annotated[Day, AfterValidator(_not_future)]
 
 
 class CustomerCreate(Schema):
@@ -53,24 +64,18 @@ class CustomerCreate(Schema):
     date_of_birth: BirthDate | None = None
     address: Address = ""
     ssn: Ssn = Field("", description="national id; stored encrypted, never returned in full")
-    gdpr_consent: bool = Field(..., description="must be true (400 otherwise)")
+    gdpr_consent: Flag = Field(..., description="a JSON boolean; must be true (400 otherwise)")
 
 
 class CustomerUpdate(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    first_name: Name | None = None
-    last_name: Name | None = None
-    phone: Phone | None = None
-    address: Address | None = None
-    gdpr_consent: bool | None = Field(None, description="false withdraws consent (recorded)")
-
-    @model_validator(mode="after")
-    def _no_null_required(self):
-        for name in ("first_name", "last_name", "gdpr_consent"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null.")
-        return self
+    # Names and consent cannot be cleared: omit them to keep them (null is refused, and documented so).
+    first_name: Name = None
+    last_name: Name = None
+    phone: Phone | None = Field(None, description="null or \"\" clears it")
+    address: Address | None = Field(None, description="null or \"\" clears it")
+    gdpr_consent: Flag = Field(None, description="a JSON boolean; false withdraws consent (recorded)")
 
 
 class CustomerResponse(Schema):
@@ -98,7 +103,7 @@ class CustomerFilter(Schema):
     first_name: Annotated[str, StringConstraints(max_length=100)] | None = Field(None, description="contains")
     last_name: Annotated[str, StringConstraints(max_length=100)] | None = Field(None, description="contains")
     search: Annotated[str, StringConstraints(max_length=254)] | None = Field(None, description="name or email contains")
-    gdpr_consent: bool | None = None
+    gdpr_consent: QueryFlag | None = None
     created_after: Moment | None = None
     created_before: Moment | None = None
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
@@ -11,10 +10,11 @@ from ninja import Schema
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from policies.models import ComplianceStatus, PolicyStatus, PolicyType
-from vanguard.api_support.schemas import Moment, Page
+from vanguard.api_support.schemas import Moment, Money, MoneyIn, Page, PremiumIn
 
-Premium = Annotated[Decimal, Field(gt=0, max_digits=10, decimal_places=2, allow_inf_nan=False)]
-Coverage = Annotated[Decimal, Field(gt=0, max_digits=15, decimal_places=2, allow_inf_nan=False)]
+# The columns: premium Decimal(10,2), coverage Decimal(15,2).
+Premium = PremiumIn
+Coverage = MoneyIn
 
 
 class PolicyCreate(Schema):
@@ -77,8 +77,8 @@ class PolicyResponse(Schema):
     policy_number: str
     customer_id: UUID
     policy_type: PolicyType
-    premium_amount: Decimal = Field(description="decimal string")
-    coverage_amount: Decimal = Field(description="decimal string")
+    premium_amount: Money
+    coverage_amount: Money
     start_date: dt.datetime
     end_date: dt.datetime
     status: PolicyStatus

@@ -21,6 +21,7 @@ from django.core.exceptions import (
 )
 from django.db import IntegrityError
 from django.http import Http404
+from django.http.multipartparser import MultiPartParserError
 from django.views.defaults import page_not_found
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
@@ -95,7 +96,9 @@ class VanguardAPI(NinjaAPI):
     def get_openapi_schema(self, *, path_prefix=None, path_params=None):
         """ninja documents every response as application/json; the error responses are problem documents.
         The answers of the layers in front of the endpoints (503, and 413/415 for a request body) are added."""
-        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        from vanguard.api_support.precision import refine  # Money, no nullable query parameters, no NUL, no orphans
+
+        schema = refine(super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params))
         problem_content = {PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
         for operations in schema.get("paths", {}).values():
             for method, operation in operations.items():
@@ -161,7 +164,9 @@ def _loc_name(loc) -> str:
 def _ninja_validation_error(request, exc: NinjaValidationError):
     errors: dict[str, list[str]] = {}
     for error in exc.errors:
-        errors.setdefault(_loc_name(error.get("loc", ())), []).append(str(error.get("msg", "Invalid value.")))
+        # A ValueError raised in a validator reads "Value error, <message>": the caller gets the message alone.
+        message = str(error.get("msg", "Invalid value.")).removeprefix("Value error, ")
+        errors.setdefault(_loc_name(error.get("loc", ())), []).append(message)
     return problem(request, 422, "The request does not match the schema.", errors=errors)
 
 
@@ -230,6 +235,12 @@ def _suspicious(request, exc):
     return problem(request, 400, "The request was refused.", code="BAD_REQUEST")
 
 
+@api.exception_handler(MultiPartParserError)
+def _bad_multipart(request, exc):
+    # e.g. `multipart/form-data` without a boundary: the body cannot be read at all.
+    return problem(request, 400, "The multipart body is malformed (a boundary is required).", code="BAD_REQUEST")
+
+
 @api.exception_handler(NulInQuery)
 def _nul_in_query(request, exc):
     return problem(request, 422, "Query and form fields cannot contain NUL characters.")
@@ -260,6 +271,12 @@ def handler404(request, exception=None):
     if request.path.startswith("/api/"):
         return problem(request, 404, "The resource does not exist.")
     return page_not_found(request, exception)
+
+
+def api_not_found(request, rest: str = ""):
+    """The last /api/ URL pattern: an unknown API path is a problem document in every mode (with DEBUG on,
+    Django would answer its HTML debug page instead of calling handler404)."""
+    return problem(request, 404, "The resource does not exist.")
 
 
 

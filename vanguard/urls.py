@@ -1,7 +1,7 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import path, re_path
 
-from vanguard.api import api
+from vanguard.api import api, api_not_found
 from vanguard.health import health, ready
 
 urlpatterns = [
@@ -9,6 +9,7 @@ urlpatterns = [
     path("health/ready", ready, name="health-ready"),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
+    re_path(r"^api/(?P<rest>.*)$", api_not_found),
 ]
 
 # Unknown /api/ URLs (and a malformed UUID in an API path) answer a problem document, not an HTML page.

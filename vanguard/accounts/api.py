@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import authenticate
 from ninja import Router, Schema
 from ninja.responses import Status
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from vanguard.accounts import auth
 from vanguard.accounts.authority import authority_limit
@@ -22,11 +22,15 @@ router = Router(tags=["auth"])
 
 
 class LoginIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
     email: str = Field(..., min_length=1, max_length=254)
     password: str = Field(..., min_length=1, max_length=1024)
 
 
 class RefreshIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
     refresh_token: str = Field(..., min_length=1, max_length=4096)
 
 

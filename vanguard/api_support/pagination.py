@@ -32,6 +32,8 @@ def page_of(
     row: Callable[[dict[str, Any]], dict[str, Any]] = lambda r: r,
 ) -> dict[str, Any]:
     """One page of `queryset` (already filtered and ordered) as `.values(*fields)` rows passed through `row`."""
+    if queryset.query.is_empty():  # `.none()`: no SQL can be compiled for it (EmptyResultSet), and none is needed
+        return _page([], 0, params)
     count_sql, count_params = queryset.order_by().values("pk").query.sql_with_params()
     start = (params.page - 1) * params.page_size
     # The SQL is Django's own compilation of the filtered queryset; values stay parameters.
@@ -43,6 +45,10 @@ def page_of(
     for r in rows:
         del r["_total"]
         items.append(row(r))
+    return _page(items, total, params)
+
+
+def _page(items: list[dict[str, Any]], total: int, params: PageQuery) -> dict[str, Any]:
     total_pages = math.ceil(total / params.page_size) if total else 0
     return {
         "items": items,
