@@ -11,8 +11,9 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
 from ninja import Schema
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
 
+from customers import pii
 from vanguard.api_support.schemas import Day, Flag, Moment, Page, QueryFlag, name_text, padded_pattern
 from vanguard.emails import normalise_email
 
@@ -99,13 +100,35 @@ class CustomerResponse(Schema):
 
 
 class CustomerFilter(Schema):
-    email: Annotated[str, StringConstraints(max_length=254)] | None = Field(None, description="exact, any case")
+    email: Annotated[str, StringConstraints(max_length=254)] | None = Field(
+        None, description="exact, any case. Deprecated: the address travels in the URL (proxy logs, browser "
+        "history); use POST /api/customers/search", json_schema_extra={"deprecated": True},
+    )
     first_name: Annotated[str, StringConstraints(max_length=100)] | None = Field(None, description="contains")
     last_name: Annotated[str, StringConstraints(max_length=100)] | None = Field(None, description="contains")
     search: Annotated[str, StringConstraints(max_length=254)] | None = Field(None, description="name or email contains")
     gdpr_consent: QueryFlag | None = None
     created_after: Moment | None = None
     created_before: Moment | None = None
+
+
+class CustomerSearch(Schema):
+    """Find customers by e-mail and/or national id. The values travel in the body, never in the URL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: Annotated[str, StringConstraints(max_length=254)] | None = Field(
+        None, description="exact, any case; look-alike forms (full-width, zero-width characters) match"
+    )
+    ssn: Annotated[str, StringConstraints(max_length=32)] | None = Field(
+        None, description="exact national id; spaces, dashes and case do not matter ('123-45-6789' = '123456789')"
+    )
+
+    @model_validator(mode="after")
+    def _email_or_ssn(self):
+        if not normalise_email(self.email) and not pii.normalise_ssn(self.ssn or ""):
+            raise ValueError("Give an email, an ssn, or both.")
+        return self
 
 
 class CustomerErased(Schema):

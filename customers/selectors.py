@@ -66,6 +66,21 @@ def customer_list(*, filters: Any, params: PageQuery) -> dict[str, Any]:
                    row=lambda r: customer_row(r, clear=False))
 
 
+def customer_search(*, email: str | None, ssn: str | None, params: PageQuery) -> dict[str, Any]:
+    """One page of the customers with this e-mail (exact, any case or look-alike form) and/or this national id
+    (exact, through its blind index: punctuation and case do not matter). Both given: both must match.
+    Masked like customer_list, for the same reason: a search result is a list, not a clear view of anyone."""
+    email, ssn_digest = normalise_email(email), pii.ssn_hash(ssn)
+    if not email and not ssn_digest:
+        raise ValueError("customer_search needs an email or a national id")  # never "everyone" by mistake
+    qs = Customer.objects.order_by("-created_at", "-id")
+    if email:
+        qs = qs.alias(email_ci=Lower("email")).filter(email_ci=email)
+    if ssn_digest:  # never "": that is the hash of every customer without a national id
+        qs = qs.filter(ssn_hash=ssn_digest)
+    return page_of(qs, params, fields=MASKED_LIST_FIELDS, row=lambda r: customer_row(r, clear=False))
+
+
 def customer_get(*, customer_id: UUID) -> Customer:
     """The customer or Customer.DoesNotExist (404)."""
     return Customer.objects.get(pk=customer_id)

@@ -13,6 +13,7 @@ import logging
 import re
 
 import orjson
+from django.http import HttpRequest
 
 from vanguard.request_context import request_id_var, user_id_var
 
@@ -69,6 +70,10 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
+                if isinstance(value, HttpRequest):
+                    # django.request attaches the request to its 4xx/5xx records; its repr is the full path with
+                    # the query string (?email=…, ?q=<national id>), which must never reach a log line.
+                    value = f"{value.method} {value.path}"
                 payload[key] = redact(value) if isinstance(value, str) else value
         if record.exc_info:
             payload["exc"] = redact(self.formatException(record.exc_info))

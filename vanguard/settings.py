@@ -379,8 +379,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
-        # The access log (vanguard.middleware.RequestIdMiddleware) replaces runserver's, which logs query strings.
-        "django.server": {"level": "WARNING"},
+        # The access log (vanguard.middleware.RequestIdMiddleware) replaces runserver's and uvicorn's, which log
+        # the request line with its query string (?email=…, ?q=<national id>): both are off, 4xx/5xx lines included.
+        "django.server": {"level": "CRITICAL", "propagate": False},
+        "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
     },
 }
 

@@ -281,3 +281,186 @@ def test_gdpr_delete_under_legal_hold_is_409_with_the_reason(api_as, compliance_
 def test_gdpr_delete_without_permission_is_403(api_as, customer_service):
     customer = CustomerFactory()
     assert_problem(api_as(customer_service).delete(f"/api/customers/{customer.pk}/gdpr-delete"), 403)
+
+
+# --- POST /api/customers/search: e-mail and national id in the body, never in the URL (issue 12, item 3) ----
+
+SEARCH = "/api/customers/search"
+
+
+def test_search_by_email_finds_the_customer_as_a_masked_page(api_as, customer_service):
+    # given
+    ada = CustomerFactory(email="ada@example.com", phone="+442071234567")
+    CustomerFactory(email="alan@example.com")
+    # when
+    response = api_as(customer_service).post(SEARCH, {"email": "\u200bADA@Example.com"})
+    # then: the list's page shape, masked like the list, and no PII access row (nothing shown in clear)
+    assert response.status_code == 200, response.content
+    page = CustomerPage.model_validate(response.json())
+    assert [item.id for item in page.items] == [ada.pk]
+    assert (page.total, page.page, page.total_pages, page.has_next) == (1, 1, 1, False)
+    item = response.json()["items"][0]
+    assert item["pii_masked"] is True and item["phone"] == "+44 ****** 567" and item["date_of_birth"] is None
+    assert "ssn" not in item
+    assert not PIIAccessLog.objects.exists()
+
+
+@pytest.mark.parametrize("typed", ["987-65-4321", "987 65 4321", "987654321"])
+def test_search_by_national_id_uses_the_blind_index(api_as, customer_service, typed):
+    # given
+    target = CustomerFactory(ssn="987-65-4321")
+    CustomerFactory(ssn="123-45-6789")
+    CustomerFactory(ssn="")
+    # when
+    body = api_as(customer_service).post(SEARCH, {"ssn": typed}).json()
+    # then
+    assert [item["id"] for item in body["items"]] == [str(target.pk)]
+    assert body["items"][0]["ssn_last4"] == "4321"
+    assert not PIIAccessLog.objects.exists()
+
+
+def test_search_by_both_needs_both_to_match(api_as, customer_service):
+    # given
+    ada = CustomerFactory(email="ada@example.com", ssn="987-65-4321")
+    client = api_as(customer_service)
+    # then
+    assert client.post(SEARCH, {"email": "ada@example.com", "ssn": "987654321"}).json()["total"] == 1
+    assert client.post(SEARCH, {"email": "ada@example.com", "ssn": "111-22-3333"}).json()["total"] == 0
+    assert client.post(SEARCH, {"email": "x@example.com", "ssn": "987654321"}).json()["total"] == 0
+    assert ada.pk
+
+
+def test_search_is_paged_like_the_list(api_as, customer_service):
+    # given
+    older, newer = CustomerFactory(ssn="555-55-5555"), CustomerFactory(ssn="555 55 5555")
+    # when
+    first = api_as(customer_service).post(f"{SEARCH}?page=1&page_size=1", {"ssn": "555555555"}).json()
+    # then
+    assert [item["id"] for item in first["items"]] == [str(newer.pk)]
+    assert (first["total"], first["total_pages"], first["has_next"]) == (2, 2, True)
+    assert older.pk
+
+
+def test_an_erased_customer_is_not_found_by_an_empty_hash(api_as, customer_service, compliance_officer):
+    # given: an erased customer has no national id (and so an empty hash)
+    customer = CustomerFactory(email="gone@example.com")
+    assert api_as(compliance_officer).delete(f"/api/customers/{customer.pk}/gdpr-delete").status_code == 200
+    # then
+    assert api_as(customer_service).post(SEARCH, {"ssn": "----"}).status_code == 422
+
+
+@pytest.mark.parametrize("body", [{}, {"email": ""}, {"ssn": ""}, {"email": " \u200b ", "ssn": "- -"},
+                                  {"email": None, "ssn": None}, {"name": "Ada"}, {"ssn": "1" * 33},
+                                  {"email": "a" * 255}])
+def test_search_without_an_email_or_a_national_id_is_422(api_as, customer_service, body):
+    CustomerFactory()
+    assert_problem(api_as(customer_service).post(SEARCH, body), 422, "VALIDATION_ERROR")
+
+
+def test_search_needs_the_view_permission(api_as):
+    # given: a staff user with no role
+    nobody = UserFactory()
+    CustomerFactory(email="ada@example.com")
+    # then
+    assert_problem(api_as(nobody).post(SEARCH, {"email": "ada@example.com"}), 403, "FORBIDDEN")
+    assert_problem(api_as(None).post(SEARCH, {"email": "ada@example.com"}), 401)
+
+
+def test_search_is_read_only_for_every_role_that_views_customers(api_as, underwriter, adjuster):
+    ada = CustomerFactory(email="ada@example.com")
+    for user in (underwriter, adjuster):
+        assert api_as(user).post(SEARCH, {"email": "ada@example.com"}).json()["items"][0]["id"] == str(ada.pk)
+
+
+def test_get_on_the_search_path_is_not_a_customer_id(api_as, customer_service):
+    response = api_as(customer_service).get(SEARCH)
+    assert response.status_code in (404, 405)
+    assert response["Content-Type"] == "application/problem+json"
+
+
+def test_the_email_query_filter_still_works_and_is_documented_as_deprecated(api_as, customer_service, client):
+    # given
+    ada = CustomerFactory(email="ada@example.com")
+    # when
+    listed = api_as(customer_service).get("/api/customers", {"email": "ada@example.com"}).json()
+    schema = client.get("/api/openapi.json").json()
+    # then
+    assert [item["id"] for item in listed["items"]] == [str(ada.pk)]
+    parameters = {p["name"]: p for p in schema["paths"]["/api/customers"]["get"]["parameters"]}
+    assert parameters["email"].get("deprecated") is True
+    assert "/api/customers/search" in parameters["email"]["description"]
+    assert not parameters["last_name"].get("deprecated")
+    search = schema["paths"]["/api/customers/search"]["post"]
+    assert {"200", "401", "403", "422"} <= search["responses"].keys()
+    assert {p["name"] for p in search.get("parameters", [])} <= {"page", "page_size"}
+
+
+# --- no personal value in any log line, whatever the URL carries ----------------------------------------
+
+class _Records:
+    """Every log record of the requests, as the production (JSON) and development (plain) formatters write them."""
+
+    def __init__(self):
+        import logging
+
+        self.records: list[logging.LogRecord] = []
+        self.handler = logging.Handler(level=logging.DEBUG)
+        self.handler.emit = self.records.append
+
+    def holding(self, value: str) -> list[str]:
+        """The loggers of the records whose written line holds `value`."""
+        from vanguard.logging import JsonFormatter, PlainFormatter
+
+        json_format, plain = JsonFormatter(), PlainFormatter("%(levelname)s %(name)s [%(request_id)s] %(message)s")
+        return [r.name for r in self.records if value in json_format.format(r) + plain.format(r)]
+
+
+@pytest.fixture
+def raw_log():
+    import logging
+
+    captured = _Records()
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(captured.handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield captured
+    finally:
+        root.removeHandler(captured.handler)
+        root.setLevel(previous)
+
+
+def test_no_log_line_holds_a_national_id_or_an_email_from_the_query_string(api_as, customer_service, client,
+                                                                         raw_log):
+    # given
+    ssn, email = "987-65-4321", "zebulon.quagmire@example.org"
+    CustomerFactory(email=email, ssn=ssn)
+    client.force_login(customer_service)
+    api = api_as(customer_service)
+    # when: every way a value can reach a URL, including answers that log a warning (404, 422)
+    api.get("/api/customers", {"email": email})
+    api.get("/api/customers", {"search": email, "last_name": ssn})
+    api.get("/api/customers", {"email": email, "page": "x"})
+    api.get("/api/no-such-thing", {"email": email, "ssn": ssn, "id": "987654321"})
+    api.post(f"{SEARCH}?email={email}", {"ssn": ssn})
+    client.get("/admin/customers/customer/", {"q": "987654321"})
+    client.get("/admin/customers/customer/", {"q": email})
+    client.post("/admin/customers/customer/search/", {"q": ssn}, follow=True)
+    client.get("/admin/no-such-page/", {"q": "987654321", "email": email})
+    # then: the access lines were written, and no line holds either value, not even in a form that the
+    # formatters' redaction patterns do not recognise (an SSN without dashes, a URL-encoded e-mail)
+    assert sum(r.name == "vanguard.access" for r in raw_log.records) >= 9
+    for value in ("987654321", email.replace("@", "%40"), "zebulon.quagmire"):
+        assert raw_log.holding(value) == [], value
+
+
+def test_servers_write_no_access_line_of_their_own():
+    """runserver logs its request line, query string included, on `django.server`; uvicorn (standalone or in
+    gunicorn's workers) on `uvicorn.access`. Both are silenced in LOGGING: the request-id middleware writes the one
+    access line, without query strings."""
+    import logging
+
+    assert not logging.getLogger("django.server").isEnabledFor(logging.CRITICAL - 1)
+    access = logging.getLogger("uvicorn.access")
+    assert not access.hasHandlers() or not access.isEnabledFor(logging.CRITICAL - 1)

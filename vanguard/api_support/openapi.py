@@ -153,6 +153,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "gdpr_consent": True,
     },
     "CustomerUpdate": {"phone": "+442079460001", "address": "7 Sample Road, Leeds"},
+    "CustomerSearch": {"email": "ada.lovelace@example.com"},
     "CustomerResponse": {
         "id": _CUSTOMER_ID, "email": "ada.lovelace@example.com", "first_name": "Ada", "last_name": "Lovelace",
         "phone": "+442079460000", "date_of_birth": "1985-12-10", "address": "12 Example Street, London",
