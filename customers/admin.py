@@ -187,6 +187,12 @@ class CustomerAdmin(VanguardModelAdmin):
             # Writing a policy: erased customers cannot take out new business.
             queryset = queryset.filter(erased_at__isnull=True)
         term = search_term.strip()
+        if request.path == reverse("admin:autocomplete"):
+            # The autocomplete widget sends what is typed as `?term=` in a GET: it never matches a national id or
+            # an e-mail (the changelist's search box posts those), so there is no reason to type one there.
+            if is_sensitive_term(term):
+                return queryset.none(), False
+            return super().get_search_results(request, queryset, search_term)
         if POLICY_NUMBER.match(term):
             # A reference number is never part of a name or email: skip the (unindexed) text scan.
             holders = Policy.objects.filter(policy_number=term.upper()).values("customer_id")

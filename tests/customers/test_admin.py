@@ -7,6 +7,7 @@ import json
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
+from django.utils.http import urlencode
 
 from compliance.models import PIIAccessLog
 from customers import pii
@@ -579,3 +580,22 @@ def test_an_email_typed_with_invisible_characters_is_stored_plain(client, custom
     # then
     assert response.status_code == 302
     assert Customer.objects.get().email == "grace@example.test"
+
+
+@pytest.mark.parametrize("term", [SSN, "123456789", "ada@example.test", "ada@"])
+def test_the_customer_autocomplete_never_matches_a_national_id_or_an_email(client, underwriter, customer, term):
+    # The autocomplete widget sends its term in a GET URL: a national id or an e-mail typed there finds nothing,
+    # so the posting search box is the only way to look one up.
+    client.force_login(underwriter)
+    url = reverse("admin:autocomplete") + "?" + urlencode(
+        {"app_label": "policies", "model_name": "policy", "field_name": "customer", "term": term})
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+
+
+def test_the_customer_autocomplete_still_finds_names(client, underwriter, customer):
+    client.force_login(underwriter)
+    url = reverse("admin:autocomplete") + "?app_label=policies&model_name=policy&field_name=customer&term=lovel"
+    response = client.get(url)
+    assert [r["id"] for r in response.json()["results"]] == [str(customer.pk)]
