@@ -26,6 +26,7 @@ from claims.models import Claim, ClaimDocument, ClaimEvent
 from vanguard.accounts.permissions import can
 from vanguard.accounts.roles import CLAIMS_ADJUSTER, CLAIMS_MANAGER
 from vanguard.admin import Transition, VanguardModelAdmin, refusal_text
+from vanguard.admin_search import PostedSearchMixin
 from vanguard.errors import DomainError
 
 S = Claim.Status
@@ -173,7 +174,7 @@ class ClaimEventInline(ReadOnlyInline):
 
 
 @admin.register(Claim)
-class ClaimAdmin(VanguardModelAdmin):
+class ClaimAdmin(PostedSearchMixin, VanguardModelAdmin):
     list_display = (
         "claim_number", "policy_link", "customer_name", "claim_type", "claim_amount", "status", "assigned_to",
         "age_days",

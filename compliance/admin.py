@@ -17,6 +17,7 @@ from django.utils.html import format_html
 
 from compliance.models import AuditCheckpoint, AuditEntry, AuditVerification, PIIAccessLog
 from vanguard.admin import EstimatedCountPaginator
+from vanguard.admin_search import PostedSearchMixin
 
 if admin.site.is_registered(AuditEntry):
     admin.site.unregister(AuditEntry)
@@ -41,7 +42,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(LogEntryAdminMixin, ReadOnlyAdmin):
+class AuditEntryAdmin(PostedSearchMixin, LogEntryAdminMixin, ReadOnlyAdmin):
     list_display = ("seq", "timestamp", "action", "content_type", "object_repr", "actor_email", "remote_addr",
                     "cid")
     list_display_links = ("seq", "timestamp")
@@ -70,7 +71,7 @@ class AuditEntryAdmin(LogEntryAdminMixin, ReadOnlyAdmin):
 
 
 @admin.register(PIIAccessLog)
-class PIIAccessLogAdmin(ReadOnlyAdmin):
+class PIIAccessLogAdmin(PostedSearchMixin, ReadOnlyAdmin):
     list_display = ("created_at", "actor", "customer_link", "fields_shown", "interface", "remote_addr", "request_id")
     list_filter = ("interface", ("created_at", admin.DateFieldListFilter), "actor")
     search_fields = ("=customer__id", "^customer__email", "^actor__email", "=request_id")

@@ -12,31 +12,22 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin, messages
-from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR, SEARCH_VAR, ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.http import urlencode
 
 from customers import pii
 from customers.forms import CustomerAdminForm, EraseForm
 from customers.models import Customer
-from customers.search import (
-    DIGITS_ONLY_ID,
-    POLICY_NUMBER,
-    SEARCH_TOKEN_VAR,
-    is_sensitive_term,
-    looks_like_ssn,
-    search_token_issue,
-    search_token_resolve,
-)
+from customers.search import DIGITS_ONLY_ID, POLICY_NUMBER, is_sensitive_term, looks_like_ssn
 from policies.models import Policy
 from vanguard.accounts.permissions import can
 from vanguard.admin import Transition, VanguardModelAdmin, is_autocomplete_for, refusal_text
+from vanguard.admin_search import PostedSearchMixin
 from vanguard.errors import DomainError
 from vanguard.middleware import client_ip
 
@@ -44,32 +35,6 @@ CONTACT_FIELDS = ("phone", "date_of_birth", "address")
 MASKED_CONTACT_FIELDS = ("masked_phone", "masked_date_of_birth", "masked_address")
 EXPORT_MAX = 50
 CLAIMS_SHOWN = 20
-SEARCH_TERM_MAX = 254
-# Query parameters the search form does not carry over into the new search.
-NOT_CARRIED = frozenset({"csrfmiddlewaretoken", SEARCH_VAR, SEARCH_TOKEN_VAR, PAGE_VAR, ERROR_FLAG})
-
-
-class CustomerChangeList(ChangeList):
-    """A changelist whose search term may come from a search token (customers.search) instead of `?q=`, so the
-    links it builds (pages, sorting, filters, the preserved filters of the change links) carry only the token.
-
-    Relies on Django's ChangeList internals (5.2): get_queryset() searches `self.query`, and get_filters_params()
-    returns the query parameters that are taken as field lookups (the token is not one).
-    """
-
-    def __init__(self, request, *args, **kwargs):
-        self.token_term = getattr(request, "_customer_search_term", None)
-        super().__init__(request, *args, **kwargs)
-
-    def get_filters_params(self, params=None):
-        lookup_params = super().get_filters_params(params)
-        lookup_params.pop(SEARCH_TOKEN_VAR, None)
-        return lookup_params
-
-    def get_queryset(self, request, exclude_parameters=None):
-        if self.token_term is not None:
-            self.query = self.token_term
-        return super().get_queryset(request, exclude_parameters)
 
 
 class PolicyInline(admin.TabularInline):
@@ -93,7 +58,7 @@ class PolicyInline(admin.TabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(VanguardModelAdmin):
+class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
     form = CustomerAdminForm
     list_display = ("full_name_display", "email", "masked_phone", "gdpr_consent", "created_at")
     list_display_links = ("full_name_display", "email")
@@ -114,51 +79,13 @@ class CustomerAdmin(VanguardModelAdmin):
             queryset = queryset.defer("date_of_birth", "address", "ssn")
         return queryset
 
-    def get_changelist(self, request, **kwargs):
-        return CustomerChangeList
+    def is_sensitive_search(self, term: str) -> bool:
+        # Anything shaped like a national id too (letters and digits, "AB123456C"), not only digit runs.
+        return is_sensitive_term(term)
 
     def changelist_view(self, request, extra_context=None):
-        """A national id or an e-mail is never searched from the URL: `?q=` with one is refused (so an old link or
-        bookmark goes no further), and `?search=<token>` stands for a term posted to search_view."""
         request._customer_changelist = True
-        if is_sensitive_term(request.GET.get(SEARCH_VAR, "")):
-            self.message_user(
-                request, "Search for a national id or an email with the search box: it is not sent in the address.",
-                messages.WARNING,
-            )
-            return self._changelist_redirect(request, drop={SEARCH_VAR})
-        token = request.GET.get(SEARCH_TOKEN_VAR)
-        if token is not None:
-            term = search_token_resolve(user=request.user, token=token)
-            if term is None:
-                # Also on a POST (an action): "select all" must never fall back to every customer.
-                self.message_user(request, "That search has expired; search again.", messages.WARNING)
-                return self._changelist_redirect(request, drop={SEARCH_VAR, SEARCH_TOKEN_VAR})
-            request._customer_search_term = term
         return super().changelist_view(request, extra_context)
-
-    def _changelist_redirect(self, request: HttpRequest, *, drop: set[str]) -> HttpResponseRedirect:
-        kept = request.GET.copy()
-        for name in drop:
-            kept.pop(name, None)
-        url = reverse("admin:customers_customer_changelist")
-        return HttpResponseRedirect(f"{url}?{kept.urlencode()}" if kept else url)
-
-    def search_view(self, request: HttpRequest) -> HttpResponse:
-        """The search box posts here (CSRF-protected). A national id or an e-mail becomes an opaque token bound
-        to this user; any other term (a name, a policy number) goes to `?q=` as before. Filters are kept."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        if not self.has_view_or_change_permission(request):
-            raise PermissionDenied
-        term = request.POST.get(SEARCH_VAR, "").strip()[:SEARCH_TERM_MAX]
-        params = {name: value for name, value in request.POST.items() if name not in NOT_CARRIED}
-        if is_sensitive_term(term):
-            params[SEARCH_TOKEN_VAR] = search_token_issue(user=request.user, term=term)
-        elif term:
-            params[SEARCH_VAR] = term
-        url = reverse("admin:customers_customer_changelist")
-        return HttpResponseRedirect(f"{url}?{urlencode(params)}" if params else url)
 
     @admin.display(description="Name", ordering="last_name")
     def full_name_display(self, obj: Customer) -> str:
@@ -311,7 +238,6 @@ class CustomerAdmin(VanguardModelAdmin):
     # --- GDPR: export and erasure -----------------------------------------------------------------------
     def get_urls(self):
         return [
-            path("search/", self.admin_site.admin_view(self.search_view), name="customers_customer_search"),
             path(
                 "<path:object_id>/export/",
                 self.admin_site.admin_view(self.export_view),

@@ -21,6 +21,7 @@ from policies.forms import AuditForm, CancelForm, PolicyChangeForm, PolicyCreate
 from policies.models import Policy, PolicyEvent
 from vanguard.accounts.permissions import can
 from vanguard.admin import Transition, VanguardModelAdmin, is_autocomplete_for
+from vanguard.admin_search import PostedSearchMixin
 
 S = Policy.Status
 POLICY_NUMBER = re.compile(r"^POL-[0-9A-F]{8}$", re.IGNORECASE)
@@ -65,7 +66,7 @@ class PolicyEventInline(admin.TabularInline):
 
 
 @admin.register(Policy)
-class PolicyAdmin(VanguardModelAdmin):
+class PolicyAdmin(PostedSearchMixin, VanguardModelAdmin):
     list_display = (
         "policy_number", "customer_link", "policy_type", "status", "premium_amount", "coverage_amount",
         "start_date", "end_date",

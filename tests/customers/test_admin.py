@@ -488,7 +488,7 @@ def test_a_search_token_belongs_to_the_user_who_searched(client, customer_servic
 
 def test_a_search_token_expires(client, customer_service, customer, monkeypatch):
     # given
-    from customers import search as search_tokens
+    from vanguard import admin_search as search_tokens
 
     client.force_login(customer_service)
     location = client.post(SEARCH, {"q": SSN})["Location"]
@@ -543,7 +543,7 @@ def test_the_stored_term_is_encrypted_in_the_cache(client, customer_service, cus
     # given
     from django.core.cache import cache
 
-    from customers import search as search_tokens
+    from vanguard import admin_search as search_tokens
 
     client.force_login(customer_service)
     token = client.post(SEARCH, {"q": SSN})["Location"].split("search=")[1]

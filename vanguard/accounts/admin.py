@@ -14,6 +14,7 @@ from vanguard.accounts.models import User
 from vanguard.accounts.permissions import can
 from vanguard.accounts.roles import role_authority_limit
 from vanguard.admin import AuditHistoryMixin, is_autocomplete_for
+from vanguard.admin_search import PostedSearchMixin
 
 
 def _is_assignee_lookup(request: HttpRequest) -> bool:
@@ -22,7 +23,7 @@ def _is_assignee_lookup(request: HttpRequest) -> bool:
 
 
 @admin.register(User)
-class UserAdmin(AuditHistoryMixin, DjangoUserAdmin):
+class UserAdmin(PostedSearchMixin, AuditHistoryMixin, DjangoUserAdmin):
     form = StaffChangeForm
     add_form = StaffCreationForm
     list_display = ("email", "full_name", "roles", "effective_authority", "is_active", "is_superuser", "last_login")

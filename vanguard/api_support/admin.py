@@ -2,13 +2,14 @@
 
 from django.contrib import admin
 
+from vanguard.admin_search import PostedSearchMixin
 from vanguard.api_support.models import LoginAttempt
 
 AUDIT_PERMISSION = "compliance.view_auditentry"
 
 
 @admin.register(LoginAttempt)
-class LoginAttemptAdmin(admin.ModelAdmin):
+class LoginAttemptAdmin(PostedSearchMixin, admin.ModelAdmin):
     list_display = ["created_at", "username", "ip_address", "outcome", "locked_by", "interface"]
     list_filter = ["outcome", "interface", "created_at"]
     search_fields = ["username", "ip_address"]
