@@ -257,3 +257,13 @@ def test_download_of_a_document_of_another_claim_is_404(api_as, adjuster):
 
 def test_staff_without_claim_permissions_get_403_on_lists(api_as):
     assert_problem(api_as(UserFactory()).get("/api/claims"), 403)
+
+
+@pytest.mark.parametrize("status", ["denied", "closed"])
+def test_an_adjuster_cannot_reopen_through_patch(api_as, adjuster, status):
+    # Reopening is for managers (SPEC §4): the API refuses it like the service and the admin do.
+    claim = ClaimFactory(**{status: True})
+    response = api_as(adjuster).patch(f"/api/claims/{claim.pk}", {"status": "processing", "decision_reason": "Appeal"})
+    assert_problem(response, 403)
+    claim.refresh_from_db()
+    assert claim.status == status
