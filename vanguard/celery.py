@@ -3,6 +3,9 @@
 Without a broker (``REDIS_URL``/``CELERY_BROKER_URL`` unset) tasks run in-process at enqueue time, so a bare
 development machine needs no Redis. With a broker, start a worker and beat (see README, "Production").
 
+Requests never publish: services write an outbox row in their transaction and beat's ``drain_outbox`` runs it on a
+worker (vanguard/outbox), so a change committed while Redis is down still sends its notification later.
+
 The request id of the web request (or job) that enqueues a task travels with the message as the
 ``request_id`` header; the worker restores it into ``request_id_var`` before the task runs, so the task's log
 lines and the audit rows it writes (auditlog's correlation id) carry the id of the request that caused them.
@@ -22,7 +25,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vanguard.settings")
 app = Celery("vanguard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-app.autodiscover_tasks(["vanguard.accounts", "vanguard.api_support"])
+app.autodiscover_tasks(["vanguard.accounts", "vanguard.api_support", "vanguard.outbox"])
 if app.conf.task_always_eager and not app.conf.broker_url:
     # Eager mode still builds a (never used) producer per call; point it at the in-memory transport instead of
     # Celery's default amqp://localhost, which logs a warning on every enqueue.

@@ -98,6 +98,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "ninja",
     "vanguard.api_support",
+    "vanguard.outbox",
     "auditlog",
     "customers",
     "policies",
@@ -202,6 +203,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Django's LOGGING (JSON in production, with the task's request id) formats the worker's logs too.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_SEND_SENT_EVENT = False
+# How often beat drains the outbox: the longest a notification waits after its commit.
+OUTBOX_DRAIN_SECONDS = env.float("OUTBOX_DRAIN_SECONDS", default=5.0)
 CELERY_BEAT_SCHEDULE = {
     "expire-policies": {"task": "policies.tasks.expire_policies", "schedule": crontab(hour=1, minute=0)},
     "enforce-data-retention": {
@@ -215,6 +218,13 @@ CELERY_BEAT_SCHEDULE = {
     "verify-audit-chain": {"task": "compliance.tasks.verify_audit_chain", "schedule": crontab(hour=4, minute=0)},
     "flush-expired-tokens": {"task": "vanguard.accounts.tasks.flush_expired_tokens", "schedule": crontab(minute=0)},
     "prune-api-records": {"task": "vanguard.api_support.tasks.prune_api_records", "schedule": crontab(minute=30)},
+    # Notifications wait in the outbox table (vanguard/outbox); a tick older than its interval is dropped unrun,
+    # so a backlog of ticks (workers down, beat up) never piles up in Redis.
+    "drain-outbox": {
+        "task": "vanguard.outbox.tasks.drain_outbox",
+        "schedule": OUTBOX_DRAIN_SECONDS,
+        "options": {"expires": OUTBOX_DRAIN_SECONDS},
+    },
 }
 
 # --- auth and passwords -----------------------------------------------------------------------------

@@ -35,6 +35,7 @@ def test_beat_schedule_names_registered_tasks():
         "policies.tasks.flag_policies_for_review",
         "compliance.tasks.verify_audit_chain",
         "vanguard.accounts.tasks.flush_expired_tokens",
+        "vanguard.outbox.tasks.drain_outbox",
     } <= names
     missing = sorted(name for name in names if name not in celery_app.tasks)
     assert missing == [], f"beat schedule names unregistered tasks: {missing}"
