@@ -350,6 +350,8 @@ AUTHORITY_LIMITS = {
     "Claims adjuster": Decimal(env.str("AUTHORITY_LIMIT_ADJUSTER", default="10000.00")),
     "Claims manager": Decimal(env.str("AUTHORITY_LIMIT_MANAGER", default="100000.00")),
 }
+# One currency per installation (SPEC §10): the code shown beside every amount (vanguard.money.format_money).
+CURRENCY = env.str("CURRENCY", default="EUR")
 DOCUMENT_MAX_BYTES = env.int("DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024)
 # The admin dashboard's figures that do not depend on the user are cached this long.
 DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=60)
