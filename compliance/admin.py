@@ -7,22 +7,33 @@ over the change sets, which hold personal data); it is replaced by this one.
 
 from __future__ import annotations
 
-import json
-
 from auditlog.mixins import LogEntryAdminMixin
 from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.text import capfirst
 
 from compliance.models import AuditCheckpoint, AuditEntry, AuditVerification, PIIAccessLog
 from vanguard.admin import EstimatedCountPaginator
 from vanguard.admin_search import PostedSearchMixin
+from vanguard.history import changes_table, person, readable_additional_data, readable_entries
 
 if admin.site.is_registered(AuditEntry):
     admin.site.unregister(AuditEntry)
 
 ENCRYPTED_CUSTOMER_FIELDS = ("customer__phone", "customer__date_of_birth", "customer__address", "customer__ssn")
+
+
+class AuditedModelFilter(admin.RelatedFieldListFilter):
+    """The audit trail's "content type" filter offers the audited models only, not every framework table."""
+
+    def field_choices(self, field, request, model_admin):
+        from auditlog.registry import auditlog
+        from django.contrib.contenttypes.models import ContentType
+
+        types = ContentType.objects.get_for_models(*auditlog.get_models()).values()
+        return sorted(((ct.pk, capfirst(ct.model_class()._meta.verbose_name)) for ct in types), key=lambda c: c[1])
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -46,7 +57,7 @@ class AuditEntryAdmin(PostedSearchMixin, LogEntryAdminMixin, ReadOnlyAdmin):
     list_display = ("seq", "timestamp", "action", "content_type", "object_repr", "actor_email", "remote_addr",
                     "cid")
     list_display_links = ("seq", "timestamp")
-    list_filter = ("action", "content_type", ("timestamp", admin.DateFieldListFilter), "actor")
+    list_filter = ("action", ("content_type", AuditedModelFilter), ("timestamp", admin.DateFieldListFilter), "actor")
     # Exact and prefix lookups only: a free-text search over change sets would scan the table and match
     # personal data.
     search_fields = ("=object_pk", "=cid", "^actor_email", "^object_repr")
@@ -55,19 +66,34 @@ class AuditEntryAdmin(PostedSearchMixin, LogEntryAdminMixin, ReadOnlyAdmin):
     ordering = ("-seq",)
     fieldsets = (
         (None, {"fields": ("seq", "timestamp", "action", "resource_url", "object_pk", "object_repr")}),
-        ("Who and where", {"fields": ("actor", "actor_email", "remote_addr", "remote_port", "cid")}),
+        ("Who and where", {"fields": ("actor_display", "actor_email", "remote_addr", "remote_port", "cid")}),
         ("Changes", {"fields": ("msg", "pretty_additional_data")}),
         ("Tamper evidence", {"fields": ("prev_hash", "entry_hash"), "classes": ("collapse",)}),
     )
-    readonly_fields = ("seq", "timestamp", "action", "resource_url", "object_pk", "object_repr", "actor",
+    readonly_fields = ("seq", "timestamp", "action", "resource_url", "object_pk", "object_repr", "actor_display",
                        "actor_email", "remote_addr", "remote_port", "cid", "msg", "pretty_additional_data",
                        "prev_hash", "entry_hash")
 
+    @admin.display(description="Changes")
+    def msg(self, obj: AuditEntry) -> str:
+        # The same readable table as the object's History page (labels, names, formatted values), not
+        # auditlog's raw one. No request here: related records are always linked; their own admin decides who
+        # may open them.
+        return changes_table(readable_entries([obj]))
+
+    @admin.display(description="Actor")
+    def actor_display(self, obj: AuditEntry) -> str:
+        return person(obj.actor) if obj.actor_id else (obj.actor_email or "System")
+
     @admin.display(description="Additional data")
     def pretty_additional_data(self, obj: AuditEntry) -> str:
-        if not obj.additional_data:
+        pairs = readable_additional_data(obj.additional_data)
+        if not pairs:
             return "-"
-        return format_html("<pre>{}</pre>", json.dumps(obj.additional_data, indent=2, sort_keys=True))
+        return format_html(
+            "<dl class='vanguard-additional-data'>{}</dl>",
+            format_html_join("", "<dt>{}</dt><dd>{}</dd>", pairs),
+        )
 
 
 @admin.register(PIIAccessLog)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from auditlog.mixins import AuditlogHistoryAdminMixin
 from django import forms
@@ -115,10 +116,23 @@ class Transition:
 
 
 class AuditHistoryMixin(AuditlogHistoryAdminMixin):
-    """The object's History page is django-auditlog's (what changed, by whom, redacted), not the admin's log."""
+    """The object's History page is django-auditlog's (what changed, by whom, redacted), not the admin's log,
+    with each entry in words (vanguard.history): labels, people and records by name, formatted values."""
+
+    auditlog_history_template = "admin/vanguard/object_history.html"
 
     def history_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None):
-        return self.auditlog_history_view(request, object_id, extra_context)
+        from vanguard.history import readable_entries
+
+        if self.get_object(request, unquote(object_id)) is None:
+            # auditlog's view would ask for the history of None (a 500): answer like the change page does.
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        response = self.auditlog_history_view(request, object_id, extra_context)
+        # auditlog builds the page of entries (with the actor joined); its TemplateResponse is still unrendered,
+        # so the readable rows are added to its context here (relies on auditlog's "log_entries" context key).
+        context = response.context_data
+        context["history_rows"] = readable_entries(context["log_entries"], request=request, model=self.model)
+        return response
 
 
 class VanguardModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
