@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
 from customers import pii
@@ -57,12 +58,25 @@ class PolicyInline(admin.TabularInline):
         return False
 
 
+class ErasureFilter(admin.SimpleListFilter):
+    title = "erasure"
+    parameter_name = "erased"
+
+    def lookups(self, request, model_admin):
+        return (("no", "Not erased"), ("yes", "Erased (GDPR)"))
+
+    def queryset(self, request, queryset):
+        if self.value() in ("no", "yes"):
+            return queryset.filter(erased_at__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(Customer)
 class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
     form = CustomerAdminForm
-    list_display = ("full_name_display", "email", "masked_phone", "gdpr_consent", "created_at")
+    list_display = ("full_name_display", "email", "masked_phone", "consent_status", "created_at")
     list_display_links = ("full_name_display", "email")
-    list_filter = ("gdpr_consent", ("created_at", admin.DateFieldListFilter), ("erased_at", admin.EmptyFieldListFilter))
+    list_filter = ("gdpr_consent", ("created_at", admin.DateFieldListFilter), ErasureFilter)
     search_fields = ("last_name", "first_name", "email")
     search_help_text = "Name or email (partial), policy number (POL-…) or national id (exact)."
     ordering = ("-created_at",)
@@ -90,6 +104,16 @@ class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
     @admin.display(description="Name", ordering="last_name")
     def full_name_display(self, obj: Customer) -> str:
         return obj.full_name
+
+    @admin.display(description="GDPR consent", ordering="gdpr_consent")
+    def consent_status(self, obj: Customer) -> str:
+        # An erasure keeps the consent flag as it was (SPEC §7.2 changes only the personal values), but a ticked
+        # "consent" beside an anonymised record misleads: say what applies.
+        if obj.is_erased:
+            return f"Erased {date_format(timezone.localtime(obj.erased_at), 'DATE_FORMAT')}"
+        if obj.gdpr_consent_withdrawn_at and not obj.gdpr_consent:
+            return f"Withdrawn {date_format(timezone.localtime(obj.gdpr_consent_withdrawn_at), 'DATE_FORMAT')}"
+        return "Given" if obj.gdpr_consent else "Not given"
 
     @admin.display(description="Phone")
     def masked_phone(self, obj: Customer) -> str:
@@ -141,7 +165,8 @@ class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
             contact = CONTACT_FIELDS if user.has_perm("customers.view_pii") else MASKED_CONTACT_FIELDS
             national_id = ("ssn",) if user.has_perm("customers.view_ssn") else ("masked_ssn",)
         consent = ("gdpr_consent",) if obj is None else (
-            "gdpr_consent", "gdpr_consent_date", "gdpr_consent_withdrawn_at", "data_retention_date"
+            "consent_status" if obj.is_erased else "gdpr_consent", "gdpr_consent_date", "gdpr_consent_withdrawn_at",
+            "data_retention_date",
         )
         fieldsets = [
             (None, {"fields": ("first_name", "last_name", "email")}),
@@ -162,7 +187,7 @@ class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
         readonly = [
             *MASKED_CONTACT_FIELDS, "masked_ssn", "gdpr_consent_date", "gdpr_consent_withdrawn_at",
             "data_retention_date", "erased_at", "pii_encrypted", "encryption_key_id", "created_at", "updated_at",
-            "claims_summary",
+            "claims_summary", "consent_status",
         ]
         if obj is not None:
             readonly.append("email")  # the lookup key: not changeable (customer_update refuses it)
@@ -252,7 +277,16 @@ class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
         return [{"label": "Export personal data", "url": reverse("admin:customers_customer_export", args=[obj.pk])}]
 
     def available_transitions(self, request, obj):
-        return [] if obj.is_erased else super().available_transitions(request, obj)
+        if obj.is_erased:
+            return []
+        shown = super().available_transitions(request, obj)
+        erase = next((t for t in shown if t["name"] == "erase"), None)
+        if erase is not None:
+            from compliance.services import customer_legal_hold
+
+            # The erasure service would refuse: offer the button disabled, with the service's own reason.
+            erase["disabled_reason"] = customer_legal_hold(customer_id=obj.pk)
+        return shown
 
     def export_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         customer = get_object_or_404(self.get_queryset(request), pk=object_id)

@@ -124,3 +124,17 @@ def test_authority_user_override_and_superuser():
     # when / then
     assert authority_limit(overridden) == Decimal("2500.00")
     assert authority_limit(root) is None
+
+
+def test_a_compliance_officer_reads_the_roles_in_the_admin(client):
+    # given: the role "reads everything", the roles (groups) themselves included
+    officer = factories.staff(roles.COMPLIANCE_OFFICER)
+    client.force_login(officer)
+    group = Group.objects.get(name=roles.CLAIMS_MANAGER)
+    # when
+    listing = client.get("/admin/auth/group/")
+    page = client.get(f"/admin/auth/group/{group.pk}/change/")
+    # then: read, never changed
+    assert listing.status_code == 200 and roles.CLAIMS_MANAGER in listing.content.decode()
+    assert page.status_code == 200 and 'type="submit"' not in page.content.decode().split('id="group_form"')[1]
+    assert not officer.has_perm("auth.change_group")

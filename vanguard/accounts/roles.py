@@ -72,6 +72,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "compliance.view_auditcheckpoint",
         "compliance.view_auditverification",
         "accounts.view_user",
+        "auth.view_group",  # "reads everything": the roles themselves too
     },
 }
 
