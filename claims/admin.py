@@ -21,13 +21,16 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from claims import services
-from claims.forms import ApproveForm, ClaimChangeForm, ClaimCreateForm, DenyForm, DocumentUploadForm
+from claims.forms import ApproveForm, ClaimChangeForm, ClaimCreateForm, DenyForm, DocumentUploadForm, ReopenForm
 from claims.models import Claim, ClaimDocument, ClaimEvent
+from customers.search import customers_matching
+from vanguard.accounts.authority import authority_limit
 from vanguard.accounts.permissions import can
 from vanguard.accounts.roles import CLAIMS_ADJUSTER, CLAIMS_MANAGER
 from vanguard.admin import Transition, VanguardModelAdmin, refusal_text
 from vanguard.admin_search import PostedSearchMixin
 from vanguard.errors import DomainError
+from vanguard.money import format_money
 
 S = Claim.Status
 CLAIM_NUMBER = re.compile(r"^CLM-[0-9A-F]{8}$")
@@ -196,13 +199,18 @@ class ClaimAdmin(PostedSearchMixin, VanguardModelAdmin):
         "reopen_claims",
     )
     transitions = (
-        Transition("start", "Start processing", "process", frozenset(services.PROCESSABLE)),
-        Transition("approve", "Approve…", "decide", frozenset(services.DECIDABLE), ApproveForm),
-        Transition("deny", "Deny…", "decide", frozenset(services.DECIDABLE), DenyForm),
-        Transition("assign_me", "Assign to me", "process", ASSIGNABLE),
-        Transition("paid", "Mark paid", "decide", frozenset(services.PAYABLE)),
-        Transition("close", "Close", "decide", frozenset(services.CLOSABLE)),
-        Transition("reopen", "Reopen", "reopen", frozenset(services.REOPENABLE)),
+        Transition("start", "Start processing", "process", frozenset(services.PROCESSABLE),
+                   done="{obj} is now in processing."),
+        Transition("approve", "Approve…", "decide", frozenset(services.DECIDABLE), ApproveForm,
+                   submit="Approve claim", submit_many="Approve claims",
+                   done=lambda label, claim: f"{label} approved for {format_money(claim.approved_amount)}."),
+        Transition("deny", "Deny…", "decide", frozenset(services.DECIDABLE), DenyForm,
+                   submit="Deny claim", submit_many="Deny claims", done="{obj} denied."),
+        Transition("assign_me", "Assign to me", "process", ASSIGNABLE, done="{obj} assigned to you."),
+        Transition("paid", "Mark paid", "decide", frozenset(services.PAYABLE), done="{obj} marked paid."),
+        Transition("close", "Close", "decide", frozenset(services.CLOSABLE), done="{obj} closed."),
+        Transition("reopen", "Reopen…", "reopen", frozenset(services.REOPENABLE), ReopenForm,
+                   submit="Reopen claim", submit_many="Reopen claims", done="{obj} reopened: back in processing."),
     )
 
     def get_queryset(self, request: HttpRequest):
@@ -220,7 +228,12 @@ class ClaimAdmin(PostedSearchMixin, VanguardModelAdmin):
             return queryset.filter(claim_number=term), False
         if POLICY_NUMBER.match(term):
             return queryset.filter(policy__policy_number=term), False
-        return super().get_search_results(request, queryset, search_term)
+        if not term:
+            return super().get_search_results(request, queryset, search_term)
+        # Customers first, on their own trigram-indexed columns (see PolicyAdmin.get_search_results); the words
+        # keep their case as typed (icontains ignores it anyway).
+        customers = customers_matching(search_term.strip()).values("pk")
+        return queryset.filter(policy__customer_id__in=customers), False
 
     def lookup_allowed(self, lookup, value, request=None) -> bool:
         if lookup in {"policy__customer__id__exact", "policy__id__exact"}:
@@ -336,6 +349,31 @@ class ClaimAdmin(PostedSearchMixin, VanguardModelAdmin):
             shown = [t for t in shown if t["name"] != "assign_me"]
         return shown
 
+    # --- transition pages ----------------------------------------------------------------------------------
+    def transition_summary(self, request: HttpRequest, obj: Claim) -> list[tuple[str, str]]:
+        return [
+            ("Claim", obj.claim_number),
+            ("Policy", obj.policy.policy_number),
+            ("Customer", obj.policy.customer.full_name),
+            ("Type", obj.get_claim_type_display()),
+            ("Status", obj.get_status_display()),
+            ("Claimed", format_money(obj.claim_amount)),
+            ("Coverage", format_money(obj.policy.coverage_amount)),
+            ("Approved so far", format_money(obj.approved_amount)),
+        ]
+
+    def transition_notes(self, request: HttpRequest, transition: Transition, objects: list) -> list[str]:
+        if transition.name == "approve":
+            limit = authority_limit(request.user)
+            authority = "unlimited" if limit is None else format_money(limit)
+            return [f"Your approval authority: {authority} per claim. An approval may not exceed the amount "
+                    "claimed or the policy's coverage."]
+        if transition.name == "deny":
+            return ["The reason is recorded on the claim and sent to the customer."]
+        if transition.name == "reopen":
+            return ["Reopening puts the claim back in processing and clears its decision (kept in its events)."]
+        return []
+
     def transition_form(self, request, transition, objects):
         data = request.POST if request.method == "POST" and "apply" in request.POST else None
         if transition.form is ApproveForm:
@@ -359,7 +397,7 @@ class ClaimAdmin(PostedSearchMixin, VanguardModelAdmin):
         if name == "close":
             return services.claim_close(actor=actor, claim_id=claim_id)
         if name == "reopen":
-            return services.claim_reopen(actor=actor, claim_id=claim_id)
+            return services.claim_reopen(actor=actor, claim_id=claim_id, reason=data["reason"])
         raise ValueError(name)
 
     # --- changelist actions -------------------------------------------------------------------------------
@@ -387,6 +425,6 @@ class ClaimAdmin(PostedSearchMixin, VanguardModelAdmin):
     def close_claims(self, request, queryset):
         return self.run_transition_action(request, queryset, "close", done="closed")
 
-    @admin.action(description="Reopen selected claims", permissions=["reopen"])
+    @admin.action(description="Reopen selected claims…", permissions=["reopen"])
     def reopen_claims(self, request, queryset):
         return self.run_transition_action(request, queryset, "reopen", done="reopened")

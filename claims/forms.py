@@ -11,6 +11,7 @@ from claims.documents import inspect_upload
 from claims.models import Claim, ClaimDocument
 from vanguard.errors import DomainError
 from vanguard.forms import ServiceModelForm
+from vanguard.money import format_money
 
 
 class ClaimCreateForm(ServiceModelForm):
@@ -76,6 +77,13 @@ class DenyForm(forms.Form):
     )
 
 
+class ReopenForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason for reopening", max_length=2000, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Recorded in the claim's events, e.g. new evidence received.",
+    )
+
+
 class ApproveForm(forms.Form):
     """One amount per selected claim (defaults to the amount claimed) and an optional note."""
 
@@ -87,8 +95,9 @@ class ApproveForm(forms.Form):
         amounts = {}
         for claim in claims:
             amounts[self.amount_field(claim)] = forms.DecimalField(
-                label=f"{claim.claim_number} (claimed {claim.claim_amount:,.2f})", max_digits=15, decimal_places=2,
-                min_value=Decimal("0.01"), initial=claim.claim_amount,
+                label="Amount to approve" if len(claims) == 1 else claim.claim_number, max_digits=15,
+                decimal_places=2, min_value=Decimal("0.01"), initial=claim.claim_amount,
+                help_text=f"Claimed {format_money(claim.claim_amount)}; defaults to the full amount.",
             )
         self.fields = {**amounts, **self.fields}
 

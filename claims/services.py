@@ -30,6 +30,7 @@ from policies.models import Policy
 from vanguard.accounts.authority import authority_limit
 from vanguard.accounts.permissions import can, require
 from vanguard.errors import AuthorityExceeded, BusinessRuleViolation, TransitionNotAllowed
+from vanguard.money import format_money
 from vanguard.numbers import save_with_unique_number
 from vanguard.outbox.services import outbox_enqueue
 
@@ -72,7 +73,8 @@ def _status_changed(claim: Claim, *, actor: User, previous: str, reason: str = "
 def _check_amount_and_term(policy: Policy, amount: Decimal, incident_date: dt.datetime) -> None:
     if amount > policy.coverage_amount:
         raise BusinessRuleViolation(
-            f"The claim amount {amount:,.2f} exceeds the policy's coverage of {policy.coverage_amount:,.2f}.",
+            f"The claim amount {format_money(amount)} exceeds the policy's coverage of "
+            f"{format_money(policy.coverage_amount)}.",
             field="claim_amount",
         )
     if not (policy.start_date <= incident_date <= policy.end_date):
@@ -171,11 +173,13 @@ def claim_approve(*, actor: User, claim_id: UUID, amount: Decimal | None = None,
         raise ValidationError({"approved_amount": ["The approved amount must be greater than zero."]})
     if amount > claim.claim_amount:
         raise BusinessRuleViolation(
-            f"The approved amount {amount:,.2f} exceeds the claimed {claim.claim_amount:,.2f}.", field="approved_amount"
+            f"The approved amount {format_money(amount)} exceeds the claimed {format_money(claim.claim_amount)}.",
+            field="approved_amount",
         )
     if amount > claim.policy.coverage_amount:
         raise BusinessRuleViolation(
-            f"The approved amount {amount:,.2f} exceeds the coverage of {claim.policy.coverage_amount:,.2f}.",
+            f"The approved amount {format_money(amount)} exceeds the coverage of "
+            f"{format_money(claim.policy.coverage_amount)}.",
             field="approved_amount",
         )
     limit = authority_limit(actor)

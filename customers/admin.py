@@ -27,7 +27,7 @@ from customers.models import Customer
 from customers.search import DIGITS_ONLY_ID, POLICY_NUMBER, is_sensitive_term, looks_like_ssn
 from policies.models import Policy
 from vanguard.accounts.permissions import can
-from vanguard.admin import Transition, VanguardModelAdmin, is_autocomplete_for, refusal_text
+from vanguard.admin import Transition, VanguardModelAdmin, is_autocomplete_for, refusal_text, short_date
 from vanguard.admin_search import PostedSearchMixin
 from vanguard.errors import DomainError
 from vanguard.middleware import client_ip
@@ -83,7 +83,11 @@ class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
     date_hierarchy = None
     inlines = (PolicyInline,)
     actions = ("export_personal_data", "erase_personal_data")
-    transitions = (Transition("erase", "Erase (GDPR)…", "erase", form=EraseForm),)
+    transitions = (
+        Transition("erase", "Erase (GDPR)…", "erase", form=EraseForm, submit="Erase personal data",
+                   # Never the person's name or e-mail: the message outlives the erasure (session, screenshots).
+                   done="Personal data erased. The customer is kept anonymised with their policies and claims."),
+    )
 
     # --- list ---------------------------------------------------------------------------------------------
     def get_queryset(self, request: HttpRequest):
@@ -305,7 +309,7 @@ class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
                                     remote_addr=client_ip(request))
                 )
             except DomainError as exc:
-                self.message_user(request, f"{customer}: {refusal_text(exc)}", messages.ERROR)
+                self.message_user(request, f"{self.message_label(customer)}: {refusal_text(exc)}", messages.ERROR)
         if not exports:
             return None
         body = exports[0] if len(exports) == 1 else {"customers": exports}
@@ -331,15 +335,27 @@ class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
     def erase_personal_data(self, request: HttpRequest, queryset):
         return self.run_transition_action(request, queryset, "erase", done="erased")
 
-    def render_action_form(self, request, objects, form, **kwargs):
-        if isinstance(form, EraseForm):
-            kwargs.setdefault(
-                "intro",
-                "Erasure anonymises the customer: names, email, phone, birth date, address and national id are "
-                "removed for good; policies and claims are kept as financial records. A customer with an active "
-                "policy or an open claim is under legal hold and will be refused. This cannot be undone.",
-            )
-        return super().render_action_form(request, objects, form, **kwargs)
+    def message_label(self, obj: Customer) -> str:
+        return obj.full_name  # not __str__: messages carry no e-mail address
+
+    def transition_summary(self, request: HttpRequest, obj: Customer) -> list[tuple[str, str]]:
+        from claims.models import Claim
+
+        return [
+            ("Customer", obj.full_name),
+            ("Customer since", short_date(obj.created_at)),
+            ("Policies", f"{obj.policies.count():,}"),
+            ("Claims", f"{Claim.objects.filter(policy__customer=obj).count():,}"),
+        ]
+
+    def transition_notes(self, request: HttpRequest, transition: Transition, objects: list) -> list[str]:
+        if transition.name != "erase":
+            return []
+        return [
+            "Erasure anonymises the customer: names, email, phone, birth date, address and national id are "
+            "removed for good; policies and claims are kept as financial records. A customer with an active "
+            "policy or an open claim is under legal hold and will be refused. This cannot be undone."
+        ]
 
     def perform_transition(self, request: HttpRequest, name: str, obj: Customer, data: dict):
         from compliance.services import customer_erase

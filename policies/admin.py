@@ -16,12 +16,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from customers.search import customers_matching
 from policies import services
 from policies.forms import AuditForm, CancelForm, PolicyChangeForm, PolicyCreateForm
 from policies.models import Policy, PolicyEvent
 from vanguard.accounts.permissions import can
-from vanguard.admin import Transition, VanguardModelAdmin, is_autocomplete_for
+from vanguard.admin import ConfirmForm, Transition, VanguardModelAdmin, is_autocomplete_for, term_text
 from vanguard.admin_search import PostedSearchMixin
+from vanguard.money import format_money
 
 S = Policy.Status
 POLICY_NUMBER = re.compile(r"^POL-[0-9A-F]{8}$", re.IGNORECASE)
@@ -84,12 +86,17 @@ class PolicyAdmin(PostedSearchMixin, VanguardModelAdmin):
         "record_audit",
     )
     transitions = (
-        Transition("issue", "Issue", "transition", frozenset({S.PENDING})),
-        Transition("suspend", "Suspend", "transition", frozenset({S.ACTIVE})),
-        Transition("reinstate", "Reinstate", "transition", frozenset({S.INACTIVE})),
-        Transition("cancel", "Cancel…", "transition", frozenset(services.CANCELLABLE), CancelForm),
-        Transition("renew", "Renew", "transition", frozenset(services.RENEWABLE)),
-        Transition("audit", "Record compliance audit…", "audit", None, AuditForm),
+        Transition("issue", "Issue…", "transition", frozenset({S.PENDING}), ConfirmForm,
+                   submit="Issue policy", submit_many="Issue policies", done="{obj} issued."),
+        Transition("suspend", "Suspend…", "transition", frozenset({S.ACTIVE}), ConfirmForm,
+                   submit="Suspend policy", submit_many="Suspend policies", done="{obj} suspended."),
+        Transition("reinstate", "Reinstate", "transition", frozenset({S.INACTIVE}), done="{obj} reinstated."),
+        Transition("cancel", "Cancel…", "transition", frozenset(services.CANCELLABLE), CancelForm,
+                   submit="Cancel policy", submit_many="Cancel policies", done="{obj} cancelled."),
+        Transition("renew", "Renew…", "transition", frozenset(services.RENEWABLE), ConfirmForm,
+                   submit="Renew policy", submit_many="Renew policies", done="{obj} renewed as {result}."),
+        Transition("audit", "Record compliance audit…", "audit", None, AuditForm,
+                   submit="Record audit", done="{obj}: compliance audit recorded."),
     )
 
     def get_queryset(self, request: HttpRequest):
@@ -104,7 +111,11 @@ class PolicyAdmin(PostedSearchMixin, VanguardModelAdmin):
         if POLICY_NUMBER.match(term):
             # An exact reference: use the unique index, skip the text scan over customers' names.
             return queryset.filter(policy_number=term.upper()), False
-        return super().get_search_results(request, queryset, search_term)
+        if not term:
+            return super().get_search_results(request, queryset, search_term)
+        # Customers first, on their own trigram-indexed columns, then their policies through the customer_id
+        # index: an OR of LIKEs across the join could only be answered by scanning every policy.
+        return queryset.filter(customer_id__in=customers_matching(term).values("pk")), False
 
     @admin.display(description="Customer", ordering="customer__last_name")
     def customer_link(self, obj: Policy):
@@ -151,6 +162,28 @@ class PolicyAdmin(PostedSearchMixin, VanguardModelAdmin):
         if obj.status in Policy.TERMINAL_STATUSES:
             readonly.append("end_date")
         return readonly
+
+    # --- transition pages ------------------------------------------------------------------------------
+    def transition_summary(self, request: HttpRequest, obj: Policy) -> list[tuple[str, str]]:
+        return [
+            ("Policy", obj.policy_number),
+            ("Customer", obj.customer.full_name),
+            ("Type", obj.get_policy_type_display()),
+            ("Status", obj.get_status_display()),
+            ("Premium", format_money(obj.premium_amount)),
+            ("Coverage", format_money(obj.coverage_amount)),
+            ("Term", term_text(obj.start_date, obj.end_date)),
+        ]
+
+    def transition_notes(self, request: HttpRequest, transition: Transition, objects: list) -> list[str]:
+        notes = {
+            "issue": "Issuing makes the policy active; the customer is notified.",
+            "suspend": "Suspending makes the policy inactive until it is reinstated.",
+            "renew": "Renewing writes a new policy for the next term, with the same premium and coverage, "
+                     "starting when this one ends.",
+            "cancel": "Cancelling ends cover from the effective date; this cannot be undone.",
+        }
+        return [notes[transition.name]] if transition.name in notes else []
 
     # --- permissions for transitions -------------------------------------------------------------------
     def has_transition_permission(self, request: HttpRequest, obj: Policy | None = None) -> bool:

@@ -25,6 +25,7 @@ from policies.models import Policy, PolicyEvent
 from vanguard.accounts.permissions import require
 from vanguard.dates import OUT_OF_RANGE, year_in_range
 from vanguard.errors import BusinessRuleViolation, Conflict, DomainError, TransitionNotAllowed
+from vanguard.money import format_money
 from vanguard.numbers import save_with_unique_number
 from vanguard.outbox.services import outbox_enqueue
 
@@ -50,8 +51,8 @@ def minimum_premium(policy_type: str) -> Decimal:
 def _check_premium(policy_type: str, premium: Decimal) -> None:
     if premium is not None and premium > 0 and premium < minimum_premium(policy_type):
         raise BusinessRuleViolation(
-            f"The premium {premium:,.2f} is below the minimum of {minimum_premium(policy_type):,.2f} "
-            f"for {policy_type} policies.",
+            f"The premium {format_money(premium)} is below the minimum of "
+            f"{format_money(minimum_premium(policy_type))} for {policy_type} policies.",
             field="premium_amount",
         )
 

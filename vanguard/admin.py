@@ -27,6 +27,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.functional import cached_property
 from django.utils.text import capfirst
 
@@ -87,6 +89,19 @@ def is_autocomplete_for(request: HttpRequest, app_label: str, model_name: str, f
     )
 
 
+def short_date(value: Any) -> str:
+    """A day as staff read it ("27 Oct 2025"), in the current time zone; "—" when there is none."""
+    if value is None:
+        return "—"
+    if hasattr(value, "tzinfo") and timezone.is_aware(value):
+        value = timezone.localtime(value)
+    return date_format(value, "j M Y")
+
+
+def term_text(start: Any, end: Any) -> str:
+    return f"{short_date(start)} \N{EN DASH} {short_date(end)}"
+
+
 def refusal_text(exc: Exception) -> str:
     """The staff-facing text of a refused operation: the rule and, where there is one, the limit."""
     if isinstance(exc, DomainError):
@@ -102,17 +117,38 @@ def refusal_text(exc: Exception) -> str:
     return str(exc)
 
 
+class ConfirmForm(forms.Form):
+    """Nothing to type: the transition's page only asks for confirmation before the change."""
+
+
 @dataclass(frozen=True)
 class Transition:
     """An object button on the change page. `permission` names a has_<permission>_permission method;
     `allowed_from` lists the statuses where the button is offered (the service still decides);
-    `form` makes the button open an intermediate page asking for its inputs."""
+    `form` makes the button open an intermediate page asking for its inputs (ConfirmForm: only "are you
+    sure?"). `submit`/`submit_many` name that page's button for one and for several records ("Cancel
+    policy", "Cancel policies"); `done` is the success message for one record: a format string with
+    {obj} (the record's label) and {result} (what the service returned), or a callable (label, result)."""
 
     name: str
     label: str
     permission: str
     allowed_from: frozenset[str] | None = None
     form: type[forms.Form] | None = None
+    submit: str = ""
+    submit_many: str = ""
+    done: str | Callable[[str, Any], str] = ""
+
+    def submit_label(self, count: int = 1) -> str:
+        plain = self.submit or self.label.rstrip("…")
+        return (self.submit_many or plain) if count > 1 else plain
+
+    def success_message(self, label: str, result: Any) -> str:
+        if callable(self.done):
+            return self.done(label, result)
+        if self.done:
+            return self.done.format(obj=label, result=result)
+        return f"{label}: {self.label.rstrip('…').lower()} done."
 
 
 class AuditHistoryMixin(AuditlogHistoryAdminMixin):
@@ -230,24 +266,59 @@ class VanguardModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
             raise PermissionDenied
         change_url = reverse(self._admin_url("change"), args=[obj.pk])
         form = None
+
+        def form_page() -> TemplateResponse:
+            return self.render_transition_form(
+                request, transition, [obj], form, post_url=request.get_full_path(), cancel_url=change_url
+            )
+
         if transition.form is not None:
             form = self.transition_form(request, transition, [obj])
             if request.method != "POST" or not form.is_valid():
-                return self.render_action_form(
-                    request, [obj], form, title=f"{transition.label}: {obj}", submit_label=transition.label,
-                    post_url=request.get_full_path(), cancel_url=change_url,
-                )
+                return form_page()
         elif request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         data = form.cleaned_data if form is not None else {}
+        label = self.message_label(obj)  # before the service: an erasure rewrites the record
         try:
             result = self.perform_transition(request, transition.name, obj, data)
         except (DomainError, ValidationError) as exc:
-            self.message_user(request, f"{obj}: {refusal_text(exc)}", messages.ERROR)
+            if form is not None and form.fields:
+                # Keep what was typed: the same form again, with the rule that refused it.
+                form.add_error(None, refusal_text(exc))
+                return form_page()
+            self.message_user(request, f"{label}: {refusal_text(exc)}", messages.ERROR)
             return HttpResponseRedirect(change_url)
-        self.message_user(request, f"{obj}: {transition.label.rstrip('…').lower()} done.", messages.SUCCESS)
+        self.message_user(request, transition.success_message(label, result), messages.SUCCESS)
         target = result if result is not None and result.pk != obj.pk else obj
         return HttpResponseRedirect(reverse(self._admin_url("change"), args=[target.pk]))
+
+    def message_label(self, obj: Any) -> str:
+        """How a record is named in messages and on its transition page (never personal data beyond a name)."""
+        return str(obj)
+
+    def transition_summary(self, request: HttpRequest, obj: Any) -> list[tuple[str, str]]:
+        """The record's key figures shown on a transition page, as (label, value) pairs."""
+        return [(capfirst(self.opts.verbose_name), self.message_label(obj))]
+
+    def transition_notes(self, request: HttpRequest, transition: Transition, objects: list) -> list[str]:
+        """Lines shown above a transition's form: what it does, the user's own limit..."""
+        return []
+
+    def render_transition_form(
+        self, request: HttpRequest, transition: Transition, objects: list, form: forms.Form, *,
+        action: str | None = None, post_url: str = "", cancel_url: str = "",
+    ) -> TemplateResponse:
+        submit = transition.submit_label(len(objects))
+        if len(objects) == 1:
+            title = f"{submit}: {self.message_label(objects[0])}"
+        else:
+            title = f"{submit}: {len(objects)} {self.opts.verbose_name_plural} selected"
+        return self.render_action_form(
+            request, objects, form, title=title, submit_label=submit, action=action, post_url=post_url,
+            cancel_url=cancel_url, notes=self.transition_notes(request, transition, objects),
+            records=[self.transition_summary(request, obj) for obj in objects],
+        )
 
     def transition_form(self, request: HttpRequest, transition: Transition, objects: list) -> forms.Form:
         data = request.POST if request.method == "POST" and "apply" in request.POST else None
@@ -259,16 +330,23 @@ class VanguardModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
 
     # --- changelist actions ---------------------------------------------------------------------------
     def apply_each(
-        self, request: HttpRequest, objects: Iterable, operation: Callable[[Any], Any], *, done: str
+        self, request: HttpRequest, objects: Iterable, operation: Callable[[Any], Any], *, done: str,
+        refusals: list[str] | None = None,
     ) -> int:
         """Run `operation` per object (each service call is its own transaction); apply the valid ones
-        and report every refusal with its rule. Returns how many succeeded."""
+        and report every refusal with its rule (into `refusals` when given, else as messages).
+        Returns how many succeeded."""
         succeeded = 0
         for obj in objects:
+            label = self.message_label(obj)
             try:
                 operation(obj)
             except (DomainError, ValidationError) as exc:
-                self.message_user(request, f"{obj}: {refusal_text(exc)}", messages.ERROR)
+                text = f"{label}: {refusal_text(exc)}"
+                if refusals is None:
+                    self.message_user(request, text, messages.ERROR)
+                else:
+                    refusals.append(text)
             else:
                 succeeded += 1
         if succeeded:
@@ -297,22 +375,49 @@ class VanguardModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
         if objects is None:
             return None
         data: dict = {}
+        form = None
+
+        def form_page() -> TemplateResponse:
+            return self.render_transition_form(
+                request, transition, objects, form, action=request.POST.get("action"),
+                cancel_url=reverse(self._admin_url("changelist")),
+            )
+
         if transition.form is not None:
             form = self.transition_form(request, transition, objects)
             if "apply" not in request.POST or not form.is_valid():
-                return self.render_action_form(
-                    request, objects, form, title=f"{transition.label} ({len(objects)} selected)",
-                    submit_label=transition.label, action=request.POST.get("action"),
-                    cancel_url=reverse(self._admin_url("changelist")),
-                )
+                return form_page()
             data = form.cleaned_data
-        self.apply_each(request, objects, lambda obj: self.perform_transition(request, name, obj, data), done=done)
+        refusals: list[str] = []
+        outcomes: list[tuple[str, Any]] = []
+
+        def operation(obj: Any) -> None:
+            label = self.message_label(obj)
+            result = self.perform_transition(request, name, obj, data)
+            outcomes.append((label, result))
+
+        self.apply_each(request, objects, operation, done=done, refusals=refusals)
+        if refusals and not outcomes and form is not None and form.fields:
+            # Every record refused: keep what was typed and show why, on the same form.
+            for text in refusals:
+                form.add_error(None, text)
+            return form_page()
+        # A transition that writes a new record (a renewal) names each one.
+        selected = {obj.pk for obj in objects}
+        created = [f"{label} as {result}" for label, result in outcomes
+                   if result is not None and getattr(result, "pk", None) not in selected]
+        if created:
+            self.message_user(request, f"{capfirst(done)}: " + ", ".join(created) + ".", messages.INFO)
+        for text in refusals:
+            self.message_user(request, text, messages.ERROR)
         return None
 
     def render_action_form(
         self, request: HttpRequest, objects: list, form: forms.Form, *, title: str, submit_label: str,
         action: str | None = None, post_url: str = "", cancel_url: str = "", intro: str = "",
+        notes: list[str] | None = None, records: list[list[tuple[str, str]]] | None = None,
     ) -> TemplateResponse:
+        form.required_css_class = "required"  # the admin's bold labels for required fields
         context = {
             **self.admin_site.each_context(request),
             "title": title,
@@ -324,6 +429,8 @@ class VanguardModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
             "cancel_url": cancel_url,
             "submit_label": submit_label,
             "intro": intro,
+            "notes": notes or [],
+            "records": records or [],
             "media": self.media + form.media,
         }
         return TemplateResponse(request, self.action_form_template, context)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from vanguard.money import format_money
+
 
 class DomainError(Exception):
     """A refused operation, with a message fit for staff and API clients (never PII)."""
@@ -53,7 +55,7 @@ class AuthorityExceeded(DomainError):
     code = "FORBIDDEN"
 
     def __init__(self, *, limit: Decimal, amount: Decimal):
-        super().__init__(f"Approval of {amount:,.2f} exceeds your authority limit of {limit:,.2f}.")
+        super().__init__(f"Approval of {format_money(amount)} exceeds your authority limit of {format_money(limit)}.")
         self.limit = limit
         self.amount = amount
 

@@ -104,7 +104,7 @@ def test_approve_action_applies_within_authority_and_reports_the_limit(client, a
     # then
     assert page.status_code == 200
     texts = messages_of(response)
-    assert f"{large.claim_number}: Approval of 25,000.00 exceeds your authority limit of 10,000.00." in texts
+    assert f"{large.claim_number}: Approval of 25,000.00 EUR exceeds your authority limit of 10,000.00 EUR." in texts
     assert "Approved: 1 claim." in texts
     assert Claim.objects.get(pk=small.pk).status == S.APPROVED
     large.refresh_from_db()
@@ -148,13 +148,90 @@ def test_reopen_is_for_managers_only(client, adjuster, manager):
     client.force_login(adjuster)
     refused = client.post(transition_url(claim, "reopen"))
     client.force_login(manager)
-    response = post_action(client, CHANGELIST, "reopen_claims", [claim])
+    response = post_action(client, CHANGELIST, "reopen_claims", [claim], apply="yes", reason="New invoice")
     # then
     assert refused.status_code == 403
     assert "Reopened: 1 claim." in messages_of(response)
     claim.refresh_from_db()
     assert claim.status == S.PROCESSING and claim.decision_reason == ""
     assert status_event(claim).actor == manager
+
+
+def test_reopen_asks_for_a_reason_and_records_it(client, manager):
+    # given
+    claim = factories.ClaimFactory(denied=True)
+    client.force_login(manager)
+    # when: the button's page, an empty reason, then a reason
+    page = client.get(transition_url(claim, "reopen"))
+    empty = client.post(transition_url(claim, "reopen"), {"apply": "yes", "reason": "  "})
+    claim.refresh_from_db()
+    status_after_empty = claim.status
+    done = client.post(transition_url(claim, "reopen"), {"apply": "yes", "reason": "The customer sent new photos"})
+    # then
+    assert page.status_code == 200 and 'name="reason"' in page.content.decode()
+    assert 'value="Reopen claim"' in page.content.decode()
+    assert empty.status_code == 200 and status_after_empty == S.DENIED
+    assert done.status_code == 302
+    assert f"{claim.claim_number} reopened: back in processing." in messages_of(done)
+    claim.refresh_from_db()
+    event = ClaimEvent.objects.filter(claim=claim, kind=ClaimEvent.Kind.STATUS_CHANGED).latest("created_at")
+    assert claim.status == S.PROCESSING and event.reason == "The customer sent new photos"
+
+
+def test_the_approve_page_shows_the_claim_figures_and_the_users_own_authority(client, adjuster, settings):
+    # given: the adjuster's authority is 10,000.00
+    settings.CURRENCY = "EUR"
+    policy = factories.PolicyFactory(coverage_amount=Decimal("405266.00"))
+    claim = factories.ClaimFactory(policy=policy, processing=True, claim_amount=Decimal("12500.00"))
+    client.force_login(adjuster)
+    # when
+    html = client.get(transition_url(claim, "approve")).content.decode()
+    # then
+    assert f"<h1>Approve claim: {claim.claim_number}</h1>" in html
+    assert "12,500.00 EUR" in html and "405,266.00 EUR" in html and "Approved so far" in html
+    assert "Your approval authority: 10,000.00 EUR per claim." in html
+    assert 'value="Approve claim"' in html and "Go back" in html
+
+
+def test_an_approval_above_authority_keeps_the_typed_amount_and_names_the_limit(client, adjuster):
+    # given
+    claim = factories.ClaimFactory(processing=True, claim_amount=Decimal("25000.00"))
+    client.force_login(adjuster)
+    field = f"amount_{claim.pk}"
+    # when
+    response = client.post(transition_url(claim, "approve"),
+                           {"apply": "yes", field: "24000.00", "note": "Depreciation applied"})
+    # then: the same form, with what was typed and the rule that refused it
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "exceeds your authority limit of 10,000.00 EUR" in html
+    assert 'value="24000.00"' in html and "Depreciation applied" in html
+    claim.refresh_from_db()
+    assert claim.status == S.PROCESSING and claim.approved_amount is None
+
+
+def test_an_approval_names_the_amount(client, adjuster):
+    # given
+    claim = factories.ClaimFactory(processing=True, claim_amount=Decimal("2500.00"))
+    client.force_login(adjuster)
+    # when
+    response = client.post(transition_url(claim, "approve"), {"apply": "yes", f"amount_{claim.pk}": "2000.00"})
+    # then
+    assert f"{claim.claim_number} approved for 2,000.00 EUR." in messages_of(response)
+
+
+def test_a_bulk_approval_refused_for_every_claim_keeps_the_typed_amounts(client, adjuster):
+    # given
+    claims = [factories.ClaimFactory(claim_amount=Decimal("25000.00")) for _ in range(2)]
+    client.force_login(adjuster)
+    amounts = {f"amount_{claim.pk}": "20000.00" for claim in claims}
+    # when
+    response = post_action(client, CHANGELIST, "approve_claims", claims, apply="yes", **amounts)
+    # then
+    html = response.content.decode()
+    assert response.status_code == 200 and html.count('value="20000.00"') == 2
+    assert all(f"{claim.claim_number}: Approval of 20,000.00 EUR exceeds" in html for claim in claims)
+    assert {Claim.objects.get(pk=claim.pk).status for claim in claims} == {S.PENDING}
 
 
 def test_a_refused_transition_reports_the_rule_and_changes_nothing(client, adjuster):
@@ -232,7 +309,8 @@ def test_filing_a_claim_over_the_coverage_is_refused_on_the_form(client, adjuste
     accepted = client.post(ADD, {**data, "claim_amount": "4000.00"})
     # then
     assert refused.status_code == 200
-    assert "The claim amount 6,000.00 exceeds the policy&#x27;s coverage of 5,000.00." in refused.content.decode()
+    refusal = "The claim amount 6,000.00 EUR exceeds the policy&#x27;s coverage of 5,000.00 EUR."
+    assert refusal in refused.content.decode()
     assert accepted.status_code == 302
     claim = Claim.objects.get()
     assert claim.claim_amount == Decimal("4000.00") and claim.created_by == adjuster

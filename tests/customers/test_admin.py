@@ -287,6 +287,38 @@ def test_erase_asks_for_confirmation_then_erases_the_valid_ones_and_reports_each
     assert any("Erased: 1 customer" in text for text in texts)
 
 
+def test_the_erase_page_and_its_message_do_not_repeat_the_persons_email(client, compliance_officer, customer):
+    # given
+    url = reverse("admin:customers_customer_transition", args=[customer.pk, "erase"])
+    name, email = customer.full_name, customer.email
+    client.force_login(compliance_officer)
+    # when
+    page = client.get(url)
+    response = client.post(url, {"apply": "yes", "reason": "Subject request SR-2"})
+    # then: a titled page with a plain button; the message names neither the person nor their e-mail
+    html = page.content.decode()
+    assert 'value="Erase personal data"' in html and "<h1>Erase personal data: " in html and email not in html
+    texts = messages_of(response)
+    assert response.status_code == 302 and any("Personal data erased" in text for text in texts)
+    assert not any(name in text or email in text or customer.last_name in text for text in texts)
+    customer.refresh_from_db()
+    assert customer.is_erased
+
+
+def test_an_erase_refused_for_a_legal_hold_keeps_the_reason_typed(client, compliance_officer):
+    # given: an active policy is a legal hold
+    held = factories.PolicyFactory().customer
+    url = reverse("admin:customers_customer_transition", args=[held.pk, "erase"])
+    client.force_login(compliance_officer)
+    # when
+    response = client.post(url, {"apply": "yes", "reason": "Subject request SR-3"})
+    # then
+    html = response.content.decode()
+    assert response.status_code == 200 and "Legal hold" in html and 'value="Subject request SR-3"' in html
+    held.refresh_from_db()
+    assert not held.is_erased
+
+
 def test_an_erased_customer_is_read_only(client, superuser, customer):
     # given
     from compliance.services import customer_erase

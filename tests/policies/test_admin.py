@@ -57,8 +57,8 @@ def test_object_button_runs_the_transition(client, underwriter, traits, name, ex
     policy = factories.PolicyFactory(**traits)
     previous = policy.status
     client.force_login(underwriter)
-    # when
-    response = client.post(transition_url(policy, name))
+    # when: confirmed (issue and suspend ask first; reinstate is one click)
+    response = client.post(transition_url(policy, name), {"apply": "yes"})
     # then
     assert response.status_code == 302
     policy.refresh_from_db()
@@ -83,14 +83,78 @@ def test_the_change_page_offers_only_the_buttons_that_apply(client, underwriter)
 
 def test_a_button_only_accepts_post(client, underwriter):
     # given
-    policy = factories.PolicyFactory()
+    policy = factories.PolicyFactory(inactive=True)
     client.force_login(underwriter)
     # when
-    response = client.get(transition_url(policy, "suspend"))
+    response = client.get(transition_url(policy, "reinstate"))
     # then
     assert response.status_code == 405
     policy.refresh_from_db()
-    assert policy.status == S.ACTIVE
+    assert policy.status == S.INACTIVE
+
+
+@pytest.mark.parametrize(("traits", "name", "button"), [
+    ({"pending": True}, "issue", "Issue policy"), ({}, "suspend", "Suspend policy"), ({}, "renew", "Renew policy"),
+])
+def test_issue_suspend_and_renew_ask_for_confirmation_first(client, underwriter, traits, name, button):
+    # given
+    policy = factories.PolicyFactory(**traits)
+    before = policy.status
+    client.force_login(underwriter)
+    # when: the button's page (GET), and a POST that is not the confirmation (an old one-click form)
+    page = client.get(transition_url(policy, name))
+    unconfirmed = client.post(transition_url(policy, name))
+    # then: a confirmation page naming the policy and its figures; nothing changed
+    html = page.content.decode()
+    assert page.status_code == 200 and unconfirmed.status_code == 200
+    assert f'value="{button}"' in html and policy.policy_number in html and "Go back" in html
+    policy.refresh_from_db()
+    assert policy.status == before
+    assert not PolicyEvent.objects.filter(policy=policy).exists()
+    assert not Policy.objects.filter(renewal_of=policy).exists()
+
+
+def test_a_confirmation_action_asks_before_changing_the_selected_policies(client, underwriter):
+    # given
+    policies = factories.PolicyFactory.create_batch(2)
+    client.force_login(underwriter)
+    # when
+    page = post_action(client, CHANGELIST, "suspend_policies", policies)
+    # then
+    html = page.content.decode()
+    assert page.status_code == 200 and 'value="Suspend policies"' in html
+    assert all(p.policy_number in html for p in policies)
+    assert {Policy.objects.get(pk=p.pk).status for p in policies} == {S.ACTIVE}
+
+
+def test_the_cancel_page_shows_the_policy_figures_and_loads_the_widget_scripts(client, underwriter, settings):
+    # given
+    settings.CURRENCY = "EUR"
+    policy = factories.PolicyFactory(premium_amount=Decimal("1234.50"), coverage_amount=Decimal("405266.00"))
+    client.force_login(underwriter)
+    # when
+    html = client.get(transition_url(policy, "cancel")).content.decode()
+    # then: a title, the premium and coverage with separators and currency, the term, a plain button
+    assert f"<h1>Cancel policy: {policy.policy_number}</h1>" in html
+    assert "1,234.50 EUR" in html and "405,266.00 EUR" in html
+    assert f"{policy.start_date:%-d %b %Y} \N{EN DASH} {policy.end_date:%-d %b %Y}" in html
+    assert 'value="Cancel policy"' in html and 'class="button vanguard-go-back"' in html
+    # the calendar and Today/Now shortcuts need the JavaScript catalog (gettext) before them, and core.js
+    catalog = html.index(reverse("admin:jsi18n"))
+    assert catalog < html.index("admin/js/calendar.js") and catalog < html.index("admin/js/admin/DateTimeShortcuts.js")
+    assert "admin/js/core.js" in html
+    assert "admin/css/forms.css" in html  # aligned labels
+
+
+def test_the_bulk_cancel_page_loads_the_widget_scripts(client, underwriter):
+    # given
+    policies = factories.PolicyFactory.create_batch(2)
+    client.force_login(underwriter)
+    # when
+    html = post_action(client, CHANGELIST, "cancel_policies", policies).content.decode()
+    # then
+    assert reverse("admin:jsi18n") in html and "admin/js/calendar.js" in html
+    assert 'value="Cancel policies"' in html and "2 policies selected" in html
 
 
 def test_cancel_button_asks_for_reason_and_effective_date(client, underwriter):
@@ -143,7 +207,7 @@ def test_suspend_action_on_several_policies_reports_each_refusal_and_changes_not
     pending = factories.PolicyFactory(pending=True)
     client.force_login(underwriter)
     # when
-    response = post_action(client, CHANGELIST, "suspend_policies", [active, cancelled, pending])
+    response = post_action(client, CHANGELIST, "suspend_policies", [active, cancelled, pending], apply="yes")
     # then
     texts = messages_of(response)
     assert f"{cancelled.policy_number}: A cancelled policy cannot be suspended." in texts
@@ -159,7 +223,7 @@ def test_a_refused_button_reports_the_rule_and_changes_nothing(client, underwrit
     policy = factories.PolicyFactory(cancelled=True)
     client.force_login(underwriter)
     # when
-    response = client.post(transition_url(policy, "suspend"))
+    response = client.post(transition_url(policy, "suspend"), {"apply": "yes"})
     # then
     assert response.status_code == 302
     assert f"{policy.policy_number}: A cancelled policy cannot be suspended." in messages_of(response)
@@ -172,10 +236,11 @@ def test_renew_button_writes_the_next_term_and_opens_it(client, underwriter):
     policy = factories.PolicyFactory()
     client.force_login(underwriter)
     # when
-    response = client.post(transition_url(policy, "renew"))
-    # then
+    response = client.post(transition_url(policy, "renew"), {"apply": "yes"})
+    # then: the message names the new policy
     renewal = Policy.objects.get(renewal_of=policy)
     assert response.status_code == 302 and response["Location"] == change_url(renewal)
+    assert f"{policy.policy_number} renewed as {renewal.policy_number}." in messages_of(response)
     assert renewal.start_date == policy.end_date and renewal.customer_id == policy.customer_id
     assert PolicyEvent.objects.filter(policy=policy, kind=PolicyEvent.Kind.RENEWED).exists()
 
@@ -253,7 +318,7 @@ def test_a_premium_below_the_minimum_is_shown_on_the_form_and_nothing_is_saved(c
     response = client.post(ADD, add_data(customer, premium_amount="50.00"))
     # then
     assert response.status_code == 200
-    assert "The premium 50.00 is below the minimum of 100.00 for home policies." in response.content.decode()
+    assert "The premium 50.00 EUR is below the minimum of 100.00 EUR for home policies." in response.content.decode()
     assert not Policy.objects.exists() and not PolicyEvent.objects.exists()
 
 
