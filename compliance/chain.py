@@ -1,7 +1,6 @@
 """The audit trail's hash chain (SPEC §7.1) and GDPR redaction that keeps it verifiable (§7.2).
 
-Sealing
-    Every `AuditEntry` is sealed as it is inserted, in the inserting transaction:
+Hash
     ``content_digest = SHA-256(canonical JSON of the entry's content)`` and
     ``entry_hash = HMAC-SHA256(AUDIT_CHAIN_KEY, prev_hash || content_digest)``, where ``prev_hash`` is the
     previous entry's ``entry_hash`` (64 zeros for the first) and ``seq`` numbers the entries 1, 2, 3...
@@ -9,12 +8,67 @@ Sealing
     ``app_label.model``, stable across databases), object pk/id, object representation, action, changes,
     change text, serialised data, additional data, actor id and e-mail, timestamp, correlation id, remote
     address and port. The HMAC key means a forger with write access to the table but not to the key cannot
-    append or insert entries that verify.
+    append or insert entries that verify. A sealed entry is hashed exactly as before deferred sealing
+    existed, so tamper detection of every sealed entry is unchanged.
 
-    The chain head is serialised with ``pg_advisory_xact_lock`` held until the writing transaction ends, so
-    concurrent writers queue for the head and the chain never forks (SQLite serialises writers anyway).
-    The lock is held for the rest of the writing transaction: services take their row locks before they
-    write (the house pattern), which keeps lock order consistent.
+Sealing: written without the head, chained shortly after (issue 13)
+    Entries used to be chained as they were inserted, under ``pg_advisory_xact_lock`` held until the writing
+    transaction ended: every audited write in the cluster queued behind every other for the length of its
+    transaction, a request's own work and its commit's WAL flush included.
+
+    Two designs were weighed. (B) "Take the head in the last statement": Django has no pre-commit hook, so
+    every outermost ``atomic`` would have to buffer its entries and insert them just before COMMIT; the lock
+    would still be held across the COMMIT and its WAL flush, so writers still serialise, on fsync latency,
+    and group commit cannot merge flushes that the lock keeps apart. (A) "Seal late", chosen: writers never
+    take the head; entries are chained afterwards, in batches, by a sealer — as certificate-transparency logs
+    merge submissions into the tree within a bounded merge delay.
+
+    Writing. A new entry is inserted with ``seq`` NULL, ``prev_hash`` empty and, in ``entry_hash``, its
+    *pending seal* ``HMAC(key, "pending:" || content_digest)`` over its content without a sequence number.
+    The message format differs from a link's (a 72-character vs a 128-character message), so a pending seal
+    can never pass for a link or the reverse. No lock, no read of the head: writers run in parallel.
+
+    Sealing. `seal_pending` takes ``pg_advisory_xact_lock`` for one short transaction, reads the head, reads
+    the committed unsealed entries in id order (``FOR UPDATE SKIP LOCKED``), checks each pending seal,
+    gives the valid ones the next sequence numbers, links and hashes in one ``UPDATE`` per batch (restricted
+    to rows still unsealed, and the count checked), and commits. The lock makes sealers take turns; the
+    unique constraint on ``seq`` is the backstop against a fork. An entry whose pending seal does not match
+    (altered before it was sealed, or inserted without the key) is never sealed: it stays unsealed, is logged
+    by id and is reported by `verify_chain`. Ids come from a sequence at insert time, not at commit, so id 10
+    may be sealed before id 9 commits; the chain's order is the seal order (``seq``), and each pass seals
+    whatever is committed and unsealed, so the later committer is sealed by the next pass.
+
+    Who seals, and when. All state is in PostgreSQL (rows and one advisory lock), so any number of app
+    servers and Celery workers may write and seal at once; nothing in one process's memory matters to
+    another. (1) After a transaction that wrote entries commits, the writing process tries to seal
+    (``pg_try_advisory_xact_lock``: when another sealer holds the head it returns at once and never waits;
+    its entries are sealed by that sealer's next pass or the next trigger). (2) Celery beat runs
+    `compliance.tasks.seal_audit_chain` every ``AUDIT_SEAL_INTERVAL_SECONDS`` (5 s), which seals what a
+    skipped or crashed process left. (3) The GDPR erasure seals before it redacts. A process killed between
+    its commit and its seal loses nothing: the committed rows carry their pending seals and the next pass
+    chains them.
+
+    The bound. An entry should be sealed within milliseconds, at worst within the beat interval.
+    `verify_chain` reports an unsealed entry younger than ``AUDIT_SEAL_BOUND_SECONDS`` (120 s) as *pending*
+    (not a break) and an older one as an ``unsealed`` break: the sealer is not running, or something holds
+    entries back. The age counts from the entry's ``timestamp``, taken in the writing transaction and part of
+    the pending seal (it cannot be refreshed without the key); a transaction that writes audit entries and
+    commits more than the bound later would be reported too (statement and idle-in-transaction timeouts keep
+    the app's transactions far shorter).
+
+    What a pending entry is protected by, honestly. Its content and timestamp: by the pending seal (altering
+    any column is detected, exactly like a sealed entry's, since the seal covers the same canonical content
+    but the sequence number, which it does not have yet). Its existence: not by the chain until it is sealed;
+    deleting an unsealed entry before a sealer sees it leaves no trace. That window is the time between
+    commit and the next seal (normally the same request's after-commit seal) and is of the same kind as
+    today's unavoidable one: the newest sealed entries can be truncated undetected back to the last
+    verified checkpoint. A sealer outage widens it, and shows as an ``unsealed`` break after the bound.
+
+    Modes. ``AUDIT_CHAIN_SEALING = "deferred"`` (the default on PostgreSQL) as above; ``"inline"`` (the
+    default elsewhere: SQLite in development serialises writers anyway and has no advisory locks) seals each
+    entry in its inserting transaction under the head lock, the former behaviour, kept on PostgreSQL only as
+    the "before" of ``bench/chain_writers.py``. Both modes assign sequence numbers under the same lock, so
+    they may even run side by side. ``AUDIT_SEAL_ON_COMMIT = False`` leaves sealing to beat alone.
 
 GDPR redaction
     Erasure must remove the person's values from their audit history while the chain stays verifiable.
@@ -29,13 +83,16 @@ GDPR redaction
     entry was genuine) and the current digest equals ``redacted`` (nothing changed since the redaction).
     Because the salt was random and is gone, the recorded original digest cannot be brute-forced back into
     a birth date or a name. Redacting is therefore the only change to a sealed entry that verifies, and
-    every redaction is itself on the record.
+    every redaction is itself on the record. The erasure seals pending entries first (holding the head
+    until it commits), so the entries it redacts have sequence numbers; one committed by another transaction
+    after that and still unsealed is rewritten and given a new pending seal (it has no link to vouch for).
 
 Verification
     `verify_chain` walks the entries in ``seq`` order in batches and reports the first entry that was
-    altered (hash mismatch), inserted (a forged hash, a duplicate/out-of-order sequence number or no
-    sequence number) or deleted (a gap in the sequence, a broken link or a truncated tail behind the last
-    checkpoint).
+    altered (hash mismatch), inserted (a forged hash, a duplicate/out-of-order sequence number, or no seq
+    and no valid pending seal) or deleted (a gap in the sequence, a broken link or a truncated tail behind
+    the last checkpoint), then checks every unsealed entry: a pending seal that does not match its content
+    is ``altered``, one older than the bound is ``unsealed``, the rest are counted as pending.
 """
 
 from __future__ import annotations
@@ -46,6 +103,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import logging
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -55,6 +113,8 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import connections, transaction
 from django.utils import timezone
+
+logger = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 ERASED = "[erased]"
@@ -128,6 +188,17 @@ def link_hash(prev_hash: str, digest: str) -> str:
     return hmac.new(chain_key(), f"{prev_hash}{digest}".encode(), hashlib.sha256).hexdigest()
 
 
+def pending_seal(entry) -> str:
+    """The seal an unsealed entry carries in `entry_hash`: an HMAC of its content (``seq`` still None).
+    The message ("pending:" + 64 hex digits) can never equal a link's (128 hex digits)."""
+    return pending_seal_of(content_digest(entry))
+
+
+def pending_seal_of(digest: str) -> str:
+    """`pending_seal` for a content digest already computed."""
+    return hmac.new(chain_key(), f"pending:{digest}".encode(), hashlib.sha256).hexdigest()
+
+
 def _normalise_json(entry) -> None:
     """Round-trip JSON values through their encoder, so the hashed form is exactly what the database
     returns later (Decimals, dates and tuples become strings and lists before hashing, not after)."""
@@ -138,30 +209,141 @@ def _normalise_json(entry) -> None:
             setattr(entry, name, json.loads(json.dumps(value, cls=encoder)))
 
 
-def _lock_head(using: str) -> None:
+def sealing_mode(using: str = "default") -> str:
+    """"deferred" or "inline" (see the module docstring); inline wherever there is no advisory lock."""
+    if connections[using].vendor != "postgresql":
+        return "inline"
+    mode = getattr(settings, "AUDIT_CHAIN_SEALING", "deferred")
+    if mode not in {"deferred", "inline"}:
+        raise ValueError(f"AUDIT_CHAIN_SEALING must be 'deferred' or 'inline', not {mode!r}")
+    return mode
+
+
+def seal_bound() -> dt.timedelta:
+    return dt.timedelta(seconds=getattr(settings, "AUDIT_SEAL_BOUND_SECONDS", 120))
+
+
+def _lock_head(using: str, *, wait: bool = True) -> bool:
     connection = connections[using]
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        if wait:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+            return True
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+        return bool(cursor.fetchone()[0])
 
 
-def seal(entry, *, using: str) -> None:
-    """Give a new entry its sequence number, previous hash and hash. Runs inside the inserting
-    transaction (AuditEntry.save opens one) under the chain-head lock."""
-    if not connections[using].in_atomic_block:
-        raise RuntimeError("An audit entry must be sealed inside a transaction.")
-    _lock_head(using)
-    model = type(entry)
+def _head(model, using: str) -> tuple[int, str]:
     head = (
         model.objects.using(using).filter(seq__isnull=False).order_by("-seq").values_list("seq", "entry_hash")
         .first()
     )
-    entry.seq, entry.prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS)
+    return head if head else (0, GENESIS)
+
+
+def prepare(entry, *, using: str) -> None:
+    """Stamp a new entry as it is inserted (AuditEntry._save_table, inside the inserting transaction):
+    normalise its content, then either give it its pending seal and have it sealed after commit (deferred),
+    or seal it now under the head lock held until the transaction ends (inline)."""
+    connection = connections[using]
+    if not connection.in_atomic_block:
+        raise RuntimeError("An audit entry must be written inside a transaction.")
+    model = type(entry)
     if not entry.salt:
         entry.salt = model._meta.get_field("salt").get_default()
     entry.remote_addr = _ip(entry.remote_addr)
     _normalise_json(entry)
-    entry.entry_hash = link_hash(entry.prev_hash, content_digest(entry))
+    if sealing_mode(using) == "inline":
+        _lock_head(using)
+        last_seq, last_hash = _head(model, using)
+        entry.seq, entry.prev_hash = last_seq + 1, last_hash
+        entry.entry_hash = link_hash(entry.prev_hash, content_digest(entry))
+        return
+    entry.seq, entry.prev_hash = None, ""
+    entry.entry_hash = pending_seal(entry)
+    if getattr(settings, "AUDIT_SEAL_ON_COMMIT", True):
+        _seal_after_commit(using)
+
+
+def _seal_after_commit(using: str) -> None:
+    connection = connections[using]
+    callback = _AFTER_COMMIT.setdefault(using, functools.partial(_seal_quietly, using))
+    # One callback per transaction, however many entries it writes. Relies on Django's internal
+    # `run_on_commit` list of (savepoint ids, callable, robust) tuples (Django 4.2+); a callback registered in
+    # a savepoint that rolled back has left the list with it, so its successor registers again.
+    if any(item[1] is callback for item in connection.run_on_commit):
+        return
+    transaction.on_commit(callback, using=using)
+
+
+def _seal_quietly(using: str) -> None:
+    try:
+        seal_pending(using=using, wait=False)
+    except Exception as exc:  # the write has committed; the scheduled sealer seals it instead
+        logger.warning("audit sealing after commit failed (%s); the scheduled sealer will seal", type(exc).__name__)
+
+
+# Per database alias, the bound callable registered on commit (a constant, so it can be recognised).
+_AFTER_COMMIT: dict[str, functools.partial] = {}
+
+
+@dataclass
+class SealResult:
+    sealed: list[int] = field(default_factory=list)  # ids, in the order they were chained
+    refused: list[int] = field(default_factory=list)  # ids whose pending seal does not match their content
+    locked: bool = True  # False: another sealer held the head (wait=False) and nothing was done
+    head_seq: int = 0
+
+
+def seal_pending(*, using: str = "default", wait: bool = True, batch_size: int = 1000) -> SealResult:
+    """Chain every committed unsealed entry (see "Sealing" in the module docstring).
+
+    Takes the head lock for one short transaction (with ``wait=False`` it returns at once, ``locked``
+    False, when another sealer holds it). Inside a caller's transaction the lock is held until that
+    transaction ends and the entries it wrote itself are sealed too. Entries whose pending seal does not
+    match are left unsealed, reported in ``refused`` and logged by id."""
+    from compliance.models import AuditEntry
+
+    result = SealResult()
+    with transaction.atomic(using=using):
+        if not _lock_head(using, wait=wait):
+            result.locked = False
+            return result
+        last_seq, last_hash = _head(AuditEntry, using)
+        after = 0
+        while True:
+            batch = list(
+                AuditEntry.objects.using(using).filter(seq__isnull=True, pk__gt=after).order_by("pk")
+                .select_for_update(skip_locked=True)[:batch_size]
+            )
+            if not batch:
+                break
+            after = batch[-1].pk
+            chained = []
+            for entry in batch:
+                if not hmac.compare_digest(entry.entry_hash or "", pending_seal(entry)):
+                    result.refused.append(entry.pk)
+                    continue
+                entry.seq, entry.prev_hash = last_seq + 1, last_hash
+                entry.entry_hash = link_hash(entry.prev_hash, content_digest(entry))
+                last_seq, last_hash = entry.seq, entry.entry_hash
+                chained.append(entry)
+            if chained:
+                # Only rows still unsealed: a count short of the batch means another sealer got there, which
+                # the lock rules out; refuse to commit a chain that would then fork.
+                updated = AuditEntry.objects.using(using).filter(seq__isnull=True).bulk_update(
+                    chained, ["seq", "prev_hash", "entry_hash"]
+                )
+                if updated != len(chained):
+                    raise RuntimeError(f"sealed {updated} of {len(chained)} audit entries; rolled back")
+                result.sealed += [entry.pk for entry in chained]
+    result.head_seq = last_seq
+    if result.refused:
+        logger.error("audit entries left unsealed: their content does not match their pending seal (ids %s)",
+                     ", ".join(str(pk) for pk in result.refused[:20]))
+    return result
 
 
 # --- redaction ------------------------------------------------------------------------------------------
@@ -227,7 +409,10 @@ def redact_entries(entries: Iterable, *, needles: list[str], fields: frozenset[s
     fields); `needles` are the person's values, erased wherever they occur as whole values or words in the
     entry's text and JSON (see `scrub`; `keep` names whole values that are never the person's);
     `object_repr`, when given, replaces the entry's object representation. Only entries that actually
-    change are rewritten. The caller must append the redaction entry in the same transaction.
+    change are rewritten. The caller must append the redaction entry in the same transaction, holding the
+    head (`seal_pending` inside it), so no sealer chains an entry between its read here and its rewrite.
+    An entry still unsealed is rewritten with a new pending seal instead of a redaction record (it has no
+    link yet to vouch for); it does not appear in the returned map.
     """
     from compliance.models import AuditEntry
 
@@ -251,7 +436,12 @@ def redact_entries(entries: Iterable, *, needles: list[str], fields: frozenset[s
         for name, value in new.items():
             setattr(entry, name, value)
         entry.salt = ""
-        redactions[str(entry.seq)] = {"original": original, "redacted": content_digest(entry)}
+        if entry.seq is None:
+            # Never vouch for content that was already altered: a broken pending seal stays broken.
+            if hmac.compare_digest(entry.entry_hash or "", pending_seal_of(original)):
+                new["entry_hash"] = entry.entry_hash = pending_seal(entry)
+        else:
+            redactions[str(entry.seq)] = {"original": original, "redacted": content_digest(entry)}
         # The sanctioned rewrite of a sealed row: save() refuses updates, so this goes through update().
         AuditEntry.objects.filter(pk=entry.pk).update(salt="", **new)
     return redactions
@@ -277,22 +467,23 @@ def _erase_one(value: Any) -> Any:
 
 @dataclass
 class ChainBreak:
-    kind: str  # "altered" | "inserted" | "deleted"
+    kind: str  # "altered" | "inserted" | "deleted" | "unsealed" (not chained within the bound)
     seq: int | None
     entry_id: int | None
     detail: str
 
     def __str__(self) -> str:
-        where = f"entry #{self.seq}" if self.seq is not None else "an entry without a sequence number"
+        where = f"entry #{self.seq}" if self.seq is not None else "an unsealed entry (no sequence number)"
         return f"{self.kind.upper()}: {where} (id {self.entry_id}): {self.detail}"
 
 
 @dataclass
 class ChainReport:
-    entries: int = 0
+    entries: int = 0  # sealed and unsealed
     redacted: int = 0
     head_seq: int | None = None
     head_hash: str = GENESIS
+    pending: int = 0  # unsealed entries with a valid pending seal, younger than the bound (not breaks)
     breaks: list[ChainBreak] = field(default_factory=list)
 
     @property
@@ -326,8 +517,10 @@ def _batches(batch_size: int) -> Iterator[list]:
         last = batch[-1].seq
 
 
-def verify_chain(*, batch_size: int = 2000, check_checkpoint: bool = True) -> ChainReport:
-    """Walk the whole chain; return a report whose `first_break` names the first bad entry."""
+def verify_chain(*, batch_size: int = 2000, check_checkpoint: bool = True,
+                 now: dt.datetime | None = None) -> ChainReport:
+    """Walk the whole chain, then the unsealed entries; return a report whose `first_break` names the first
+    bad entry and whose `pending` counts the unsealed entries still within the bound."""
     from compliance.models import AuditCheckpoint, AuditEntry
 
     report = ChainReport()
@@ -362,9 +555,8 @@ def verify_chain(*, batch_size: int = 2000, check_checkpoint: bool = True) -> Ch
                     _apply_redactions(entry.additional_data.get(REDACTIONS_KEY), suspects)
                 expected_prev, expected_seq = entry.entry_hash, entry.seq + 1
                 report.head_seq, report.head_hash = entry.seq, entry.entry_hash
-        unsequenced = AuditEntry.objects.filter(seq__isnull=True).order_by("pk").values_list("pk", flat=True)[:1]
-        for pk in unsequenced:
-            found.append(ChainBreak("inserted", None, pk, "it carries no sequence number (written outside the chain)"))
+        unsealed, report.pending = _check_unsealed(found, batch_size=batch_size, now=now or timezone.now())
+        report.entries += unsealed
         if check_checkpoint:
             checkpoint = AuditCheckpoint.objects.order_by("-seq").first()
             if checkpoint and (report.head_seq or 0) < checkpoint.seq:
@@ -386,6 +578,35 @@ def verify_chain(*, batch_size: int = 2000, check_checkpoint: bool = True) -> Ch
         found.append(ChainBreak("altered", suspect.seq, suspect.entry_id, detail))
     report.breaks = sorted(found, key=lambda b: (b.seq is None, b.seq or 0))
     return report
+
+
+def _check_unsealed(found: list[ChainBreak], *, batch_size: int, now: dt.datetime) -> tuple[int, int]:
+    """Check every entry without a sequence number: no seal at all is an insertion outside the chain, a
+    pending seal that does not match is an alteration, a valid one older than the bound is overdue.
+    Returns (entries checked, entries pending within the bound)."""
+    from compliance.models import AuditEntry
+
+    deadline, checked, pending, after = now - seal_bound(), 0, 0, 0
+    while True:
+        batch = list(AuditEntry.objects.filter(seq__isnull=True, pk__gt=after).order_by("pk")[:batch_size])
+        if not batch:
+            return checked, pending
+        after = batch[-1].pk
+        checked += len(batch)
+        for entry in batch:
+            if not entry.entry_hash:
+                found.append(ChainBreak("inserted", None, entry.pk,
+                                        "it carries no sequence number and no seal (written outside the chain)"))
+            elif not hmac.compare_digest(entry.entry_hash, pending_seal(entry)):
+                found.append(ChainBreak("altered", None, entry.pk,
+                                        "its content does not match the seal it was written with (altered before "
+                                        "it was sealed, or written without the key)"))
+            elif entry.timestamp < deadline:
+                found.append(ChainBreak("unsealed", None, entry.pk,
+                                        f"not sealed within {int(seal_bound().total_seconds())} s of being written "
+                                        "(is the sealer running?)"))
+            else:
+                pending += 1
 
 
 def _apply_redactions(redactions: Any, suspects: dict[int, _Suspect]) -> None:

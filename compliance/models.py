@@ -1,8 +1,9 @@
 """Compliance models: the tamper-evident audit trail (SPEC §7.1) and the PII access log (§7.3).
 
-`AuditEntry` is swapped in for django-auditlog's LogEntry. Every entry is sealed when it is inserted: it
-takes the next sequence number, links to the previous entry's hash and carries its own
-(`compliance.chain` explains the hash and how GDPR redaction keeps it verifiable). Entries are never
+`AuditEntry` is swapped in for django-auditlog's LogEntry. An entry is written with a pending seal and
+chained shortly after its commit: it then takes the next sequence number, links to the previous entry's hash
+and carries its own (`compliance.chain` explains the hash, the sealing and how GDPR redaction keeps it
+verifiable). Entries are never
 updated through the ORM: `save()` on an existing entry raises; the one sanctioned rewrite is the GDPR
 redaction in `compliance.chain.redact_entries`, which records itself as a new chained entry.
 """
@@ -45,32 +46,38 @@ class AuditEntry(AbstractLogEntry):
     class Meta(AbstractLogEntry.Meta):
         verbose_name = "audit entry"
         verbose_name_plural = "audit trail"
-        ordering = ["-seq"]
-        indexes = [models.Index(fields=["content_type", "object_pk"], name="compliance_audit_obj_idx")]
+        # Newest first, the entries still waiting for their sequence number (NULL) at the top.
+        ordering = [models.F("seq").desc(nulls_first=True), "-id"]
+        indexes = [
+            models.Index(fields=["content_type", "object_pk"], name="compliance_audit_obj_idx"),
+            # The sealer's and the verifier's "unsealed entries in id order".
+            models.Index(fields=["id"], condition=models.Q(seq__isnull=True), name="compliance_audit_unsealed_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["seq"], name="compliance_auditentry_seq_unique"),
         ]
 
     def __str__(self) -> str:
-        return f"#{self.seq} {self.get_action_display()} {self.object_repr}"
+        where = f"#{self.seq}" if self.seq is not None else "(unsealed)"
+        return f"{where} {self.get_action_display()} {self.object_repr}"
 
     def save(self, *args, **kwargs) -> None:
         if not self._state.adding:
             raise AuditEntryImmutable("Audit entries are append-only; they cannot be changed.")
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
-        # The chain head is serialised by a transaction-level lock, so the insert needs a transaction even
-        # when the caller runs in autocommit.
+        # The entry's seal is settled with its transaction (sealed after commit, or under the head lock held
+        # until commit in inline mode), so the insert needs a transaction even when the caller autocommits.
         with transaction.atomic(using=using, savepoint=False):
             super().save(*args, **kwargs)
 
     def _save_table(self, raw=False, cls=None, force_insert=False, force_update=False, using=None,
                     update_fields=None):
-        # Sealing happens here rather than in save(): this is the first point after the pre_save receivers
+        # Stamping happens here rather than in save(): this is the first point after the pre_save receivers
         # through which auditlog's context sets actor and remote address, and those are part of the hash.
         from compliance import chain
 
         if self._state.adding and not raw:
-            chain.seal(self, using=using)
+            chain.prepare(self, using=using)
         return super()._save_table(raw, cls, force_insert, force_update, using, update_fields)
 
     def delete(self, *args, **kwargs):

@@ -19,7 +19,7 @@ from auditlog.context import disable_auditlog
 from django.contrib.admin.models import LogEntry as AdminLogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django_cryptography.fields import EncryptedMixin
 
@@ -140,7 +140,8 @@ def customer_export(
     )
     ct = ContentType.objects.get_for_model(Customer)
     history = list(
-        AuditEntry.objects.filter(content_type=ct, object_pk=str(customer.pk)).order_by("seq")
+        AuditEntry.objects.filter(content_type=ct, object_pk=str(customer.pk))
+        .order_by(F("seq").asc(nulls_last=True), "pk")
         .values("seq", "timestamp", "action", "changes", "actor_email")
     )
     accesses = list(
@@ -449,6 +450,9 @@ def customer_erase(*, actor, customer_id: UUID, interface: str, reason: str = ""
             chain.REDACTIONS_KEY: redactions,
         },
     )
+    # Chained with the erasure (the head is still held): the redacted entries and the record vouching for them
+    # become visible together, so no verification in between sees a redacted entry nobody vouches for.
+    chain.seal_pending()
     logger.info("customer erased", extra={"customer_id": str(customer.pk), "interface": interface})
     return customer
 
@@ -522,10 +526,13 @@ def _object_condition(related: list[tuple[type, list[str]]], pk_field: str) -> Q
 def _redact_audit_history(customer: Customer, related: list[tuple[type, list[str]]], *, needles: list[str],
                           keep: frozenset[str]) -> dict[str, dict[str, str]]:
     """Redact the person's values in the audit entries of the customer and of everything attached to
-    them. Entries are locked in sequence order."""
+    them. Entries are locked in sequence order. Pending entries are sealed first, and the head stays locked
+    until the erasure commits, so no sealer chains an entry between its read and its rewrite here."""
+    chain.seal_pending()
     customer_ct = ContentType.objects.get_for_model(Customer)
     redactions: dict[str, dict[str, str]] = {}
-    entries = AuditEntry.objects.filter(_object_condition(related, "object_pk")).select_for_update().order_by("seq")
+    entries = (AuditEntry.objects.filter(_object_condition(related, "object_pk")).select_for_update()
+               .order_by(F("seq").asc(nulls_last=True), "pk"))
     own = [e for e in entries if e.content_type_id == customer_ct.id]
     others = [e for e in entries if e.content_type_id != customer_ct.id]
     redactions |= chain.redact_entries(own, needles=needles, fields=PERSONAL_FIELDS, object_repr=str(customer),

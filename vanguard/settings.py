@@ -364,6 +364,24 @@ AUDITLOG_LOGENTRY_MODEL = "compliance.AuditEntry"
 MIGRATION_MODULES = {"auditlog": None}
 # Key of the audit hash chain (compliance.chain); empty means "derived from PII_HASH_KEY".
 AUDIT_CHAIN_KEY = env.str("AUDIT_CHAIN_KEY", default="")
+# Entries are written with a pending seal and chained after commit by a sealer (compliance.chain): after each
+# writing transaction (unless AUDIT_SEAL_ON_COMMIT is off) and by beat every AUDIT_SEAL_INTERVAL_SECONDS.
+# verify_audit_chain reports an entry still unsealed after AUDIT_SEAL_BOUND_SECONDS as a break. "inline"
+# seals each entry in its own transaction under the head lock (the former behaviour; always so on SQLite).
+AUDIT_CHAIN_SEALING = env.str("AUDIT_CHAIN_SEALING", default="deferred")
+if AUDIT_CHAIN_SEALING not in {"deferred", "inline"}:
+    raise ImproperlyConfigured("AUDIT_CHAIN_SEALING must be 'deferred' or 'inline'")
+AUDIT_SEAL_ON_COMMIT = env.bool("AUDIT_SEAL_ON_COMMIT", default=True)
+AUDIT_SEAL_INTERVAL_SECONDS = env.float("AUDIT_SEAL_INTERVAL_SECONDS", default=5.0)
+AUDIT_SEAL_BOUND_SECONDS = env.int("AUDIT_SEAL_BOUND_SECONDS", default=120)
+if not 0 < AUDIT_SEAL_INTERVAL_SECONDS * 4 <= AUDIT_SEAL_BOUND_SECONDS:
+    raise ImproperlyConfigured("AUDIT_SEAL_BOUND_SECONDS must be at least 4 times AUDIT_SEAL_INTERVAL_SECONDS")
+# A tick older than its interval is dropped unrun: the next one seals the same entries.
+CELERY_BEAT_SCHEDULE["seal-audit-chain"] = {
+    "task": "compliance.tasks.seal_audit_chain",
+    "schedule": AUDIT_SEAL_INTERVAL_SECONDS,
+    "options": {"expires": AUDIT_SEAL_INTERVAL_SECONDS},
+}
 AUDITLOG_CID_HEADER = "x-request-id"
 AUDITLOG_CID_GETTER = "vanguard.request_context.get_request_id"
 AUDITLOG_STORE_JSON_CHANGES = True

@@ -34,6 +34,7 @@ def test_admin_change_is_audited_with_actor_remote_address_and_request_id(client
 
     # then
     assert response.status_code == 302, response.content[:2000]
+    chain.seal_pending()  # as after the commit
     entry = AuditEntry.objects.filter(object_pk=str(customer.pk)).order_by("-seq").first()
     assert entry.changes["first_name"] == ["Ada", "Augusta"]
     assert (entry.actor, entry.actor_email) == (superuser, superuser.email)

@@ -23,6 +23,8 @@ def _make_entries(actor, count: int = 5) -> list[AuditEntry]:
         customer_services.customer_create(
             actor=actor, email=f"chain{n}@example.test", first_name="Ada", last_name=f"Chain{n}", gdpr_consent=True,
         )
+    # What the after-commit sealer does once the writes commit (the test transaction never commits).
+    chain.seal_pending()
     return list(AuditEntry.objects.order_by("seq"))
 
 
@@ -180,7 +182,7 @@ def test_truncated_tail_is_detected_against_the_last_checkpoint(superuser):
     # given: a verified chain whose head is then deleted
     _make_entries(superuser, 4)
     call_command("verify_audit_chain")
-    head = AuditEntry.objects.order_by("-seq").first()
+    head = AuditEntry.objects.filter(seq__isnull=False).order_by("-seq").first()  # the chain's head
     _sql("DELETE FROM compliance_auditentry WHERE id = %s", [head.pk])
 
     # when
@@ -254,3 +256,33 @@ def test_altering_any_hashed_column_in_sql_names_the_entry(superuser, key):
     assert [(b.seq, b.entry_id) for b in report.breaks if b.kind == "altered"] == [(current_seq, target.pk)]
     if key != "seq":  # a renumbered entry also leaves a gap, reported first as a deletion
         assert (report.first_break.kind, report.first_break.seq) == ("altered", target.seq)
+
+
+def _make_unsealed_entries(actor, count: int) -> list[AuditEntry]:
+    for n in range(count):
+        customer_services.customer_create(
+            actor=actor, email=f"pending{n}@example.test", first_name="Ada", last_name=f"Pending{n}", gdpr_consent=True,
+        )
+    return list(AuditEntry.objects.filter(seq__isnull=True).order_by("pk"))
+
+
+@pytest.mark.parametrize("key", HASHED)
+def test_altering_any_hashed_column_of_an_unsealed_entry_is_caught_before_it_is_chained(superuser, key):
+    # given: entries written but not yet sealed (the writer's transaction committed, the sealer has not run)
+    factories.UserFactory()
+    entries = _make_unsealed_entries(superuser, 5)
+    target = entries[2]
+    assert target.seq is None and target.entry_hash == chain.pending_seal(target)
+    # when: a column is altered in SQL before the sealer sees the row
+    statement = f'UPDATE compliance_auditentry AS e SET "{_column(key)}" = {_alteration(key)} WHERE e.id = %s'  # noqa: S608
+    _sql(statement, [target.pk])
+    result = chain.seal_pending()
+    report = chain.verify_chain()
+    # then: the sealer never chains it, and the verifier names it
+    assert target.pk not in result.sealed
+    assert target.pk in {b.entry_id for b in report.breaks}
+    if key != "seq":  # a row given a sequence number in SQL is no longer pending: it is a forged chain entry
+        assert result.refused == [target.pk]
+        assert sorted(result.sealed) == sorted(e.pk for e in entries if e.pk != target.pk)
+        assert [(b.kind, b.seq, b.entry_id) for b in report.breaks] == [("altered", None, target.pk)]
+        assert AuditEntry.objects.get(pk=target.pk).seq is None

@@ -12,7 +12,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 
-from compliance import tasks
+from compliance import chain, tasks
 from compliance.models import AuditEntry, AuditVerification
 from tests import factories
 
@@ -26,6 +26,7 @@ def _no_broker(settings):
 
 def _tamper() -> AuditEntry:
     factories.CustomerFactory()
+    chain.seal_pending()  # as after the commit
     victim = AuditEntry.objects.order_by("seq").first()
     with connection.cursor() as cursor:
         cursor.execute("UPDATE compliance_auditentry SET cid = 'forged' WHERE id = %s", [victim.pk])
@@ -45,6 +46,7 @@ def test_readiness_notes_a_chain_never_verified(client):
 def test_an_intact_verification_is_recorded_and_noted(client):
     # given
     factories.CustomerFactory()
+    chain.seal_pending()  # as after the commit
 
     # when
     assert tasks.verify_audit_chain.delay().get() is True
@@ -106,3 +108,19 @@ def test_an_overdue_verification_is_noted(client):
 
     # then
     assert note["ok"] is None and note["detail"].startswith("overdue")
+
+
+def test_entries_left_unsealed_beyond_the_bound_are_noted_at_once(client, settings):
+    # given: an intact verification, then an entry the sealer never chained (it is not running)
+    settings.AUDIT_SEAL_BOUND_SECONDS = 60
+    factories.CustomerFactory()
+    chain.seal_pending()
+    assert tasks.verify_audit_chain.delay().get() is True
+    factories.CustomerFactory()
+    AuditEntry.objects.filter(seq__isnull=True).update(timestamp=timezone.now() - dt.timedelta(seconds=61))
+
+    # when
+    note = client.get("/health/ready").json()["notes"]["audit_chain"]
+
+    # then
+    assert note["ok"] is False and "not being sealed" in note["detail"]

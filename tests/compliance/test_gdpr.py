@@ -298,6 +298,7 @@ def test_consent_withdrawal_is_recorded_in_the_trail_and_the_export(superuser, c
     customer.refresh_from_db()
     assert customer.gdpr_consent is False and customer.gdpr_consent_withdrawn_at is not None
     assert customer.gdpr_consent_date is not None
+    chain.seal_pending()  # as after the commit
     entry = AuditEntry.objects.filter(object_pk=str(customer.pk)).order_by("-seq").first()
     assert entry.actor == superuser
     assert entry.changes["gdpr_consent"] == [True, False] or entry.changes["gdpr_consent"] == ["True", "False"]

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _membership_entries(user: User) -> list[AuditEntry]:
+    chain.seal_pending()  # as after the commit: the order is the chain's
     return [
         entry for entry in AuditEntry.objects.filter(
             content_type=ContentType.objects.get_for_model(User), object_pk=str(user.pk),

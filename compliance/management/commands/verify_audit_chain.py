@@ -1,4 +1,5 @@
-"""`manage.py verify_audit_chain`: walk the audit hash chain, name the first break, exit 1 on any break."""
+"""`manage.py verify_audit_chain`: walk the audit hash chain, name the first break, exit 1 on any break.
+Entries not sealed yet count as pending, and as a break once older than AUDIT_SEAL_BOUND_SECONDS."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class Command(BaseCommand):
                 f"{len(report.breaks)} break(s) in {report.entries} entries."
             )
         self.stdout.write(self.style.SUCCESS(
-            f"Audit chain intact: {report.entries} entries ({report.redacted} GDPR-redacted), "
+            f"Audit chain intact: {report.entries} entries ({report.redacted} GDPR-redacted, {report.pending} "
+            f"awaiting sealing within the bound), "
             f"head #{report.head_seq or 0} {report.head_hash}"
         ))
