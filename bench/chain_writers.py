@@ -1,7 +1,7 @@
 """Audited writes per second with N concurrent writers: the audit chain's head held to commit (before) vs
 deferred sealing (after). See `compliance.chain`, "Sealing".
 
-    .venv/bin/python bench/chain_writers.py [--writers 32] [--seconds 10] [--work-ms 5] [--entries 3]
+    .venv/bin/python bench/chain_writers.py [--writers 32] [--processes 4] [--seconds 10] [--work-ms 5] [--entries 3]
 
 Each writer loops over transactions shaped like an audited request: ``--entries`` audit entries, with
 ``--work-ms`` of other work in the same transaction (``pg_sleep``, standing for the request's reads, locks and
@@ -30,6 +30,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--work-ms", type=float, default=5.0, help="other work inside each transaction")
     parser.add_argument("--entries", type=int, default=3, help="audit entries per transaction")
+    parser.add_argument("--processes", type=int, default=4, help="writer processes (like app workers)")
     parser.add_argument("--modes", default="inline,deferred")
     parser.add_argument("--server", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--database", default="vg_bench_chain")
@@ -51,69 +52,90 @@ def main() -> int:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    print(f"{args.writers} writers, {args.seconds:g} s per mode, {args.entries} entries and {args.work_ms:g} ms of "
-          f"other work per transaction; database {args.database}")
+    print(f"{args.writers} writers in {args.processes} processes, {args.seconds:g} s per mode, {args.entries} "
+          f"entries and {args.work_ms:g} ms of other work per transaction; database {args.database}")
     for mode in args.modes.split(","):
         run(mode.strip(), args)
     return 0
 
 
-def run(mode: str, args) -> None:
+def _write(mode: str, args, first: int, count: int, deadline: float) -> tuple[int, int]:
+    """`count` writer threads in this process until `deadline`; returns (transactions, errors)."""
     from django.conf import settings
     from django.contrib.contenttypes.models import ContentType
     from django.db import connection, connections, transaction
 
-    from compliance import chain
     from compliance.models import AuditEntry
 
     settings.AUDIT_CHAIN_SEALING = mode
     ct = ContentType.objects.get_for_model(AuditEntry)
-    start_count = AuditEntry.objects.count()
-    stop = threading.Event()
-    barrier = threading.Barrier(args.writers + 1)
-    done = [0] * args.writers
+    connections.close_all()
+    done = [0] * count
     errors: list[BaseException] = []
 
     def writer(n: int) -> None:
         try:
-            barrier.wait()
-            while not stop.is_set():
+            while time.time() < deadline:
                 with transaction.atomic():
                     for k in range(args.entries):
-                        AuditEntry.objects.create(content_type=ct, object_pk=f"bench-{n}-{done[n]}-{k}",
+                        AuditEntry.objects.create(content_type=ct, object_pk=f"bench-{first + n}-{done[n]}-{k}",
                                                   object_repr="bench", action=AuditEntry.Action.UPDATE,
                                                   changes={"field": ["old", "new"]})
                     with connection.cursor() as cursor:
                         cursor.execute("SELECT pg_sleep(%s)", [args.work_ms / 1000])
                 done[n] += 1
-        except BaseException as exc:  # reported after the run
+        except BaseException as exc:  # counted in the report
             errors.append(exc)
-            stop.set()
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(args.writers)]
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(count)]
     for thread in threads:
         thread.start()
-    barrier.wait()
-    started = time.monotonic()
-    time.sleep(args.seconds)
-    stop.set()
     for thread in threads:
         thread.join()
-    elapsed = time.monotonic() - started
-    lag_started = time.monotonic()
+    if errors:
+        print(f"    writer error: {errors[0]!r}", file=sys.stderr)
+    return sum(done), len(errors)
+
+
+def _child(mode: str, args, first: int, count: int, deadline: float, results) -> None:
+    results.put(_write(mode, args, first, count, deadline))
+
+
+def run(mode: str, args) -> None:
+    import multiprocessing
+
+    from django.db import connections
+
+    from compliance import chain
+    from compliance.models import AuditEntry
+
+    start_count = AuditEntry.objects.count()
+    connections.close_all()  # no connection may cross the fork
+    processes = max(1, min(args.processes, args.writers))
+    shares = [args.writers // processes + (1 if p < args.writers % processes else 0) for p in range(processes)]
+    deadline = time.time() + 1.0 + args.seconds  # a second for the children to start
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    children = [context.Process(target=_child, args=(mode, args, sum(shares[:p]), shares[p], deadline, results))
+                for p in range(processes)]
+    for child in children:
+        child.start()
+    outcomes = [results.get() for _ in children]
+    for child in children:
+        child.join()
+    transactions, errors = sum(t for t, _ in outcomes), sum(e for _, e in outcomes)
     pending = AuditEntry.objects.filter(seq__isnull=True).count()
+    lag_started = time.monotonic()
     chain.seal_pending()
     lag = time.monotonic() - lag_started
     report = chain.verify_chain()
     written = AuditEntry.objects.count() - start_count
-    transactions = sum(done)
-    print(f"  {mode:9s}: {transactions / elapsed:8.1f} transactions/s, {written / elapsed:8.1f} audit entries/s; "
-          f"left unsealed at the end {pending} (sealed in {lag * 1000:.0f} ms); chain "
+    print(f"  {mode:9s}: {transactions / args.seconds:8.1f} transactions/s, {written / args.seconds:8.1f} audit "
+          f"entries/s; left unsealed at the end {pending} (sealed in {lag * 1000:.0f} ms); chain "
           f"{'intact' if report.ok else 'BROKEN: ' + str(report.first_break)}, {report.entries} entries"
-          + (f"; {len(errors)} writer error(s), first: {errors[0]!r}" if errors else ""))
-    connection.close()
+          + (f"; {errors} writer error(s)" if errors else ""))
 
 
 if __name__ == "__main__":
