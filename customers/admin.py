@@ -27,10 +27,19 @@ from customers.models import Customer
 from customers.search import DIGITS_ONLY_ID, POLICY_NUMBER, is_sensitive_term, looks_like_ssn
 from policies.models import Policy
 from vanguard.accounts.permissions import can
-from vanguard.admin import Transition, VanguardModelAdmin, is_autocomplete_for, refusal_text, short_date
+from vanguard.admin import (
+    Transition,
+    VanguardModelAdmin,
+    is_autocomplete_for,
+    money_column,
+    refusal_text,
+    short_date,
+    term_text,
+)
 from vanguard.admin_search import PostedSearchMixin
 from vanguard.errors import DomainError
 from vanguard.middleware import client_ip
+from vanguard.money import format_money
 
 CONTACT_FIELDS = ("phone", "date_of_birth", "address")
 MASKED_CONTACT_FIELDS = ("masked_phone", "masked_date_of_birth", "masked_address")
@@ -41,12 +50,18 @@ CLAIMS_SHOWN = 20
 class PolicyInline(admin.TabularInline):
     model = Policy
     fk_name = "customer"
-    fields = ("policy_number", "policy_type", "status", "premium_amount", "coverage_amount", "start_date", "end_date")
+    fields = ("policy_number", "policy_type", "status", "money_premium", "money_coverage", "term")
     readonly_fields = fields
     extra = 0
     can_delete = False
     show_change_link = True
     ordering = ("-start_date",)
+    money_premium = money_column("premium_amount", "Premium")
+    money_coverage = money_column("coverage_amount", "Coverage")
+
+    @admin.display(description="Term")
+    def term(self, obj: Policy) -> str:
+        return term_text(obj.start_date, obj.end_date)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -74,7 +89,7 @@ class ErasureFilter(admin.SimpleListFilter):
 @admin.register(Customer)
 class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
     form = CustomerAdminForm
-    list_display = ("full_name_display", "email", "masked_phone", "consent_status", "created_at")
+    list_display = ("full_name_display", "email", "masked_phone", "consent_status", "customer_since")
     list_display_links = ("full_name_display", "email")
     list_filter = ("gdpr_consent", ("created_at", admin.DateFieldListFilter), ErasureFilter)
     search_fields = ("last_name", "first_name", "email")
@@ -118,6 +133,10 @@ class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
         if obj.gdpr_consent_withdrawn_at and not obj.gdpr_consent:
             return f"Withdrawn {date_format(timezone.localtime(obj.gdpr_consent_withdrawn_at), 'DATE_FORMAT')}"
         return "Given" if obj.gdpr_consent else "Not given"
+
+    @admin.display(description="Customer since", ordering="created_at")
+    def customer_since(self, obj: Customer) -> str:
+        return short_date(obj.created_at)
 
     @admin.display(description="Phone")
     def masked_phone(self, obj: Customer) -> str:
@@ -225,10 +244,11 @@ class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
             return "No claims."
         rows = format_html_join(
             "",
-            "<tr><td><a href='{}'>{}</a></td><td>{}</td><td>{}</td><td>{:,.2f}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td><a href='{}'>{}</a></td><td>{}</td><td>{}</td><td class='vanguard-money'>{}</td><td>{}</td>"
+            "<td>{}</td></tr>",
             (
                 (reverse("admin:claims_claim_change", args=[claim.pk]), claim.claim_number, claim.policy.policy_number,
-                 claim.get_claim_type_display(), claim.claim_amount, claim.get_status_display(),
+                 claim.get_claim_type_display(), format_money(claim.claim_amount), claim.get_status_display(),
                  f"{claim.reported_date:%Y-%m-%d}")
                 for claim in claims[:CLAIMS_SHOWN]
             ),
@@ -238,7 +258,8 @@ class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
             url = reverse("admin:claims_claim_changelist") + f"?policy__customer__id__exact={obj.pk}"
             more = format_html("<p><a href='{}'>All claims of this customer →</a></p>", url)
         return format_html(
-            "<table class='vanguard-related'><thead><tr><th>Claim</th><th>Policy</th><th>Type</th><th>Amount</th>"
+            "<table class='vanguard-related'><thead><tr><th>Claim</th><th>Policy</th><th>Type</th>"
+            "<th class='vanguard-money'>Amount</th>"
             "<th>Status</th><th>Reported</th></tr></thead><tbody>{}</tbody></table>{}",
             rows, more,
         )

@@ -21,7 +21,7 @@ from policies import services
 from policies.forms import AuditForm, CancelForm, PolicyChangeForm, PolicyCreateForm
 from policies.models import Policy, PolicyEvent
 from vanguard.accounts.permissions import can
-from vanguard.admin import ConfirmForm, Transition, VanguardModelAdmin, is_autocomplete_for, term_text
+from vanguard.admin import ConfirmForm, Transition, VanguardModelAdmin, is_autocomplete_for, money_column, term_text
 from vanguard.admin_search import PostedSearchMixin
 from vanguard.money import format_money
 
@@ -69,10 +69,9 @@ class PolicyEventInline(admin.TabularInline):
 
 @admin.register(Policy)
 class PolicyAdmin(PostedSearchMixin, VanguardModelAdmin):
-    list_display = (
-        "policy_number", "customer_link", "policy_type", "status", "premium_amount", "coverage_amount",
-        "start_date", "end_date",
-    )
+    # Fits a 1440 px screen beside the navigation and the filters: money formatted and right-aligned, the
+    # term as one column of two short dates (sorted by its end), nothing wrapping (vanguard/admin.css).
+    list_display = ("policy", "customer_link", "type", "status", "money_premium", "money_coverage", "term")
     list_select_related = ("customer",)
     list_filter = ("policy_type", "status", "compliance_status", ("start_date", admin.DateFieldListFilter),
                    EndsWithinFilter)
@@ -117,10 +116,29 @@ class PolicyAdmin(PostedSearchMixin, VanguardModelAdmin):
         # index: an OR of LIKEs across the join could only be answered by scanning every policy.
         return queryset.filter(customer_id__in=customers_matching(term).values("pk")), False
 
+    money_premium = money_column("premium_amount", "Premium")
+    money_coverage = money_column("coverage_amount", "Coverage")
+    # The change form's read-only amounts (a cancelled or expired policy): with their currency.
+    money_premium_amount = money_column("premium_amount", "Premium amount", code_in_header=False)
+    money_coverage_amount = money_column("coverage_amount", "Coverage amount", code_in_header=False)
+
+    @admin.display(description="Policy", ordering="policy_number")
+    def policy(self, obj: Policy) -> str:
+        return obj.policy_number
+
+    @admin.display(description="Type", ordering="policy_type")
+    def type(self, obj: Policy) -> str:
+        return obj.get_policy_type_display()
+
+    @admin.display(description="Term", ordering="end_date")
+    def term(self, obj: Policy) -> str:
+        return term_text(obj.start_date, obj.end_date)
+
     @admin.display(description="Customer", ordering="customer__last_name")
     def customer_link(self, obj: Policy):
         url = reverse("admin:customers_customer_change", args=[obj.customer_id])
-        return format_html('<a href="{}">{}</a>', url, obj.customer.full_name)
+        name = obj.customer.full_name
+        return format_html('<a href="{}" title="{}">{}</a>', url, name, name)
 
     @admin.display(description="Renewal of")
     def renewal_link(self, obj: Policy):
@@ -142,9 +160,13 @@ class PolicyAdmin(PostedSearchMixin, VanguardModelAdmin):
                 ("Money", {"fields": ("premium_amount", "coverage_amount")}),
                 ("Term", {"fields": ("start_date", "end_date")}),
             ]
+        # Amounts that can no longer change are shown formatted ("405,266.00 EUR"), not as an input's digits.
+        money = ("premium_amount", "coverage_amount") if obj.status in Policy.AMENDABLE_STATUSES else (
+            "money_premium_amount", "money_coverage_amount"
+        )
         return [
             (None, {"fields": ("policy_number", "customer", "policy_type", "status", "renewal_link")}),
-            ("Money", {"fields": ("premium_amount", "coverage_amount")}),
+            ("Money", {"fields": money}),
             ("Term", {"fields": ("start_date", "end_date", "cancellation_reason", "cancelled_at")}),
             ("Compliance", {"fields": ("compliance_status", "last_audit_date")}),
             ("Record", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
@@ -158,7 +180,7 @@ class PolicyAdmin(PostedSearchMixin, VanguardModelAdmin):
             "cancelled_at", "compliance_status", "last_audit_date", "created_at", "updated_at",
         ]
         if obj.status not in Policy.AMENDABLE_STATUSES:
-            readonly += ["premium_amount", "coverage_amount"]
+            readonly += ["money_premium_amount", "money_coverage_amount"]
         if obj.status in Policy.TERMINAL_STATUSES:
             readonly.append("end_date")
         return readonly

@@ -66,15 +66,16 @@ def test_dashboard_figures_for_a_known_book(book, manager):
     assert tile(board, "Waiting over 30 days").value == "2"
     assert tile(board, "Policies expiring in 30 days").value == "1"
     # six claims' policies at 500.00, plus 1,000.00 + 200.00 + 300.00 written this month
-    assert tile(board, "Premium written this month").value == "4,500.00"
+    assert tile(board, "Premium written this month").value == "4,500.00 EUR"
+    assert tile(board, "Premium written this month").note.endswith(f"since 1 {timezone.now():%b %Y}")
     charts = {chart.title: str(chart.svg) for chart in board.charts}
     assert "Pending: 2" in charts["Open claims by status"] and "Approved: 1" in charts["Open claims by status"]
     ageing = charts["Open claims by age"]
     for label in ("under 7 days: 1", "7-30 days: 1", "30-90 days: 1", "over 90 days: 1"):
         assert label in ageing
     last_month = _month_start(timezone.now(), 1)
-    assert f"{last_month:%B %Y}: 700.00" in charts["Premium written by month"]
-    assert f"{timezone.now():%B %Y}: 4,500.00" in charts["Premium written by month"]
+    assert f"{last_month:%B %Y}: 700.00 EUR" in charts["Premium written by month"]
+    assert f"{timezone.now():%B %Y}: 4,500.00 EUR" in charts["Premium written by month"]
 
 
 def test_the_index_page_renders_the_dashboard_as_inline_svg(client, book, manager):

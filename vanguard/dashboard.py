@@ -28,6 +28,8 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from vanguard.money import format_money
+
 CACHE_KEY = "vanguard:dashboard:v1"
 AGEING_BUCKETS = (  # (label, older than days, at most days) since the claim was reported; open claims only
     ("under 7 days", None, 7),
@@ -131,7 +133,7 @@ def _url(name: str, **params) -> str:
 
 
 def money(value: Decimal | str) -> str:
-    return f"{Decimal(value):,.2f}"
+    return format_money(Decimal(value))
 
 
 def dashboard_for(user, now: dt.datetime | None = None) -> Dashboard:
@@ -173,7 +175,8 @@ def dashboard_for(user, now: dt.datetime | None = None) -> Dashboard:
             Tile("Policies expiring in 30 days", f"{policies['expiring_30']:,}",
                  _url(changelist, status__exact="active", ends_within="30"), "active policies"),
             Tile("Premium written this month", money(this_month["total"]), "",
-                 f"{this_month['policies']:,} policies bound since {this_month['month']}"),
+                 f"{this_month['policies']:,} policies bound since "
+                 f"{dt.date.fromisoformat(this_month['month']):1 %b %Y}"),
         ]
         board.charts.append(Chart("Premium written by month", column_chart([
             (dt.date.fromisoformat(row["month"]).strftime("%b"), Decimal(row["total"]),

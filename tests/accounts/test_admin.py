@@ -93,8 +93,8 @@ def test_the_list_shows_roles_and_effective_authority(client, superuser, manager
     # when
     html = client.get(CHANGELIST).content.decode()
     # then
-    assert "Claims manager" in html and "100,000.00 (role default)" in html
-    assert "1,234.00 (own limit)" in html and "unlimited" in html
+    assert "Claims manager" in html and "100,000.00 EUR (role default)" in html
+    assert "1,234.00 EUR (own limit)" in html and "unlimited" in html
 
 
 def test_compliance_officer_may_view_staff_but_change_nothing(client, compliance_officer, adjuster):

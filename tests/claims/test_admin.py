@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
 from claims.models import Claim, ClaimDocument, ClaimEvent
 from tests import factories
@@ -497,3 +498,26 @@ def test_a_manager_assigns_a_claim_to_an_adjuster_on_the_form_and_an_adjuster_ca
                                                          "documents-2-TOTAL_FORMS": "0"}))
     claim.refresh_from_db()
     assert claim.assigned_to == adjuster
+
+
+def test_the_list_shows_the_claimed_amount_formatted_the_assignee_by_name_and_the_age(client, adjuster):
+    # given
+    claim = factories.ClaimFactory(claim_amount=Decimal("12500.00"), assigned_to=adjuster,
+                                   reported_date=timezone.now() - dt.timedelta(days=3))
+    client.force_login(adjuster)
+    # when
+    html = client.get(CHANGELIST).content.decode()
+    # then
+    assert "Claimed (EUR)" in html and '<td class="field-money_claimed">12,500.00</td>' in html
+    assert adjuster.get_full_name() in html and "3 days" in html
+    assert claim.claim_number in html
+
+
+def test_the_change_page_shows_the_amounts_with_the_currency(client, adjuster):
+    # given
+    claim = factories.ClaimFactory(approved=True, claim_amount=Decimal("12500.00"))
+    client.force_login(adjuster)
+    # when
+    html = client.get(change_url(claim)).content.decode()
+    # then: claimed and approved, both read-only, as money
+    assert html.count("12,500.00 EUR") >= 2

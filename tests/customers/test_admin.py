@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Group, Permission
@@ -631,3 +632,13 @@ def test_the_customer_autocomplete_still_finds_names(client, underwriter, custom
     url = reverse("admin:autocomplete") + "?app_label=policies&model_name=policy&field_name=customer&term=lovel"
     response = client.get(url)
     assert [r["id"] for r in response.json()["results"]] == [str(customer.pk)]
+
+
+def test_the_customers_policies_show_money_and_the_term(client, compliance_officer, customer):
+    # given
+    factories.PolicyFactory(customer=customer, premium_amount=Decimal("1234.50"), coverage_amount=Decimal("405266.00"))
+    client.force_login(compliance_officer)
+    # when
+    html = client.get(change_url(customer)).content.decode()
+    # then
+    assert "Premium (EUR)" in html and "1,234.50" in html and "405,266.00" in html and "Term" in html

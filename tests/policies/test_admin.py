@@ -399,3 +399,46 @@ def test_search_by_policy_number_or_customer(client, underwriter):
     # when / then
     for term in (policy.policy_number, policy.policy_number.lower(), "hopper"):
         assert list(client.get(CHANGELIST, {"q": term}).context["cl"].result_list) == [policy]
+
+
+# --- the list: money, the term, columns that fit -----------------------------------------------------------
+
+def test_the_list_shows_money_with_separators_and_the_currency_and_one_term_column(client, underwriter, settings):
+    # given
+    settings.CURRENCY = "EUR"
+    policy = factories.PolicyFactory(premium_amount=Decimal("1234.50"), coverage_amount=Decimal("405266.00"))
+    client.force_login(underwriter)
+    # when
+    html = client.get(CHANGELIST).content.decode()
+    # then: the currency in the money headers, amounts grouped, right-aligned money_* columns, start and end
+    assert "Premium (EUR)" in html and "Coverage (EUR)" in html
+    assert '<td class="field-money_premium">1,234.50</td>' in html
+    assert '<td class="field-money_coverage">405,266.00</td>' in html
+    assert "405266.00" not in html
+    assert f"{policy.start_date:%-d %b %Y} \N{EN DASH} {policy.end_date:%-d %b %Y}" in html
+    assert "column-start_date" not in html and "column-end_date" not in html
+
+
+def test_a_settled_policys_read_only_amounts_show_the_currency(client, underwriter):
+    # given
+    policy = factories.PolicyFactory(cancelled=True, premium_amount=Decimal("1234.50"))
+    client.force_login(underwriter)
+    # when
+    html = client.get(change_url(policy)).content.decode()
+    # then
+    assert "1,234.50 EUR" in html and 'name="premium_amount"' not in html
+
+
+def test_the_admin_stylesheet_keeps_list_cells_on_one_line_and_money_right_aligned(client, underwriter):
+    # given
+    from django.contrib.staticfiles import finders
+
+    client.force_login(underwriter)
+    # when
+    html = client.get(CHANGELIST).content.decode()
+    with open(finders.find("vanguard/admin.css"), encoding="utf-8") as stylesheet:
+        css = stylesheet.read()
+    # then: the base template loads it, and it holds the rules the list relies on
+    assert "vanguard/admin.css" in html
+    assert "#result_list td, #result_list th { white-space: nowrap;" in css
+    assert '#result_list td[class*="field-money_"]' in css and "text-align: right" in css

@@ -15,6 +15,7 @@ from vanguard.accounts.permissions import can
 from vanguard.accounts.roles import role_authority_limit
 from vanguard.admin import AuditHistoryMixin, is_autocomplete_for
 from vanguard.admin_search import PostedSearchMixin
+from vanguard.money import format_money
 
 
 def _is_assignee_lookup(request: HttpRequest) -> bool:
@@ -58,8 +59,8 @@ class UserAdmin(PostedSearchMixin, AuditHistoryMixin, DjangoUserAdmin):
         if obj.is_superuser:
             return "unlimited"
         if obj.authority_limit is not None:
-            return f"{obj.authority_limit:,.2f} (own limit)"
-        return f"{role_authority_limit({group.name for group in obj.groups.all()}):,.2f} (role default)"
+            return f"{format_money(obj.authority_limit)} (own limit)"
+        return f"{format_money(role_authority_limit({group.name for group in obj.groups.all()}))} (role default)"
 
     def has_view_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
         if super().has_view_permission(request, obj):
