@@ -18,6 +18,7 @@ from claims.schemas import ClaimCreate, ClaimFilter, ClaimPage, ClaimResponse, C
 from vanguard.accounts.permissions import require
 from vanguard.api_support.etag import etag_for
 from vanguard.api_support.http import json_response
+from vanguard.api_support.idempotency import idempotency_key_header
 from vanguard.api_support.pagination import PageQuery
 from vanguard.api_support.schemas import ErrorResponse
 from vanguard.api_support.writes import create_response, detail_response, guarded_update
@@ -72,7 +73,7 @@ async def claim_list(request, filters: Query[ClaimFilter], paging: Query[PageQue
 )
 async def claim_create(
     request, payload: ClaimCreate,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=255),
+    idempotency_key: str | None = idempotency_key_header(),
 ):
     """File a claim against a policy. An amount above the coverage, an incident outside the policy term
     or a policy that cannot be claimed on is a 400; an unknown policy a 404; an incident in the future a 422.
@@ -148,7 +149,7 @@ def _sha256(upload: UploadedFile) -> str:
 async def document_upload(
     request, claim_id: UUID, file: File[UploadedFile],
     document_type: Form[ClaimDocument.DocumentType] = ClaimDocument.DocumentType.OTHER,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=255),
+    idempotency_key: str | None = idempotency_key_header(),
 ):
     """Attach a document to a claim, sent as multipart/form-data: `file` (JPEG, PNG, GIF, PDF, DOC or
     DOCX, at most 10 MB; the type is sniffed from the content, never taken from the name) and `document_type`.

@@ -12,7 +12,7 @@ from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model
 
 from claims.models import ClaimStatus, ClaimType, DocumentType
 from policies.schemas import PolicyResponse
-from vanguard.api_support.schemas import Moment, Money, MoneyIn, Page
+from vanguard.api_support.schemas import Moment, Money, MoneyIn, Page, text_required_when
 
 Amount = MoneyIn  # the columns are Decimal(15,2)
 
@@ -44,6 +44,7 @@ class ClaimUpdate(Schema):
     # Documented as the server checks it: the decision fields are only read with a transition.
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "dependentRequired": {"approved_amount": ["status"], "decision_reason": ["status"]},
+        **text_required_when("status", ClaimStatus.DENIED.value, "decision_reason"),  # claim_deny's 422
     })
 
     status: ClaimStatus = Field(None, description="the target status; omit to leave it")
@@ -61,6 +62,9 @@ class ClaimUpdate(Schema):
             stray = [name for name in ("approved_amount", "decision_reason") if name in self.model_fields_set]
             if stray:
                 raise ValueError(f"{' and '.join(stray)} can only be sent with a status transition")
+        # The document states it (if/then), so it is checked with the body, before If-Match and the record.
+        if self.status == ClaimStatus.DENIED and not (self.decision_reason or "").strip():
+            raise ValueError("decision_reason is required to deny a claim.")
         return self
 
 

@@ -289,7 +289,8 @@ def claim_assign(*, actor: User, claim_id: UUID, assignee_id: UUID | None) -> Cl
 
         assignee = User.objects.filter(pk=assignee_id, is_active=True, is_staff=True).first()
         if assignee is None:
-            raise ValidationError({"assigned_to": ["Unknown or inactive staff user."]})
+            # The id is well-formed; whom it names is stored data, like the can-handle-claims rule below (400).
+            raise BusinessRuleViolation("The assignee (assigned_to) is not an active staff user.", field="assigned_to")
         if not can(assignee, "claims.process_claim"):
             raise BusinessRuleViolation(f"{assignee} cannot handle claims.", field="assigned_to")
     previous = claim.assigned_to_id

@@ -12,6 +12,7 @@ from customers.models import Customer
 from customers.schemas import (
     CustomerCreate,
     CustomerErased,
+    CustomerExport,
     CustomerFilter,
     CustomerPage,
     CustomerResponse,
@@ -21,6 +22,7 @@ from customers.schemas import (
 from vanguard.accounts.permissions import can, require
 from vanguard.api_support.etag import etag_for
 from vanguard.api_support.http import json_response
+from vanguard.api_support.idempotency import idempotency_key_header
 from vanguard.api_support.pagination import PageQuery
 from vanguard.api_support.schemas import ErrorResponse
 from vanguard.api_support.writes import create_response, detail_response, guarded_update
@@ -68,7 +70,7 @@ async def customer_list(request, filters: Query[CustomerFilter], paging: Query[P
 )
 async def customer_create(
     request, payload: CustomerCreate,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=255),
+    idempotency_key: str | None = idempotency_key_header(),
 ):
     """Create a customer. `gdpr_consent` must be true (400 otherwise); an e-mail already on file is a 409.
     Personal data is encrypted at rest. Honours Idempotency-Key."""
@@ -141,8 +143,9 @@ async def customer_update(
 
 
 @router.get(
-    "/{customer_id}/export", operation_id="exportCustomer", response={200: dict, **READ_ERRORS},
+    "/{customer_id}/export", operation_id="exportCustomer", response={200: CustomerExport, **READ_ERRORS},
     summary="GDPR subject-access export: all personal data with policies and claims",
+    by_alias=True,  # an event's `from` (a Python keyword: the model's field is from_)
 )
 async def customer_export(request, customer_id: UUID):
     """GDPR subject-access export: all personal data held on the customer, with their policies and

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -14,7 +14,7 @@ from ninja import Schema
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
 
 from customers import pii
-from vanguard.api_support.schemas import Day, Flag, Moment, Page, QueryFlag, name_text, padded_pattern
+from vanguard.api_support.schemas import Day, Flag, Moment, Money, Page, QueryFlag, name_text, padded_pattern
 from vanguard.emails import normalise_email
 
 EMAIL_MAX = 254
@@ -44,7 +44,9 @@ def _not_future(value: dt.date | None) -> dt.date | None:
     return value
 
 
-Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(_email)]
+# `format: email` so generated clients and fuzzers send addresses; Django's validator is the stricter judge.
+Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(_email),
+                  WithJsonSchema({"type": "string", "format": "email", "maxLength": EMAIL_MAX})]
 Name = name_text(100)
 # E.164 (ASCII digits; "" clears), surrounding whitespace stripped: the documented pattern says so too.
 _PHONE = r"(\+?[1-9][0-9]{1,14})?"
@@ -115,12 +117,16 @@ class CustomerFilter(Schema):
 class CustomerSearch(Schema):
     """Find customers by e-mail and/or national id. The values travel in the body, never in the URL."""
 
-    model_config = ConfigDict(extra="forbid")
+    # At least one of the two (an empty body is a 422), documented as such.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [{"required": ["email"]},
+                                                                           {"required": ["ssn"]}]})
 
-    email: Annotated[str, StringConstraints(max_length=254)] | None = Field(
+    # Each value must hold something its normalisation keeps (an @; a letter or digit), so a value the document
+    # accepts is never "nothing given". null is refused: leave the field out instead.
+    email: Annotated[str, StringConstraints(max_length=254, pattern="[@\uff20\ufe6b]")] = Field(
         None, description="exact, any case; look-alike forms (full-width, zero-width characters) match"
     )
-    ssn: Annotated[str, StringConstraints(max_length=32)] | None = Field(
+    ssn: Annotated[str, StringConstraints(max_length=32, pattern="[0-9A-Za-z]")] = Field(
         None, description="exact national id; spaces, dashes and case do not matter ('123-45-6789' = '123456789')"
     )
 
@@ -135,6 +141,139 @@ class CustomerErased(Schema):
     id: UUID
     status: str = Field(description="'erased'")
     erased_at: dt.datetime
+
+
+# --- GDPR subject-access export (compliance.services.customer_export; SPEC §7.2) ---------------------------------
+# The export is built as a dict by the service; these models document it exactly (every key, nothing else:
+# extra="forbid"), and tests/api/test_fuzz_findings.py validates a real export against them.
+
+
+class _Exported(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExportMeta(_Exported):
+    generated_at: dt.datetime
+    format: Literal["vanguard-subject-access/1"]
+    requested_through: Literal["admin", "api"] = Field(description="the interface that asked for it")
+
+
+class ExportedCustomer(_Exported):
+    """The profile with its personal data in clear."""
+
+    id: UUID
+    email: str
+    first_name: str
+    last_name: str
+    phone: str | None
+    date_of_birth: dt.date | None
+    address: str | None
+    ssn: str | None = Field(description="the national id in full")
+    pii_encrypted: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    erased_at: dt.datetime | None
+
+
+class ConsentChange(_Exported):
+    at: dt.datetime
+    changes: dict[str, Any] = Field(description="the consent fields that changed: [old, new] as recorded")
+
+
+class ExportedConsent(_Exported):
+    gdpr_consent: bool
+    gdpr_consent_date: dt.datetime | None
+    gdpr_consent_withdrawn_at: dt.datetime | None
+    data_retention_date: dt.datetime | None
+    history: list[ConsentChange]
+
+
+class ExportedEvent(_Exported):
+    kind: str
+    from_: str | None = Field(alias="from")
+    to: str | None
+    reason: str | None
+    data: Any = Field(description="details recorded with the event (JSON)")
+    at: dt.datetime
+
+
+class ExportedPolicy(_Exported):
+    id: UUID
+    policy_number: str
+    policy_type: str
+    status: str
+    premium_amount: Money
+    coverage_amount: Money
+    start_date: dt.datetime
+    end_date: dt.datetime
+    cancellation_reason: str | None
+    cancelled_at: dt.datetime | None
+    renewal_of: UUID | None
+    created_at: dt.datetime
+    events: list[ExportedEvent]
+
+
+class ExportedDocument(_Exported):
+    id: UUID
+    filename: str
+    document_type: str
+    mime_type: str
+    file_size: int
+    sha256: str
+    uploaded_at: dt.datetime
+
+
+class ExportedClaim(_Exported):
+    id: UUID
+    claim_number: str
+    policy_number: str
+    claim_type: str
+    status: str
+    claim_amount: Money
+    approved_amount: Money | None
+    description: str
+    decision_reason: str | None
+    incident_date: dt.datetime
+    reported_date: dt.datetime
+    processed_date: dt.datetime | None
+    events: list[ExportedEvent]
+    documents: list[ExportedDocument]
+
+
+class ExportedHistoryEntry(_Exported):
+    seq: int | None = Field(description="its place in the audit chain; null while not yet sealed")
+    at: dt.datetime
+    action: str
+    changes: Any = Field(description="the changed fields as recorded (JSON)")
+    by: str | None = Field(description="the staff member's e-mail; null for the system")
+
+
+class FormerValue(_Exported):
+    field: str
+    value: str
+    replaced_at: dt.datetime
+
+
+class PIIAccess(_Exported):
+    at: dt.datetime
+    by: str = Field(description="the staff member's e-mail")
+    interface: str
+    fields: list[str]
+
+
+class CustomerExport(_Exported):
+    """Everything held about the person: profile, consent and its history, policies and claims with their
+    events and documents (metadata), the customer record's audit history, the former values of their personal
+    fields (kept encrypted so an erasure can find them) and who saw their personal data when."""
+
+    export: ExportMeta
+    customer: ExportedCustomer
+    consent: ExportedConsent
+    policies: list[ExportedPolicy]
+    claims: list[ExportedClaim]
+    record_history: list[ExportedHistoryEntry]
+    former_values: list[FormerValue]
+    pii_accesses: list[PIIAccess]
 
 
 class CustomerPage(Page[CustomerResponse]):

@@ -14,6 +14,7 @@ from policies.schemas import PolicyCreate, PolicyFilter, PolicyPage, PolicyRenew
 from vanguard.accounts.permissions import require
 from vanguard.api_support.etag import etag_for
 from vanguard.api_support.http import json_response
+from vanguard.api_support.idempotency import idempotency_key_header
 from vanguard.api_support.pagination import PageQuery
 from vanguard.api_support.schemas import ErrorResponse
 from vanguard.api_support.writes import create_response, detail_response, guarded_update
@@ -68,7 +69,7 @@ async def policy_list(request, filters: Query[PolicyFilter], paging: Query[PageQ
 )
 async def policy_create(
     request, payload: PolicyCreate,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=255),
+    idempotency_key: str | None = idempotency_key_header(),
 ):
     """Write a policy for a customer: active when its term has started, pending when it starts later.
     A premium below the minimum for its type is a 400; an unknown customer a 404; end not after start, or an
@@ -135,7 +136,7 @@ async def policy_update(
 )
 async def policy_renew(
     request, policy_id: UUID, payload: PolicyRenew | None = NO_BODY,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=255),
+    idempotency_key: str | None = idempotency_key_header(),
 ):
     """Renew a policy: the next term is written as a new policy (`renewal_of_id` set), by default with
     the same cover for a term of the same length starting when this one ends; the body may change premium,

@@ -10,7 +10,7 @@ from ninja import Schema
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from policies.models import ComplianceStatus, PolicyStatus, PolicyType
-from vanguard.api_support.schemas import Moment, Money, MoneyIn, Page, PremiumIn
+from vanguard.api_support.schemas import Moment, Money, MoneyIn, Page, PremiumIn, text_required_when
 
 # The columns: premium Decimal(10,2), coverage Decimal(15,2).
 Premium = PremiumIn
@@ -38,7 +38,9 @@ class PolicyUpdate(Schema):
     """Amendments and, with `status`, a transition: active (issue/reinstate), inactive (suspend),
     cancelled (needs `reason`), expired (only after the end date). Anything else is a 409."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=text_required_when(
+        "status", PolicyStatus.CANCELLED.value, "reason",  # policy_cancel's 422
+    ))
 
     premium_amount: Premium | None = None
     coverage_amount: Coverage | None = None
@@ -48,6 +50,13 @@ class PolicyUpdate(Schema):
         "", description="reason recorded with a status change (required to cancel)"
     )
     effective_date: Moment | None = Field(None, description="cancellation effective date (default now)")
+
+    @model_validator(mode="after")
+    def _cancelling_needs_a_reason(self) -> PolicyUpdate:
+        # The document states it (if/then), so it is checked with the body, before If-Match and the record.
+        if self.status == PolicyStatus.CANCELLED and not self.reason.strip():
+            raise ValueError("reason is required to cancel a policy.")
+        return self
 
 
 class PolicyRenew(Schema):

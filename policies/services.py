@@ -82,6 +82,13 @@ def _check_dates(start: dt.datetime, end: dt.datetime) -> None:
         raise ValidationError({"end_date": ["The end date must be after the start date."]})
 
 
+def _check_stored_order(start: dt.datetime, end: dt.datetime) -> None:
+    """An end date checked against a start the policy already has (an amendment, a renewal's default start):
+    a rule on stored data, which no request schema can state, so a 400 rather than a 422 (SPEC §3)."""
+    if end <= start:
+        raise BusinessRuleViolation("The end date must be after the policy's start date.", field="end_date")
+
+
 def _lock(policy_id: UUID) -> Policy:
     return Policy.objects.lock_for_update().get(pk=policy_id)
 
@@ -184,6 +191,7 @@ def policy_update(
     before = {name: str(getattr(policy, name)) for name in changes}
     for name, value in changes.items():
         setattr(policy, name, value)
+    _check_stored_order(policy.start_date, policy.end_date)
     _check_dates(policy.start_date, policy.end_date)
     if "premium_amount" in changes:
         _check_premium(policy.policy_type, policy.premium_amount)
@@ -310,6 +318,8 @@ def policy_renew(
         raise _refuse(policy, "renewed")
     start = start_date or policy.end_date
     end = end_date or (start + (policy.end_date - policy.start_date))
+    if start_date is None:  # the start is the stored end: its order with a given end is a stored-data rule
+        _check_stored_order(start, end)
     existing = Policy.objects.filter(renewal_of=policy, start_date=start).first()
     if existing is not None:
         return existing

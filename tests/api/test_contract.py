@@ -81,7 +81,7 @@ def test_every_path_answers_401_without_a_token(api_as, schema, settings):
             assert_problem(response, 401, "UNAUTHORIZED")
             assert response["WWW-Authenticate"].startswith("Bearer")
             checked += 1
-    assert checked >= 16
+    assert checked >= 21  # every operation but login and refresh, each a 401 (not a 429 from the anon rate limit)
 
 
 def test_docs_are_served_from_local_static_files(client):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import uuid
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -10,8 +12,10 @@ from asgiref.sync import async_to_sync
 from claims.models import Claim
 from customers.models import Customer
 from policies.models import Policy
+from tests import factories
 from tests.api.conftest import assert_problem
 from tests.factories import ClaimDocumentFactory, ClaimFactory, CustomerFactory, PolicyFactory
+from vanguard.accounts import roles
 from vanguard.api_support.schemas import DATE_TIME_PATTERN
 
 pytestmark = pytest.mark.django_db
@@ -169,3 +173,118 @@ def test_a_policy_starting_on_1900_01_01_in_any_time_zone_is_accepted(api_as, su
     body = _policy_body(CustomerFactory(), start_date="1900-01-01T00:00:00+05:00")
     assert api_as(superuser).post("/api/policies", body).status_code == 201
     assert PolicyFactory  # factories stay importable for the other tests
+
+
+def test_an_end_date_before_the_stored_start_is_a_business_rule_not_a_422(api_as, superuser):
+    # given a policy, and an end date that is a valid date-time but before the start the policy already has
+    # (no schema can state a bound that is stored data: SPEC §3 makes that a 400)
+    policy = PolicyFactory()
+    too_early = (policy.start_date - dt.timedelta(days=1)).isoformat()
+    api = api_as(superuser)
+    # when the end date is amended, or a renewal is asked to end before its default start (the old term's end)
+    amended = api.patch(f"/api/policies/{policy.pk}", {"end_date": too_early})
+    renewed = api.post(f"/api/policies/{policy.pk}/renew", {"end_date": policy.end_date.isoformat()})
+    # then both are 400 BUSINESS_RULE naming the end date, and nothing was written
+    for response in (amended, renewed):
+        assert "end date" in assert_problem(response, 400, "BUSINESS_RULE")["detail"]
+    unchanged = Policy.objects.get(pk=policy.pk)
+    assert unchanged.end_date == policy.end_date and not unchanged.events.exists()
+    assert Policy.objects.count() == 1
+
+
+@pytest.mark.parametrize("who", ["nobody", "inactive", "customer-facing"])
+def test_assigning_a_claim_to_no_active_staff_user_is_a_business_rule(api_as, manager, who):
+    # given a claim and an assignee id that names no user, an inactive one, or a non-staff account
+    claim = ClaimFactory()
+    assignee = {
+        "nobody": lambda: uuid.uuid4(),
+        "inactive": lambda: factories.staff(roles.CLAIMS_ADJUSTER, is_active=False).pk,
+        "customer-facing": lambda: factories.UserFactory(is_staff=False).pk,
+    }[who]()
+    # when a manager assigns the claim to it
+    response = api_as(manager).patch(f"/api/claims/{claim.pk}", {"assigned_to": str(assignee)})
+    # then it is a 400 BUSINESS_RULE naming the field (like an assignee who cannot handle claims), not a 422
+    # the document cannot describe, and the claim is unchanged
+    assert "assigned_to" in assert_problem(response, 400, "BUSINESS_RULE")["detail"]
+    assert Claim.objects.get(pk=claim.pk).assigned_to_id is None
+
+
+def test_the_idempotency_key_is_documented_as_checked_and_without_a_reusable_example(api_as, superuser, schema):
+    # given the document's Idempotency-Key parameter on every creating POST
+    keys = [p for operations in schema["paths"].values() for op in operations.values()
+            for p in op.get("parameters", []) if p["name"] == "Idempotency-Key"]
+    assert len(keys) == 5
+    for key in keys:
+        # then it states what the server checks, and gives no value every generated request would reuse (a 422)
+        assert {"minLength": 1, "maxLength": 255, "pattern": "[!-~]"}.items() <= key["schema"].items()
+        assert "example" not in key and "examples" not in key
+    # and a key with nothing visible in it is refused before anything is written
+    body = {"email": "a@example.com", "first_name": "A", "last_name": "B", "gdpr_consent": True}
+    for blank in (" ", "\t"):
+        response = api_as(superuser).post("/api/customers", body, headers={"Idempotency-Key": blank})
+        assert_problem(response, 422, "VALIDATION_ERROR")
+    assert not Customer.objects.exists()
+
+
+def test_a_reason_required_by_the_status_is_checked_with_the_body_and_documented(api_as, superuser, schema):
+    # given a claim and a policy, and a stale If-Match
+    claim, policy = ClaimFactory(processing=True), PolicyFactory()
+    api, stale = api_as(superuser), {"If-Match": '"0123456789abcdef0123456789abcdef"'}
+    # when a denial or a cancellation comes without its reason
+    denied = api.patch(f"/api/claims/{claim.pk}", {"status": "denied", "decision_reason": "  "}, headers=stale)
+    cancelled = api.patch(f"/api/policies/{policy.pk}", {"status": "cancelled"}, headers=stale)
+    # then the body itself is refused (422), before the record and its version are looked at (not a 412)
+    assert "decision_reason" in str(assert_problem(denied, 422, "VALIDATION_ERROR")["errors"])
+    assert "reason" in str(assert_problem(cancelled, 422, "VALIDATION_ERROR")["errors"])
+    assert Claim.objects.get(pk=claim.pk).status == "processing" and Policy.objects.get(pk=policy.pk).status == "active"
+    # and the document says so: if status is that value, then the reason is required and not blank
+    components = schema["components"]["schemas"]
+    for name, status, field in (("ClaimUpdate", "denied", "decision_reason"), ("PolicyUpdate", "cancelled", "reason")):
+        assert components[name]["if"] == {"properties": {"status": {"const": status}}, "required": ["status"]}
+        assert components[name]["then"]["required"] == [field]
+        assert not re.search(components[name]["then"]["properties"][field]["pattern"], "  \t")
+
+
+def test_customer_search_documents_that_it_needs_an_email_or_a_national_id(schema):
+    search = schema["components"]["schemas"]["CustomerSearch"]
+    # an empty body is a 422 and the document says so; a value it accepts is never "nothing given"
+    assert search["anyOf"] == [{"required": ["email"]}, {"required": ["ssn"]}]
+    assert not re.search(search["properties"]["email"]["pattern"], " \u200b ")
+    assert not re.search(search["properties"]["ssn"]["pattern"], "- -")
+    assert {"type": "null"} not in search["properties"]["email"].get("anyOf", [])
+
+
+def test_a_customer_email_is_documented_as_an_email(schema):
+    assert schema["components"]["schemas"]["CustomerCreate"]["properties"]["email"]["format"] == "email"
+
+
+def test_the_subject_access_export_is_documented_by_a_schema_it_matches(api_as, superuser, compliance_officer,
+                                                                         schema):
+    from auditlog.context import set_actor
+
+    from customers import services as customer_services
+    from customers.schemas import CustomerExport
+
+    # given a customer with everything an export lists: consent, a changed address (a former value), a policy
+    # with events, a claim with a document and a decision, audit history and a PII access
+    with set_actor(superuser):
+        customer = customer_services.customer_create(
+            actor=superuser, email="grace@example.com", first_name="Grace", last_name="Hopper",
+            phone="+442079460000", address="1 Old Street", ssn="123-45-6789", gdpr_consent=True,
+        )
+        customer_services.customer_update(actor=superuser, customer_id=customer.pk, address="2 New Street")
+    policy = PolicyFactory(customer=customer)
+    claim = ClaimFactory(policy=policy, approved=True, decision_reason="Covered")
+    ClaimDocumentFactory(claim=claim)
+    api_as(superuser).get(f"/api/customers/{customer.pk}")  # a PII access
+    # when the API exports it
+    response = api_as(compliance_officer).get(f"/api/customers/{customer.pk}/export")
+    assert response.status_code == 200
+    # then the real export validates against the documented schema, which forbids keys it does not name
+    export = CustomerExport.model_validate_json(response.content)
+    assert export.former_values and export.claims[0].documents and export.pii_accesses and export.record_history
+    with pytest.raises(ValueError):
+        CustomerExport.model_validate({**response.json(), "undocumented": 1})
+    # and the document names it as the answer
+    answer = schema["paths"]["/api/customers/{customer_id}/export"]["get"]["responses"]["200"]
+    assert answer["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/CustomerExport"}

@@ -504,8 +504,8 @@ def test_assignee_must_be_active_staff(manager):
     # given
     gone = factories.staff(roles.CLAIMS_ADJUSTER, is_active=False)
     claim = factories.ClaimFactory()
-    # when / then
-    with pytest.raises(ValidationError):
+    # when / then: whom the id names is stored data, a business rule (400), like "cannot handle claims"
+    with pytest.raises(BusinessRuleViolation, match="assigned_to"):
         services.claim_assign(actor=manager, claim_id=claim.pk, assignee_id=gone.pk)
 
 

@@ -218,11 +218,11 @@ def test_updated_premium_must_meet_the_minimum(underwriter):
     assert policy.premium_amount == Decimal("500.00")
 
 
-def test_update_end_before_start_is_a_validation_error(underwriter):
+def test_update_end_before_the_stored_start_is_a_business_rule(underwriter):
     # given
     policy = factories.PolicyFactory()
-    # when / then
-    with pytest.raises(ValidationError):
+    # when / then: the start is stored data, not part of the request (SPEC §3: 400, not 422)
+    with pytest.raises(BusinessRuleViolation, match="end date"):
         services.policy_update(actor=underwriter, policy_id=policy.pk, end_date=policy.start_date)
 
 

@@ -27,6 +27,16 @@ from vanguard.errors import InvalidInput
 
 TTL = dt.timedelta(hours=24)
 MAX_KEY_LENGTH = 255
+# At least one visible ASCII character: a key that is only whitespace is no key (clean_key strips it). Spelled as
+# an ASCII range because `\\S` differs between regex engines (U+0085 is whitespace to Rust and Python, not to JS).
+KEY_PATTERN = "[!-~]"
+
+
+def idempotency_key_header() -> Any:
+    """The optional Idempotency-Key header of a creating POST, validated (422) as it is documented."""
+    from ninja import Header
+
+    return Header(None, alias="Idempotency-Key", min_length=1, max_length=MAX_KEY_LENGTH, pattern=KEY_PATTERN)
 
 
 class Replay(Exception):

@@ -84,12 +84,15 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "example": '"5d41402abc4b2a76b9719d911017c592"',
     },
     "Idempotency-Key": {
-        "description": "Makes a retry safe: a key of your choice (a UUID is ideal), 1-255 characters, kept "
+        "description": "Makes a retry safe: a key of your choice (a UUID is ideal), 1-255 characters with at least one "
+        "visible ASCII character, kept "
         "for 24 hours per user. The same key with the same body within 24 h creates nothing new and replays "
         "the first response (same status, the record rendered again) with `Idempotent-Replayed: true`; the "
         "same key with a different body is a 422 VALIDATION_ERROR. A first attempt that failed keeps nothing, "
-        "so it may be retried with the same key.",
-        "example": "8e3c6a52-4c1b-4f0e-9a57-2d7f3b1e6c90",
+        "so it may be retried with the same key. Mint a new key for every new request and reuse it only for "
+        "retries of that request.",
+        # No example value: a documented key is one every generated client and tool would send with any body,
+        # which is exactly the misuse that answers 422.
     },
 }
 
@@ -194,6 +197,52 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "correlation_id": "3f0c1a2b9d8e4f6a8b7c6d5e4f3a2b1c", "timestamp": _NOW,
     },
 }
+# The subject-access export (customers.schemas.CustomerExport) and its parts, from one example.
+_EVENT = {"kind": "status_changed", "from": "pending", "to": "active", "reason": None, "data": {}, "at": _NOW}
+_EXPORT = {
+    "export": {"generated_at": _NOW, "format": "vanguard-subject-access/1", "requested_through": "api"},
+    "customer": {
+        "id": _CUSTOMER_ID, "email": "ada.lovelace@example.com", "first_name": "Ada", "last_name": "Lovelace",
+        "phone": "+442079460000", "date_of_birth": "1985-12-10", "address": "12 Example Street, London",
+        "ssn": "123-45-6789", "pii_encrypted": True, "created_at": _NOW, "updated_at": _NOW, "erased_at": None,
+    },
+    "consent": {
+        "gdpr_consent": True, "gdpr_consent_date": _NOW, "gdpr_consent_withdrawn_at": None,
+        "data_retention_date": "2032-03-14T09:26:53Z",
+        "history": [{"at": _NOW, "changes": {"gdpr_consent": ["False", "True"]}}],
+    },
+    "policies": [{
+        "id": _POLICY_ID, "policy_number": "POL-2025-000123", "policy_type": "auto", "status": "active",
+        "premium_amount": "1200.00", "coverage_amount": "50000.00", "start_date": "2025-01-01T00:00:00Z",
+        "end_date": "2026-01-01T00:00:00Z", "cancellation_reason": None, "cancelled_at": None,
+        "renewal_of": None, "created_at": _NOW, "events": [_EVENT],
+    }],
+    "claims": [{
+        "id": _CLAIM_ID, "claim_number": "CLM-2025-000042", "policy_number": "POL-2025-000123",
+        "claim_type": "accident", "status": "approved", "claim_amount": "1500.00", "approved_amount": "1450.00",
+        "description": "Rear-ended at a junction.", "decision_reason": "Covered; excess applied.",
+        "incident_date": "2025-03-10T17:45:00Z", "reported_date": _NOW, "processed_date": _NOW,
+        "events": [{**_EVENT, "from": "processing", "to": "approved"}],
+        "documents": [{
+            "id": _DOCUMENT_ID, "filename": "repair-estimate.pdf", "document_type": "estimate",
+            "mime_type": "application/pdf", "file_size": 48213,
+            "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "uploaded_at": _NOW,
+        }],
+    }],
+    "record_history": [{"seq": 1042, "at": _NOW, "action": "create", "changes": {"first_name": ["None", "Ada"]},
+                        "by": "clerk@vanguard.example"}],
+    "former_values": [{"field": "phone", "value": "+442079460999", "replaced_at": _NOW}],
+    "pii_accesses": [{"at": _NOW, "by": "clerk@vanguard.example", "interface": "api",
+                      "fields": ["email", "phone", "date_of_birth", "address", "ssn"]}],
+}
+EXAMPLES.update({
+    "CustomerExport": _EXPORT, "ExportMeta": _EXPORT["export"], "ExportedCustomer": _EXPORT["customer"],
+    "ExportedConsent": _EXPORT["consent"], "ConsentChange": _EXPORT["consent"]["history"][0],
+    "ExportedPolicy": _EXPORT["policies"][0], "ExportedEvent": _EVENT, "ExportedClaim": _EXPORT["claims"][0],
+    "ExportedDocument": _EXPORT["claims"][0]["documents"][0], "ExportedHistoryEntry": _EXPORT["record_history"][0],
+    "FormerValue": _EXPORT["former_values"][0], "PIIAccess": _EXPORT["pii_accesses"][0],
+})
+
 _PAGE_ITEMS = {"CustomerPage": "CustomerResponse", "PolicyPage": "PolicyResponse", "ClaimPage": "ClaimResponse",
                "AuditLogPage": "AuditLogResponse"}
 for _page, _item in _PAGE_ITEMS.items():

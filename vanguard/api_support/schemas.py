@@ -84,6 +84,19 @@ WHITESPACE = "\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u
 NO_NUL_PATTERN = "^[^\\x00]*$"  # PostgreSQL text cannot hold NUL: the parser refuses it anywhere (422)
 
 
+# Text with at least one character that strip() keeps, and no NUL: what "must not be blank" accepts.
+NONBLANK_PATTERN = f"^[{WHITESPACE}]*[^{WHITESPACE}\\x00][^\\x00]*$"
+
+
+def text_required_when(field: str, value: str, needs: str) -> dict[str, Any]:
+    """JSON Schema (for a model's json_schema_extra) saying: when `field` is `value`, `needs` is required and
+    not blank. The server refuses that case with a 422, so the document states it (if/then)."""
+    return {
+        "if": {"properties": {field: {"const": value}}, "required": [field]},
+        "then": {"required": [needs], "properties": {needs: {"type": "string", "pattern": NONBLANK_PATTERN}}},
+    }
+
+
 def _stripped_nonblank(value: str) -> str:
     value = value.strip()
     if not value:
@@ -93,10 +106,9 @@ def _stripped_nonblank(value: str) -> str:
 
 def name_text(max_length: int):
     """Free text that must say something: at most `max_length` characters as sent, stored stripped."""
-    pattern = f"^[{WHITESPACE}]*[^{WHITESPACE}\\x00][^\\x00]*$"
     return Annotated[
         str, Field(max_length=max_length), AfterValidator(_stripped_nonblank),
-        WithJsonSchema({"type": "string", "maxLength": max_length, "pattern": pattern}),
+        WithJsonSchema({"type": "string", "maxLength": max_length, "pattern": NONBLANK_PATTERN}),
     ]
 
 
