@@ -12,11 +12,14 @@ import datetime as dt
 import json
 import os
 import re
+import uuid
 from typing import Any
 from uuid import UUID
 
 import schemathesis
 from hypothesis import strategies as st
+
+from vanguard.api_support import openapi
 
 SEEDED: dict[str, list[Any]] = json.loads(os.environ.get("FUZZ_IDS", "{}"))
 DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
@@ -30,6 +33,56 @@ def _is_uuid(value: Any) -> bool:
     except ValueError:
         return False
     return True
+
+
+# The ids of the document's examples (vanguard/api_support/openapi.py) stand for "a record you have": a
+# client copying an example would use one of its own. The examples and coverage phases send them as they are.
+_EXAMPLE_IDS = {
+    "customer_id": openapi._CUSTOMER_ID, "policy_id": openapi._POLICY_ID, "claim_id": openapi._CLAIM_ID,
+    "document_id": openapi._DOCUMENT_ID,
+}
+_EXAMPLE_ETAG = openapi.PARAMETERS["If-Match"]["example"]
+
+
+def _valid_key(value: Any) -> bool:
+    return isinstance(value, str) and 1 <= len(value) <= 255 and re.search(r"[!-~]", value) is not None
+
+
+@schemathesis.hook
+def before_call(context, case, **kwargs):
+    """What every client does, in every phase (the flatmap hooks below act in the generated phases only):
+    a new Idempotency-Key for each request, the ETag it read in If-Match, and its own records' ids.
+    Only valid values are replaced, by valid values (Schemathesis revalidates the case after this hook)."""
+    meta = case.meta
+    if meta is not None and meta.generation.mode.is_negative and getattr(
+            meta.phase.data, "parameter_location", None) == "header":
+        # A probe of a header (a missing Authorization, a bad If-Match) is left exactly as generated: an edit here
+        # makes Schemathesis revalidate the case as positive and send the header it meant to leave out.
+        return
+    headers = case.headers if case.headers is not None else {}
+    # A key reused with another body is the 422 of SPEC §3 (tests/api/test_idempotency.py); Hypothesis may draw
+    # one key twice, so the key is minted here, outside the generated data.
+    if _valid_key(headers.get("Idempotency-Key")):
+        headers["Idempotency-Key"] = f"fuzz-{uuid.uuid4()}"
+    # The documented example ETag is never a record's current one (always a 412): `*` is "the version I read".
+    if headers.get("If-Match") == _EXAMPLE_ETAG:
+        headers["If-Match"] = "*"
+    for name, value in (case.path_parameters or {}).items():
+        if value == _EXAMPLE_IDS.get(name):
+            if name in ("claim_id", "document_id") and SEEDED.get("documents") and "document_id" in (
+                    case.path_parameters or {}):
+                case.path_parameters["claim_id"], case.path_parameters["document_id"] = SEEDED["documents"][0]
+            elif SEEDED.get(name):
+                case.path_parameters[name] = SEEDED[name][0]
+    body = case.body if isinstance(case.body, dict) else None
+    if body is not None:
+        if body.get("policy_id") == openapi._POLICY_ID and SEEDED.get("claimable_policy"):
+            body["policy_id"] = SEEDED["claimable_policy"][0]
+        if body.get("customer_id") == openapi._CUSTOMER_ID and SEEDED.get("customer_id"):
+            body["customer_id"] = SEEDED["customer_id"][0]
+        if case.method.upper() == "POST" and case.operation.path in (
+                "/api/policies", "/api/policies/{policy_id}/renew"):
+            body.update(_term_in_order(body))
 
 
 @schemathesis.hook
@@ -50,13 +103,9 @@ def flatmap_path_parameters(context, path_parameters):
 def _past_moment(value: Any) -> Any:
     """A valid date-time in the future becomes a valid one in the past (the schema cannot say "not in the
     future": that bound moves every day, see ClaimCreate.incident_date)."""
-    if isinstance(value, str) and DATE_TIME.match(value):
-        try:
-            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return value
-        if moment.astimezone(dt.UTC) > dt.datetime.now(dt.UTC) - dt.timedelta(days=1):
-            return "2020-02-29T12:00:00Z"
+    moment = _moment(value)
+    if moment is not None and moment.astimezone(dt.UTC) > dt.datetime.now(dt.UTC) - dt.timedelta(days=1):
+        return "2020-02-29T12:00:00Z"
     return value
 
 
@@ -71,13 +120,40 @@ def _past_date(value: Any) -> Any:
     return value
 
 
+def _moment(value: Any) -> dt.datetime | None:
+    if isinstance(value, str) and DATE_TIME.match(value):
+        try:
+            return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return None
+
+
+def _term_in_order(body: dict) -> dict:
+    """Two valid dates in the wrong order become a valid term (end a year after start): "end after start" is a
+    rule between two fields that JSON Schema cannot state; SPEC §3 makes it a 422 (tests/api/test_policies.py)."""
+    start, end = _moment(body.get("start_date")), _moment(body.get("end_date"))
+    if start is not None and end is not None and end <= start:
+        later = start + dt.timedelta(days=365)
+        if later.year <= 2999:
+            return {**body, "end_date": later.isoformat()}
+    return body
+
+
 @schemathesis.hook
 def flatmap_headers(context, headers):
-    # A client mints a new Idempotency-Key for each new request; the fuzzer would send the documented example
-    # key with other bodies, which is the 422 of SPEC §3 (tests/api/test_idempotency.py covers it).
-    key = (headers or {}).get("Idempotency-Key")
-    if isinstance(key, str) and 1 <= len(key) <= 255:
+    headers = headers or {}
+    # A client mints a new Idempotency-Key for each new request; a generated key reused with another body is
+    # the 422 of SPEC §3 (tests/api/test_idempotency.py covers it).
+    key = headers.get("Idempotency-Key")
+    if isinstance(key, str) and 1 <= len(key) <= 255 and key.strip():
         return st.uuids().map(lambda u: {**headers, "Idempotency-Key": f"fuzz-{u}"})
+    # A generated If-Match is never the record's current ETag (always a 412): also try the header left out and
+    # `*`, both documented and valid, so the change itself is reached.
+    tag = headers.get("If-Match")
+    if isinstance(tag, str) and 0 < len(tag) <= 1024:
+        without = {k: v for k, v in headers.items() if k != "If-Match"}
+        return st.sampled_from([headers, without, {**headers, "If-Match": "*"}])
     return st.just(headers)
 
 
@@ -103,6 +179,13 @@ def flatmap_body(context, body):
             return st.sampled_from([body, *({**body, "policy_id": p} for p in SEEDED.get("claimable_policy", []))])
     if route == ("POST", "/api/customers") and "date_of_birth" in body:
         body = {**body, "date_of_birth": _past_date(body["date_of_birth"])}
-    if route == ("POST", "/api/policies") and _is_uuid(body.get("customer_id")):
-        return st.sampled_from([body, *({**body, "customer_id": c} for c in SEEDED.get("customer_id", []))])
+    if route == ("POST", "/api/policies"):
+        body = _term_in_order(body)
+        if _is_uuid(body.get("customer_id")):
+            return st.sampled_from([body, *({**body, "customer_id": c} for c in SEEDED.get("customer_id", []))])
+    if route == ("POST", "/api/policies/{policy_id}/renew"):
+        body = _term_in_order(body)
+    if route == ("PATCH", "/api/claims/{claim_id}") and _is_uuid(body.get("assigned_to")):
+        # A random id names no staff user (400): also assign to a seeded claims handler.
+        return st.sampled_from([body, *({**body, "assigned_to": s} for s in SEEDED.get("staff_id", []))])
     return st.just(body)
