@@ -9,6 +9,8 @@ from django import forms
 from claims import services
 from claims.documents import inspect_upload
 from claims.models import Claim, ClaimDocument
+from policies.forms import policy_choice_label
+from vanguard.accounts.handlers import handler_label
 from vanguard.errors import DomainError
 from vanguard.forms import ServiceModelForm
 from vanguard.money import format_money
@@ -20,6 +22,11 @@ class ClaimCreateForm(ServiceModelForm):
     class Meta:
         model = Claim
         fields = ["policy", "claim_type", "claim_amount", "incident_date", "description"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "policy" in self.fields:  # the chosen policy, shown again after a refusal, reads like the picker's
+            self.fields["policy"].label_from_instance = policy_choice_label
 
     def call_service(self) -> Claim:
         data = self.cleaned_data
@@ -37,6 +44,11 @@ class ClaimChangeForm(ServiceModelForm):
     class Meta:
         model = Claim
         fields = ["description", "assigned_to"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "assigned_to" in self.fields:
+            self.fields["assigned_to"].label_from_instance = handler_label
 
     def call_service(self) -> Claim:
         claim = self.instance

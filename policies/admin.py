@@ -18,7 +18,7 @@ from django.utils.html import format_html
 
 from customers.search import customers_matching
 from policies import services
-from policies.forms import AuditForm, CancelForm, PolicyChangeForm, PolicyCreateForm
+from policies.forms import AuditForm, CancelForm, PolicyChangeForm, PolicyCreateForm, policy_choice_label
 from policies.models import Policy, PolicyEvent
 from vanguard.accounts.permissions import can
 from vanguard.admin import ConfirmForm, Transition, VanguardModelAdmin, is_autocomplete_for, money_column, term_text
@@ -121,6 +121,9 @@ class PolicyAdmin(PostedSearchMixin, VanguardModelAdmin):
     # The change form's read-only amounts (a cancelled or expired policy): with their currency.
     money_premium_amount = money_column("premium_amount", "Premium amount", code_in_header=False)
     money_coverage_amount = money_column("coverage_amount", "Coverage amount", code_in_header=False)
+
+    def autocomplete_label(self, obj: Policy) -> str:
+        return policy_choice_label(obj)
 
     @admin.display(description="Policy", ordering="policy_number")
     def policy(self, obj: Policy) -> str:

@@ -8,7 +8,17 @@ from django.utils import timezone
 
 from policies import services
 from policies.models import Policy
+from vanguard.admin import term_text
 from vanguard.forms import ServiceModelForm
+
+
+def policy_choice_label(policy: Policy) -> str:
+    """A policy as staff pick it (autocompletes): "POL-34663B29 · Ada Lovelace · Home · Active · <term>".
+    Needs the customer (select_related) to avoid a query per row."""
+    return " · ".join((
+        policy.policy_number, policy.customer.full_name, policy.get_policy_type_display(),
+        policy.get_status_display(), term_text(policy.start_date, policy.end_date),
+    ))
 
 
 class PolicyCreateForm(ServiceModelForm):

@@ -21,6 +21,7 @@ from auditlog.mixins import AuditlogHistoryAdminMixin
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connections, router, transaction
@@ -67,6 +68,19 @@ class EstimatedCountPaginator(Paginator):
         return super().count
 
 
+class LabelledAutocompleteJsonView(AutocompleteJsonView):
+    """The admin's autocomplete, each result labelled by its ModelAdmin's `autocomplete_label(obj)` where there is
+    one (a policy with its customer, type, status and term), so staff see what they pick; `__str__`, used
+    everywhere else, stays short. serialize_result is Django's documented hook for this."""
+
+    def serialize_result(self, obj: Any, to_field_name: str) -> dict:
+        result = super().serialize_result(obj, to_field_name)
+        label = getattr(self.model_admin, "autocomplete_label", None)
+        if label is not None:
+            result["text"] = label(obj)
+        return result
+
+
 class VanguardAdminSite(admin.AdminSite):
     site_header = "Vanguard back office"
     site_title = "Vanguard back office"
@@ -79,6 +93,9 @@ class VanguardAdminSite(admin.AdminSite):
 
         context = {"dashboard": dashboard_for(request.user), **(extra_context or {})}
         return super().index(request, context)
+
+    def autocomplete_view(self, request: HttpRequest) -> HttpResponse:
+        return LabelledAutocompleteJsonView.as_view(admin_site=self)(request)
 
 
 def is_autocomplete_for(request: HttpRequest, app_label: str, model_name: str, field_name: str) -> bool:

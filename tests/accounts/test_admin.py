@@ -197,3 +197,19 @@ def test_changing_a_staff_email_to_a_look_alike_of_another_is_refused(client, su
     assert "A staff user with this email address already exists." in response.content.decode()
     adjuster.refresh_from_db()
     assert adjuster.email != manager.email
+
+
+def test_the_assignee_picker_offers_only_people_who_can_handle_claims(client, manager, adjuster):
+    # given: an underwriter and a deactivated adjuster match the term too
+    underwriter = factories.staff(roles.UNDERWRITER, email="pick-underwriter@vanguard.test")
+    gone = factories.staff(roles.CLAIMS_ADJUSTER, email="pick-gone@vanguard.test", is_active=False)
+    handler = factories.staff(roles.CLAIMS_ADJUSTER, email="pick-adjuster@vanguard.test", full_name="Pia Picker")
+    client.force_login(manager)
+    lookup = reverse("admin:autocomplete") + "?app_label=claims&model_name=claim&field_name=assigned_to&term=pick-"
+    # when
+    results = client.get(lookup).json()["results"]
+    # then: the adjuster only, labelled with name, e-mail and role
+    ids = [row["id"] for row in results]
+    assert str(handler.pk) in ids and str(underwriter.pk) not in ids and str(gone.pk) not in ids
+    label = next(row["text"] for row in results if row["id"] == str(handler.pk))
+    assert label == "Pia Picker (pick-adjuster@vanguard.test) · Claims adjuster"

@@ -521,3 +521,36 @@ def test_the_change_page_shows_the_amounts_with_the_currency(client, adjuster):
     html = client.get(change_url(claim)).content.decode()
     # then: claimed and approved, both read-only, as money
     assert html.count("12,500.00 EUR") >= 2
+
+
+def test_the_policy_picker_shows_customer_type_status_and_term(client, adjuster):
+    # given
+    policy = factories.PolicyFactory()
+    client.force_login(adjuster)
+    lookup = reverse("admin:autocomplete") + "?app_label=claims&model_name=claim&field_name=policy&term="
+    # when
+    results = client.get(lookup + policy.policy_number).json()["results"]
+    # then
+    assert [row["id"] for row in results] == [str(policy.pk)]
+    text = results[0]["text"]
+    assert text.startswith(f"{policy.policy_number} · {policy.customer.full_name} · ")
+    assert policy.get_policy_type_display() in text and "Active" in text
+    assert f"{policy.start_date:%-d %b %Y} \N{EN DASH} {policy.end_date:%-d %b %Y}" in text
+
+
+def test_the_policy_picker_costs_the_same_queries_for_2_and_12_policies(client, adjuster):
+    # given
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    factories.PolicyFactory.create_batch(2)
+    client.force_login(adjuster)
+    lookup = reverse("admin:autocomplete") + "?app_label=claims&model_name=claim&field_name=policy&term="
+    with CaptureQueriesContext(connection) as few:
+        client.get(lookup)
+    factories.PolicyFactory.create_batch(10)
+    # when
+    with CaptureQueriesContext(connection) as many:
+        response = client.get(lookup)
+    # then
+    assert len(response.json()["results"]) == 12 and len(many) == len(few)

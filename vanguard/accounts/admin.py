@@ -10,6 +10,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.http import HttpRequest
 
 from vanguard.accounts.forms import StaffChangeForm, StaffCreationForm
+from vanguard.accounts.handlers import claims_handlers, handler_label
 from vanguard.accounts.models import User
 from vanguard.accounts.permissions import can
 from vanguard.accounts.roles import role_authority_limit
@@ -70,8 +71,13 @@ class UserAdmin(PostedSearchMixin, AuditHistoryMixin, DjangoUserAdmin):
 
     def get_search_results(self, request: HttpRequest, queryset, search_term: str):
         if _is_assignee_lookup(request):
-            queryset = queryset.filter(is_active=True, is_staff=True)
+            # Only people who can handle claims: claim_assign refuses anyone else.
+            queryset = claims_handlers(queryset)
         return super().get_search_results(request, queryset, search_term)
+
+    def autocomplete_label(self, obj: User) -> str:
+        roles = self.roles(obj)
+        return f"{handler_label(obj)} · {roles}" if roles != "-" else handler_label(obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
         # Staff users are referenced by audit rows and decisions: deactivate them instead.
