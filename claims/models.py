@@ -136,11 +136,11 @@ class ClaimDocument(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="documents")
-    filename = models.CharField(max_length=255)
+    filename = models.CharField("file name", max_length=255)
     file = models.FileField(upload_to=document_upload_to, max_length=255)
-    mime_type = models.CharField(max_length=100)
-    file_size = models.PositiveIntegerField()
-    sha256 = models.CharField(max_length=64)
+    mime_type = models.CharField("file type (MIME)", max_length=100)
+    file_size = models.PositiveIntegerField("file size (bytes)")
+    sha256 = models.CharField("SHA-256 checksum", max_length=64)
     document_type = models.CharField(max_length=20, choices=DocumentType.choices, default=DocumentType.OTHER)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"

@@ -264,6 +264,29 @@ class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
             rows, more,
         )
 
+    def save_model(self, request: HttpRequest, obj: Customer, form, change: bool) -> None:
+        """The service saved the customer. A national id another live customer already has is accepted (a
+        duplicate record or a typing error is for staff to resolve, and refusing would block the real person
+        behind a mistyped record) but warned about, naming the other customers with a link, never the id."""
+        from customers.selectors import customers_sharing_national_id
+
+        if "ssn" not in form.changed_data:
+            return
+        others = customers_sharing_national_id(customer=obj)
+        if others:
+            links = format_html_join(
+                ", ", '<a href="{}">{}</a>',
+                ((reverse("admin:customers_customer_change", args=[other.pk]), other.full_name) for other in others),
+            )
+            self.message_user(
+                request,
+                format_html(
+                    "Saved, but this national id is also recorded for {}. Two people do not share a national id: "
+                    "check it for a typing error, or whether the customer was entered twice.", links,
+                ),
+                messages.WARNING,
+            )
+
     def clear_pii_fields(self, request: HttpRequest, obj: Customer) -> list[str]:
         """The PII fields this user sees in clear on this customer's change page."""
         shown = []

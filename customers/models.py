@@ -20,18 +20,25 @@ class Customer(models.Model):
     email = models.EmailField(max_length=254, help_text="Stored lower-case; unique regardless of case.")
     first_name = models.CharField(max_length=100, validators=NAME_VALIDATORS)
     last_name = models.CharField(max_length=100, validators=NAME_VALIDATORS)
-    phone = encrypt(models.CharField(max_length=16, blank=True, default="", validators=[PHONE_VALIDATOR]))
-    date_of_birth = encrypt(models.DateField(null=True, blank=True))
+    phone = encrypt(models.CharField(
+        max_length=16, blank=True, default="", validators=[PHONE_VALIDATOR],
+        help_text="International format: + and the country code, digits only, e.g. +442071234567.",
+    ))
+    date_of_birth = encrypt(models.DateField(null=True, blank=True, validators=[pii.validate_not_future]))
     address = encrypt(models.TextField(blank=True, default="", max_length=500))
-    ssn = encrypt(models.CharField("national id (SSN)", max_length=32, blank=True, default=""))
-    ssn_hash = models.CharField(max_length=64, blank=True, default="", db_index=True, editable=False)
-    pii_encrypted = models.BooleanField(default=True, editable=False)
-    encryption_key_id = models.CharField(max_length=32, blank=True, default="", editable=False)
-    gdpr_consent = models.BooleanField(default=False)
-    gdpr_consent_date = models.DateTimeField(null=True, blank=True)
-    gdpr_consent_withdrawn_at = models.DateTimeField(null=True, blank=True)
-    data_retention_date = models.DateTimeField(null=True, blank=True)
-    erased_at = models.DateTimeField(null=True, blank=True)
+    ssn = encrypt(models.CharField(
+        "national id (SSN)", max_length=32, blank=True, default="", validators=[pii.validate_national_id],
+        help_text=pii.NATIONAL_ID_HELP,
+    ))
+    ssn_hash = models.CharField("national id blind index", max_length=64, blank=True, default="", db_index=True,
+                                editable=False)
+    pii_encrypted = models.BooleanField("PII encrypted", default=True, editable=False)
+    encryption_key_id = models.CharField("encryption key", max_length=32, blank=True, default="", editable=False)
+    gdpr_consent = models.BooleanField("GDPR consent", default=False)
+    gdpr_consent_date = models.DateTimeField("consent given at", null=True, blank=True)
+    gdpr_consent_withdrawn_at = models.DateTimeField("consent withdrawn at", null=True, blank=True)
+    data_retention_date = models.DateTimeField("keep data until", null=True, blank=True)
+    erased_at = models.DateTimeField("erased at", null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

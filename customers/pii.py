@@ -7,8 +7,32 @@ import hmac
 import re
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 REDACTED = "[redacted]"
+
+# The national ids accepted (SPEC §2.2 "optional national id"): a US social security number, 123-45-6789 (dashes
+# or spaces optional), and a UK National Insurance number, AB 12 34 56 C (spaces optional). Anything else — "12",
+# a phone number, a name — is a typing error, refused before it is encrypted and indexed.
+US_SSN = re.compile(r"^\d{3}([- ]?)\d{2}\1\d{4}$")
+UK_NINO = re.compile(r"^[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]$", re.IGNORECASE)
+NATIONAL_ID_HELP = "A US social security number (123-45-6789) or a UK National Insurance number (AB 12 34 56 C)."
+NATIONAL_ID_ERROR = ("Enter a valid national id: a US social security number (123-45-6789) or a UK National "
+                     "Insurance number (AB 12 34 56 C).")
+
+
+def validate_not_future(value) -> None:
+    """Model-field validator of Customer.date_of_birth (the services say the same, in the same words)."""
+    if value and value > timezone.localdate():
+        raise ValidationError("The date of birth cannot be in the future.", code="future_date")
+
+
+def validate_national_id(value: str | None) -> None:
+    """Model-field validator of Customer.ssn; the message never repeats the value (it is personal data)."""
+    value = (value or "").strip()
+    if value and not (US_SSN.match(value) or UK_NINO.match(value)):
+        raise ValidationError(NATIONAL_ID_ERROR, code="invalid_national_id")
 
 
 def normalise_ssn(value: str) -> str:

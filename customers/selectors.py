@@ -94,3 +94,18 @@ def customer_detail(customer: Customer, *, clear: bool) -> dict[str, Any]:
 def clear_fields_shown(customer: Customer) -> list[str]:
     """The PII fields that a clear detail view actually reveals (non-empty)."""
     return [name for name in CLEAR_PII_FIELDS if getattr(customer, name) not in (None, "")]
+
+
+def customers_sharing_national_id(*, customer: Customer, limit: int = 5) -> list[Customer]:
+    """Other live customers whose national id is the same as this one's (through the blind index), newest first.
+
+    Two people do not share a national id, but a mistyped one or a customer entered twice does: the admin
+    warns with these. Only names are read: the encrypted columns are not fetched."""
+    if not customer.ssn_hash:
+        return []
+    return list(
+        Customer.objects.filter(ssn_hash=customer.ssn_hash, erased_at__isnull=True)
+        .exclude(pk=customer.pk)
+        .only("id", "first_name", "last_name")
+        .order_by("-created_at")[:limit]
+    )

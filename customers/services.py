@@ -30,8 +30,14 @@ def _validate_birth_date(value: dt.date | None) -> None:
 
 
 def _save(customer: Customer, *, update_fields: list[str] | None = None) -> None:
-    """full_clean for the friendly message, the database constraint for the race (duplicate email → 409)."""
-    customer.full_clean(validate_unique=False, validate_constraints=False)
+    """full_clean for the friendly message, the database constraint for the race (duplicate email → 409).
+
+    On an update only the changed fields are validated: a value stored before a format rule existed (a national
+    id of "12") must not block an unrelated change, nor be reported to someone who cannot see or fix it."""
+    exclude = None
+    if update_fields is not None:
+        exclude = [f.name for f in customer._meta.concrete_fields if f.name not in update_fields]
+    customer.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
     try:
         with transaction.atomic():
             customer.save(update_fields=update_fields)

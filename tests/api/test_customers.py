@@ -6,6 +6,7 @@ import pytest
 
 from compliance.models import AuditEntry, PIIAccessLog
 from customers.models import Customer
+from customers.pii import NATIONAL_ID_ERROR
 from customers.schemas import CustomerPage, CustomerResponse
 from tests.api.conftest import assert_problem
 from tests.factories import ClaimFactory, CustomerFactory, PolicyFactory, UserFactory
@@ -464,3 +465,14 @@ def test_servers_write_no_access_line_of_their_own():
     assert not logging.getLogger("django.server").isEnabledFor(logging.CRITICAL - 1)
     access = logging.getLogger("uvicorn.access")
     assert not access.hasHandlers() or not access.isEnabledFor(logging.CRITICAL - 1)
+
+
+@pytest.mark.parametrize("ssn", ["12", "123-456-789", "AB123456E"])
+def test_create_with_a_malformed_national_id_is_422(api_as, customer_service, ssn):
+    # given: the format rule lives in the model field (customers.pii.validate_national_id), so the API refuses too
+    # when
+    response = api_as(customer_service).post("/api/customers", {**NEW, "ssn": ssn})
+    # then: 422 naming the field with one fixed message (it cannot carry the value); nothing written
+    body = assert_problem(response, 422, "VALIDATION_ERROR")
+    assert body["errors"] == {"ssn": [NATIONAL_ID_ERROR]}
+    assert not Customer.objects.exists()

@@ -68,10 +68,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     email = models.EmailField("email address", max_length=254, unique=True)
     full_name = models.CharField(max_length=150, blank=True)
-    is_active = models.BooleanField(default=True)
-    is_staff = models.BooleanField(default=True, help_text="Can sign in to the back office.")
+    is_active = models.BooleanField("active", default=True)
+    is_staff = models.BooleanField("staff status", default=True, help_text="Can sign in to the back office.")
     # Per-user override of the role's approval authority; empty means "the role's default".
     authority_limit = models.DecimalField(
+        "approval authority limit",
         max_digits=15,
         decimal_places=2,
         null=True,
@@ -80,7 +81,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         help_text="Approval authority for claims. Empty: the default of the user's role.",
     )
     # The named actor of scheduled jobs and commands: cannot sign in, holds no permissions of its own.
-    is_system = models.BooleanField(default=False, editable=False)
+    is_system = models.BooleanField("system account", default=False, editable=False)
     date_joined = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
