@@ -15,7 +15,8 @@ spreading attempts across a fixed window's boundary gains nothing. Reaching the 
 LOGIN_COOLOFF_MINUTES. With Redis the failure times are a sorted set updated in one MULTI (exact under
 concurrent attempts); without it, a list in the local-memory cache. A locked attempt is refused before any
 password check. A successful login clears the account's failures (not the address's). Every failed and
-refused attempt is written to `api_support.LoginAttempt` for compliance officers.
+refused attempt is written to `api_support.LoginAttempt` for compliance officers. Staff with
+`api_support.lift_lockout` may lift a lock early (`lockout_lift`), which is written there too.
 """
 
 from __future__ import annotations
@@ -25,15 +26,23 @@ import math
 import secrets
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 
+from vanguard.accounts.permissions import require
 from vanguard.emails import normalise_email
+from vanguard.errors import InvalidInput
 from vanguard.middleware import client_ip
 from vanguard.request_context import get_request_id
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from vanguard.accounts.models import User
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,43 @@ def register_failure(username: str, ip: str | None) -> None:
 def clear_account(username: str) -> None:
     """A successful login clears the account's failure counter (an active lock cannot be reached)."""
     _forget_failures(_keys("account", normalise_username(username))[0])
+
+
+def _lift(scope: str, value: str) -> bool:
+    """Remove the lock and the failures of one account name or address; True when a lock was active."""
+    fail_key, lock_key = _keys(scope, value)
+    until = cache.get(lock_key)
+    cache.delete(lock_key)
+    _forget_failures(fail_key)
+    return bool(until and until > time.time())
+
+
+def lockout_lift(*, actor: User, username: str = "", ip: str = "", request: HttpRequest | None = None) -> list[str]:
+    """Lift a sign-in lockout before it expires: the lock and the failure counts of an account name and/or an
+    address are removed, so the next attempt is judged afresh (a wrong password still counts).
+
+    Requires `api_support.lift_lockout` (claims managers; superusers). Records who lifted what as a
+    LoginAttempt row with outcome "lifted" (`locked_by` names the scopes that were locked, "" if none was), in
+    the sign-in log beside the failures it ends. Returns the scopes that were locked ("account", "ip").
+    """
+    from vanguard.api_support.models import LoginAttempt
+
+    require(actor, "api_support.lift_lockout", "lift sign-in lockouts")
+    name, address = normalise_username(username), (ip or "").strip()
+    if not name and not address:
+        raise InvalidInput("Name the account or the address whose lockout to lift.")
+    lifted = [scope for scope, value in (("account", name), ("ip", address)) if value and _lift(scope, value)]
+    LoginAttempt.objects.create(
+        username=name,
+        ip_address=address or None,
+        outcome=LoginAttempt.Outcome.LIFTED,
+        interface=getattr(request, "login_interface", LoginAttempt.Interface.ADMIN),
+        locked_by=",".join(lifted),
+        lifted_by=actor,
+        request_id=get_request_id() or "",
+        user_agent=(request.headers.get("User-Agent", "") if request is not None else "")[:255],
+    )
+    return lifted
 
 
 def record_attempt(request, username: str, *, outcome: str, locked_by: str = "") -> None:

@@ -54,7 +54,8 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "policies.view_policyevent",
     },
     CLAIMS_ADJUSTER: _ADJUSTER,
-    CLAIMS_MANAGER: _ADJUSTER | {"claims.assign_claim", "claims.reopen_claim"},
+    # Managers run the office: they may also let a colleague back in before a sign-in lockout expires.
+    CLAIMS_MANAGER: _ADJUSTER | {"claims.assign_claim", "claims.reopen_claim", "api_support.lift_lockout"},
     COMPLIANCE_OFFICER: {
         "customers.view_customer",
         "customers.view_pii",

@@ -33,7 +33,8 @@ class IdempotencyRecord(models.Model):
 
 
 class LoginAttempt(models.Model):
-    """A failed or locked-out sign-in (admin or API), for compliance officers (SPEC §6).
+    """A failed or locked-out sign-in (admin or API), for compliance officers (SPEC §6), and each lockout that
+    staff lifted early (outcome "lifted", with who lifted it: vanguard.accounts.lockout.lockout_lift).
 
     The attempted account name is stored as typed (lower-cased): it is the subject of the lockout. The
     password is never stored.
@@ -42,26 +43,36 @@ class LoginAttempt(models.Model):
     class Outcome(models.TextChoices):
         FAILED = "failed", "Failed"
         LOCKED_OUT = "locked_out", "Refused: locked out"
+        LIFTED = "lifted", "Lockout lifted by staff"
 
     class Interface(models.TextChoices):
         ADMIN = "admin", "Admin"
         API = "api", "API"
 
     id = models.BigAutoField(primary_key=True)
-    username = models.CharField(max_length=254, db_index=True)
-    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    username = models.CharField("account name", max_length=254, db_index=True)
+    ip_address = models.GenericIPAddressField("IP address", null=True, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
     interface = models.CharField(max_length=8, choices=Interface.choices)
     locked_by = models.CharField(max_length=16, blank=True, default="", help_text="account or ip")
-    request_id = models.CharField(max_length=64, blank=True, default="")
+    request_id = models.CharField("request ID", max_length=64, blank=True, default="")
+    # Who lifted the lockout (outcome "lifted" only). Staff users are deactivated, never deleted.
+    lifted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                  related_name="+")
     user_agent = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("lift_lockout", "Can lift a sign-in lockout before it expires")]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(outcome__in=["failed", "locked_out"]), name="api_support_loginattempt_outcome_valid"
+                condition=models.Q(outcome__in=["failed", "locked_out", "lifted"]),
+                name="api_support_loginattempt_outcome_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(outcome="lifted") | models.Q(lifted_by__isnull=True),
+                name="api_support_loginattempt_lifted_by_only_on_lift",
             ),
         ]
 
