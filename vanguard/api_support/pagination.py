@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 from ninja import Field, Schema
@@ -34,7 +35,10 @@ def page_of(
     """One page of `queryset` (already filtered and ordered) as `.values(*fields)` rows passed through `row`."""
     if queryset.query.is_empty():  # `.none()`: no SQL can be compiled for it (EmptyResultSet), and none is needed
         return _page([], 0, params)
-    count_sql, count_params = queryset.order_by().values("pk").query.sql_with_params()
+    try:
+        count_sql, count_params = queryset.order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:  # a filter that can match nothing, e.g. `pk__in=[]`: Django compiles no SQL for it
+        return _page([], 0, params)
     start = (params.page - 1) * params.page_size
     # The SQL is Django's own compilation of the filtered queryset; values stay parameters.
     total_sql = RawSQL(f"SELECT COUNT(*) FROM ({count_sql}) _page_total", count_params)  # noqa: S608, S611
