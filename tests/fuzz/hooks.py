@@ -135,8 +135,10 @@ def _term_in_order(body: dict) -> dict:
     start, end = _moment(body.get("start_date")), _moment(body.get("end_date"))
     if start is not None and end is not None and end <= start:
         later = start + dt.timedelta(days=365)
-        if later.year <= 2999:
+        if later.astimezone(dt.UTC).year <= 2999:
             return {**body, "end_date": later.isoformat()}
+        if end < start:  # a start at the end of the documented years: swap the two instead
+            return {**body, "start_date": body["end_date"], "end_date": body["start_date"]}
     return body
 
 
