@@ -64,6 +64,13 @@ Sealing: written without the head, chained shortly after (issue 13)
     today's unavoidable one: the newest sealed entries can be truncated undetected back to the last
     verified checkpoint. A sealer outage widens it, and shows as an ``unsealed`` break after the bound.
 
+    Replay. A pending seal covers content, not position, so a verbatim copy of a genuine unsealed row (or one
+    saved earlier and inserted again later) would carry a valid seal and be chained as a second entry. Every
+    entry's salt is random, so a copy is the one row that shares a salt: a partial unique constraint refuses
+    it at insert, the sealer refuses to chain it, and `verify_chain` reports it as ``inserted`` (the last two
+    hold even if the constraint were dropped). Sealed entries cannot be replayed, as before: a copy would
+    need its own sequence number and a link only the key can make.
+
     Modes. ``AUDIT_CHAIN_SEALING = "deferred"`` (the default on PostgreSQL) as above; ``"inline"`` (the
     default elsewhere: SQLite in development serialises writers anyway and has no advisory locks) seals each
     entry in its inserting transaction under the head lock, the former behaviour, kept on PostgreSQL only as
@@ -92,7 +99,8 @@ Verification
     altered (hash mismatch), inserted (a forged hash, a duplicate/out-of-order sequence number, or no seq
     and no valid pending seal) or deleted (a gap in the sequence, a broken link or a truncated tail behind
     the last checkpoint), then checks every unsealed entry: a pending seal that does not match its content
-    is ``altered``, one older than the bound is ``unsealed``, the rest are counted as pending.
+    is ``altered``, one older than the bound is ``unsealed``, the rest are counted as pending; last, an entry
+    sharing its salt with an earlier one is an ``inserted`` copy.
 """
 
 from __future__ import annotations
@@ -111,7 +119,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.db import connections, transaction
+from django.db import connections, models, transaction
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
@@ -289,10 +297,23 @@ def _seal_quietly(using: str) -> None:
 _AFTER_COMMIT: dict[str, functools.partial] = {}
 
 
+def _copies(batch: list, using: str) -> set[int]:
+    """Ids in `batch` whose salt another, earlier row already carries: a replayed copy of a genuine entry
+    (the unique constraint on the salt refuses one; this holds even if the constraint were dropped)."""
+    from compliance.models import AuditEntry
+
+    salts = {entry.salt for entry in batch if entry.salt}
+    first: dict[str, int] = {}
+    for salt, pk in (AuditEntry.objects.using(using).filter(salt__in=salts).order_by("pk")
+                     .values_list("salt", "pk")):
+        first.setdefault(salt, pk)
+    return {entry.pk for entry in batch if entry.salt and first.get(entry.salt, entry.pk) != entry.pk}
+
+
 @dataclass
 class SealResult:
     sealed: list[int] = field(default_factory=list)  # ids, in the order they were chained
-    refused: list[int] = field(default_factory=list)  # ids whose pending seal does not match their content
+    refused: list[int] = field(default_factory=list)  # ids not chained: seal does not match, or a copy
     locked: bool = True  # False: another sealer held the head (wait=False) and nothing was done
     head_seq: int = 0
 
@@ -303,7 +324,7 @@ def seal_pending(*, using: str = "default", wait: bool = True, batch_size: int =
     Takes the head lock for one short transaction (with ``wait=False`` it returns at once, ``locked``
     False, when another sealer holds it). Inside a caller's transaction the lock is held until that
     transaction ends and the entries it wrote itself are sealed too. Entries whose pending seal does not
-    match are left unsealed, reported in ``refused`` and logged by id."""
+    match, and copies of another row, are left unsealed, reported in ``refused`` and logged by id."""
     from compliance.models import AuditEntry
 
     result = SealResult()
@@ -321,9 +342,10 @@ def seal_pending(*, using: str = "default", wait: bool = True, batch_size: int =
             if not batch:
                 break
             after = batch[-1].pk
+            copies = _copies(batch, using)
             chained = []
             for entry in batch:
-                if not hmac.compare_digest(entry.entry_hash or "", pending_seal(entry)):
+                if entry.pk in copies or not hmac.compare_digest(entry.entry_hash or "", pending_seal(entry)):
                     result.refused.append(entry.pk)
                     continue
                 entry.seq, entry.prev_hash = last_seq + 1, last_hash
@@ -341,7 +363,7 @@ def seal_pending(*, using: str = "default", wait: bool = True, batch_size: int =
                 result.sealed += [entry.pk for entry in chained]
     result.head_seq = last_seq
     if result.refused:
-        logger.error("audit entries left unsealed: their content does not match their pending seal (ids %s)",
+        logger.error("audit entries left unsealed: altered, forged or copied before sealing (ids %s)",
                      ", ".join(str(pk) for pk in result.refused[:20]))
     return result
 
@@ -557,6 +579,7 @@ def verify_chain(*, batch_size: int = 2000, check_checkpoint: bool = True,
                 report.head_seq, report.head_hash = entry.seq, entry.entry_hash
         unsealed, report.pending = _check_unsealed(found, batch_size=batch_size, now=now or timezone.now())
         report.entries += unsealed
+        _check_copies(found)
         if check_checkpoint:
             checkpoint = AuditCheckpoint.objects.order_by("-seq").first()
             if checkpoint and (report.head_seq or 0) < checkpoint.seq:
@@ -607,6 +630,23 @@ def _check_unsealed(found: list[ChainBreak], *, batch_size: int, now: dt.datetim
                                         "(is the sealer running?)"))
             else:
                 pending += 1
+
+
+def _check_copies(found: list[ChainBreak]) -> None:
+    """Entries sharing a salt: every one after the first (by sequence, then id) is a replayed copy. Each
+    salt is random, so two genuine entries never share one; redaction wipes it (empty, not compared)."""
+    from django.db.models import Count
+
+    from compliance.models import AuditEntry
+
+    shared = (AuditEntry.objects.exclude(salt="").values("salt").annotate(n=Count("id")).filter(n__gt=1)
+              .values_list("salt", flat=True))
+    for salt in shared:
+        rows = list(AuditEntry.objects.filter(salt=salt).order_by(models.F("seq").asc(nulls_last=True), "pk")
+                    .values_list("seq", "pk"))
+        original = f"#{rows[0][0]}" if rows[0][0] is not None else f"id {rows[0][1]}"
+        for seq, pk in rows[1:]:
+            found.append(ChainBreak("inserted", seq, pk, f"a copy of entry {original} (the same salt)"))
 
 
 def _apply_redactions(redactions: Any, suspects: dict[int, _Suspect]) -> None:

@@ -55,6 +55,10 @@ class AuditEntry(AbstractLogEntry):
         ]
         constraints = [
             models.UniqueConstraint(fields=["seq"], name="compliance_auditentry_seq_unique"),
+            # A copy of a genuine unsealed row (same content, same pending seal) would otherwise be chained as a
+            # second entry: its random salt gives it away (compliance.chain, "replay"). Redacted rows have none.
+            models.UniqueConstraint(fields=["salt"], condition=~models.Q(salt=""),
+                                    name="compliance_auditentry_salt_unique"),
         ]
 
     def __str__(self) -> str:

@@ -376,3 +376,51 @@ def test_a_writer_killed_between_its_commits_and_the_sealing_loses_nothing(tmp_p
     report = chain.verify_chain()
     assert report.ok, report.first_break
     assert report.pending == 0 and report.entries == AuditEntry.objects.count() == sealed_before + pending
+
+
+_COPY = (
+    "INSERT INTO compliance_auditentry (content_type_id, object_pk, object_id, object_repr, serialized_data, action, "
+    "changes_text, changes, actor_id, actor_email, remote_addr, remote_port, timestamp, additional_data, cid, seq, "
+    "salt, prev_hash, entry_hash) SELECT content_type_id, object_pk, object_id, object_repr, serialized_data, action, "
+    "changes_text, changes, actor_id, actor_email, remote_addr, remote_port, timestamp, additional_data, cid, seq, "
+    "salt, prev_hash, entry_hash FROM compliance_auditentry WHERE id = %s RETURNING id"
+)
+
+
+@pytest.mark.django_db
+def test_a_copy_of_an_unsealed_entry_is_refused_by_the_database(superuser):
+    # given: a genuine pending entry, whose seal a verbatim copy would carry too
+    _skip_unless_postgresql()
+    from django.db import IntegrityError
+
+    chain.seal_pending()  # the fixtures' entries
+    _create_customer(superuser, "replayed")
+    original = AuditEntry.objects.get(seq__isnull=True)
+
+    # when / then
+    with pytest.raises(IntegrityError, match="compliance_auditentry_salt_unique"), transaction.atomic(), \
+            connection.cursor() as cursor:
+        cursor.execute(_COPY, [original.pk])
+
+
+@pytest.mark.django_db
+def test_a_copy_of_an_unsealed_entry_is_never_chained_and_is_reported_even_without_the_constraint(superuser):
+    # given: the forger dropped the constraint, then replayed a pending entry
+    _skip_unless_postgresql()
+    chain.seal_pending()  # the fixtures' entries
+    _create_customer(superuser, "replayed")
+    original = AuditEntry.objects.get(seq__isnull=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the test transaction's deferred checks, before DDL
+        cursor.execute("DROP INDEX compliance_auditentry_salt_unique")  # a partial unique index in PostgreSQL
+        cursor.execute(_COPY, [original.pk])
+        copy_id = cursor.fetchone()[0]
+
+    # when
+    result = chain.seal_pending()
+    report = chain.verify_chain()
+
+    # then: the original is chained, the copy is not, and the verifier names it
+    assert result.sealed == [original.pk] and result.refused == [copy_id]
+    assert [(b.kind, b.seq, b.entry_id) for b in report.breaks] == [("inserted", None, copy_id)]
+    assert "a copy of entry #" in report.first_break.detail
