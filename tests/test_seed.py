@@ -25,7 +25,7 @@ from tests import factories
 from vanguard.accounts import roles
 from vanguard.accounts.authority import authority_limit
 from vanguard.accounts.models import User
-from vanguard.seeding import staff
+from vanguard.seeding import reset, staff, volume
 from vanguard.seeding.volume import BENCH_INCIDENT, VOLUME_DOMAIN, volume_customers
 
 COUNTED = (User, Customer, Policy, PolicyEvent, Claim, ClaimEvent, ClaimDocument)
@@ -255,6 +255,43 @@ def test_volume_tops_up_to_the_requested_number():
     assert "nothing to add" in again
     assert volume_customers().count() == 30
     assert len(set(volume_customers().values_list("email", flat=True))) == 30
+
+
+def _volume_book() -> dict[str, list[tuple]]:
+    """Everything the volume seed decided, decrypted, keyed by what does not depend on how it was built."""
+    customers = volume_customers().order_by("email")
+    policies = Policy.objects.filter(customer__in=customers).order_by("policy_number")
+    return {
+        "customers": [(c.email, c.first_name, c.last_name, c.phone, c.date_of_birth, c.address, c.ssn, c.ssn_hash,
+                       c.created_at) for c in customers],
+        "policies": list(policies.values_list(
+            "policy_number", "customer__email", "policy_type", "premium_amount", "coverage_amount", "start_date",
+            "end_date", "status", "renewal_of__policy_number")),
+        "claims": list(Claim.objects.filter(policy__in=policies).order_by("claim_number").values_list(
+            "claim_number", "policy__policy_number", "claim_amount", "status", "approved_amount", "incident_date")),
+        "events": sorted(PolicyEvent.objects.filter(policy__in=policies).values_list(
+            "policy__policy_number", "kind", "to_status", "created_at")),
+    }
+
+
+@pytest.mark.django_db
+def test_worker_processes_write_the_same_volume_book_as_one_process():
+    # given: the same seed and day, built by two worker processes, then again in this process
+    args = ("--no-demo", "--customers", "150", "--batch-size", "20", "--random-seed", "11", "--as-of", "2026-01-15")
+    books = {}
+    for workers in ("2", "0"):
+        seed(*args, "--workers", workers)
+        books[workers] = _volume_book()
+        _assert_encrypted_at_rest(list(volume_customers()))
+        reset.wipe_domain_data()
+    # then: batches do not depend on which process built them, nor numbers on what another batch drew
+    assert len(books["2"]["customers"]) == 150 and books["2"]["claims"]
+    assert books["2"] == books["0"]
+
+
+def test_reference_numbers_of_distinct_slots_never_collide():
+    numbers = {volume._scramble32(slot) for slot in range(0, 2_000_000)}
+    assert len(numbers) == 2_000_000
 
 
 @pytest.mark.django_db
