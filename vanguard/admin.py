@@ -191,11 +191,14 @@ class AuditHistoryMixin(AuditlogHistoryAdminMixin):
     auditlog_history_template = "admin/vanguard/object_history.html"
 
     def history_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None):
-        from vanguard.history import readable_entries
+        from vanguard.history import readable_entries, record_name
 
-        if self.get_object(request, unquote(object_id)) is None:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
             # auditlog's view would ask for the history of None (a 500): answer like the change page does.
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        # The record as staff name it (a customer by name, a policy by number), not its __str__ with e-mail.
+        extra_context = {"title": f"History of {record_name(obj)}", **(extra_context or {})}
         response = self.auditlog_history_view(request, object_id, extra_context)
         # auditlog builds the page of entries (with the actor joined); its TemplateResponse is still unrendered,
         # so the readable rows are added to its context here (relies on auditlog's "log_entries" context key).

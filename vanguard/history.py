@@ -41,6 +41,7 @@ INTERNAL_FIELDS = frozenset({
     "id", "ssn_hash", "pii_encrypted", "encryption_key_id", "created_at", "updated_at", "salt",
 })
 ACTIONS = {0: "Created", 1: "Changed", 2: "Deleted", 3: "Viewed"}
+ACRONYMS = {"gdpr": "GDPR", "pii": "PII", "ip": "IP", "id": "id", "ssn": "SSN"}
 # Only what names the record is read for a related row (a customer's encrypted columns are never decrypted).
 NAMING_COLUMNS = {
     "customers.customer": ("id", "first_name", "last_name", "erased_at"),
@@ -269,21 +270,27 @@ def readable_additional_data(data: Any) -> list[tuple[str, str]]:
         return [] if data in (None, "", {}) else [("Data", _plain(data))]
     pairs: list[tuple[str, str]] = []
     for key, value in data.items():
-        label = capfirst(key.replace("_", " "))
+        label = _key_label(key)
         if key == "audit_redactions" and isinstance(value, dict):
             entries = sorted(value, key=lambda s: int(s) if str(s).isdigit() else 0)
             pairs.append((f"{label}", f"{len(entries)} earlier entr{'y' if len(entries) == 1 else 'ies'} redacted"
                                       + (f" (#{', #'.join(str(s) for s in entries)})" if entries else "")))
         elif isinstance(value, dict):
-            pairs.extend((f"{label} · {k.replace('_', ' ')}", _nested(v)) for k, v in value.items())
+            pairs.extend((f"{label} · {_key_label(k, first=False)}", _nested(v)) for k, v in value.items())
         else:
             pairs.append((label, _nested(value)))
     return pairs
 
 
+def _key_label(key: str, *, first: bool = True) -> str:
+    words = [ACRONYMS.get(word, word) for word in str(key).split("_")]
+    text = " ".join(words)
+    return capfirst(text) if first else text
+
+
 def _nested(value: Any) -> str:
     if isinstance(value, dict):
-        return "; ".join(f"{k.replace('_', ' ')}: {_nested(v)}" for k, v in value.items()) or EMPTY
+        return "; ".join(f"{_key_label(k, first=False)}: {_nested(v)}" for k, v in value.items()) or EMPTY
     if isinstance(value, list | tuple):
         return ", ".join(_nested(v) for v in value) or EMPTY
     return _plain(value)

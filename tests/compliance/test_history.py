@@ -145,3 +145,26 @@ def test_the_history_of_a_missing_record_redirects_instead_of_failing(client, co
         response = client.get(reverse("admin:claims_claim_history", args=[object_id]))
         # then: like the change page of a missing record, not a 500
         assert response.status_code == 302, object_id
+
+
+def test_the_history_title_names_the_record_as_staff_do(client, compliance_officer):
+    # given: an erased customer (whose stored e-mail carries its id) and a policy
+    erased = factories.CustomerFactory()
+    customer_erase(actor=compliance_officer, customer_id=erased.pk, interface="admin", reason="request")
+    policy = factories.PolicyFactory()
+    client.force_login(compliance_officer)
+    # when
+    erased_page = client.get(history_url(erased)).content.decode()
+    policy_page = client.get(history_url(policy)).content.decode()
+    # then
+    assert "<h1>History of Erased customer</h1>" in erased_page
+    assert f"<h1>History of {policy.policy_number}</h1>" in policy_page
+
+
+def test_additional_data_keys_read_as_words():
+    from vanguard.history import readable_additional_data
+
+    pairs = dict(readable_additional_data({"gdpr_erasure": {"reason": "ticket", "login_attempts": 2},
+                                           "audit_redactions": {"7": {}, "12": {}}}))
+    assert pairs == {"GDPR erasure · reason": "ticket", "GDPR erasure · login attempts": "2",
+                     "Audit redactions": "2 earlier entries redacted (#7, #12)"}
