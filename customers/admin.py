@@ -18,7 +18,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
 from customers import pii
@@ -89,8 +88,8 @@ class ErasureFilter(admin.SimpleListFilter):
 @admin.register(Customer)
 class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
     form = CustomerAdminForm
-    list_display = ("full_name_display", "email", "masked_phone", "consent_status", "customer_since")
-    list_display_links = ("full_name_display", "email")
+    list_display = ("full_name_display", "email_display", "masked_phone", "consent_status", "customer_since")
+    list_display_links = ("full_name_display", "email_display")
     list_filter = ("gdpr_consent", ("created_at", admin.DateFieldListFilter), ErasureFilter)
     search_fields = ("last_name", "first_name", "email")
     search_help_text = "Name or email (partial), policy number (POL-…) or national id (exact)."
@@ -122,16 +121,23 @@ class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
 
     @admin.display(description="Name", ordering="last_name")
     def full_name_display(self, obj: Customer) -> str:
-        return obj.full_name
+        return "Erased customer" if obj.is_erased else obj.full_name
+
+    @admin.display(description="Email", ordering="email")
+    def email_display(self, obj: Customer) -> str:
+        # An erased customer's address is a placeholder (erased-<id>@erased.invalid): nothing to read, and too
+        # long for the column.
+        return "—" if obj.is_erased else obj.email
 
     @admin.display(description="GDPR consent", ordering="gdpr_consent")
     def consent_status(self, obj: Customer) -> str:
         # An erasure keeps the consent flag as it was (SPEC §7.2 changes only the personal values), but a ticked
         # "consent" beside an anonymised record misleads: say what applies.
+        # One word, so the column stays narrow; the dates are on the change page.
         if obj.is_erased:
-            return f"Erased {date_format(timezone.localtime(obj.erased_at), 'DATE_FORMAT')}"
+            return "Erased"
         if obj.gdpr_consent_withdrawn_at and not obj.gdpr_consent:
-            return f"Withdrawn {date_format(timezone.localtime(obj.gdpr_consent_withdrawn_at), 'DATE_FORMAT')}"
+            return "Withdrawn"
         return "Given" if obj.gdpr_consent else "Not given"
 
     @admin.display(description="Customer since", ordering="created_at")

@@ -55,6 +55,7 @@ def test_an_erased_customer_shows_erased_not_consent_given(client, compliance_of
     # then: the list says "Erased ..." where the consent tick was, the change page too
     row = listing.split(f"/{customer.pk}/change/", 1)[1].split("</tr>", 1)[0]
     assert "Erased" in row and "icon-yes" not in row
+    assert "Erased customer" in row and "erased.invalid" not in row  # no placeholder address in the list
     consent = page.split("field-consent_status", 1)[1].split("</div>", 3)
     assert "Erased" in "".join(consent) and "field-gdpr_consent " not in page
 
