@@ -25,6 +25,7 @@ from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connections, router, transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -46,9 +47,29 @@ MAX_ACTION_OBJECTS = 500
 ESTIMATE_COUNT_ABOVE = 50_000
 
 
+# From this offset on a page first picks its primary keys, then loads those rows with their joins.
+DEFERRED_JOIN_FROM = 1_000
+
+
 class EstimatedCountPaginator(Paginator):
     """An unfiltered changelist of a big table shows PostgreSQL's row estimate instead of counting
-    every row on each page view. Filtered and searched lists are counted exactly."""
+    every row on each page view. Filtered and searched lists are counted exactly.
+
+    A deep page (page 200 is OFFSET 9,950) would otherwise join every skipped row to its policy, customer and
+    assignee only to throw it away; it selects the page's primary keys on the table alone (the ordering index),
+    then loads just those rows with the joins: one more query, a constant number of joined rows."""
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        if bottom < DEFERRED_JOIN_FROM or not isinstance(self.object_list, QuerySet):
+            return super().page(number)
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        # values_list drops select_related; the ordering (and any join it needs) stays.
+        keys = list(self.object_list.values_list("pk", flat=True)[bottom:top])
+        return self._get_page(self.object_list.filter(pk__in=keys), number, self)
 
     @cached_property
     def count(self) -> int:
