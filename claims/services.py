@@ -99,10 +99,13 @@ def claim_create(
     """
     require(actor, "claims.add_claim", "file claims")
     now = timezone.now()
+    errors = {}
     if claim_amount is not None and claim_amount <= 0:
-        raise ValidationError({"claim_amount": ["The claim amount must be greater than zero."]})
+        errors["claim_amount"] = ["The claim amount must be greater than zero."]
     if incident_date and incident_date > now:
-        raise ValidationError({"incident_date": ["The incident date cannot be in the future."]})
+        errors["incident_date"] = ["The incident date cannot be in the future."]
+    if errors:
+        raise ValidationError(errors)  # both at once
     policy = Policy.objects.lock_for_update().get(pk=policy_id)
     if policy.status not in Policy.CLAIMABLE_STATUSES:
         raise BusinessRuleViolation(

@@ -24,7 +24,7 @@ from policies.events import policy_event_record
 from policies.models import Policy, PolicyEvent
 from vanguard.accounts.permissions import require
 from vanguard.dates import OUT_OF_RANGE, year_in_range
-from vanguard.errors import BusinessRuleViolation, Conflict, DomainError, TransitionNotAllowed
+from vanguard.errors import BusinessRuleViolation, Conflict, DomainError, TransitionNotAllowed, validate_all
 from vanguard.money import format_money
 from vanguard.numbers import save_with_unique_number
 from vanguard.outbox.services import outbox_enqueue
@@ -134,8 +134,10 @@ def policy_create(
         raise Conflict("This customer's personal data was erased; no new policies can be written.")
     if not customer.gdpr_consent:
         raise BusinessRuleViolation("The customer has withdrawn GDPR consent; no new policies can be written.")
-    _check_positive(premium_amount=premium_amount, coverage_amount=coverage_amount)
-    _check_dates(start_date, end_date)
+    validate_all(
+        lambda: _check_positive(premium_amount=premium_amount, coverage_amount=coverage_amount),
+        lambda: _check_dates(start_date, end_date),
+    )
     policy = Policy(
         customer=customer,
         policy_type=policy_type,

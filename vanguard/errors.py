@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
+
+from django.core.exceptions import ValidationError
 
 from vanguard.money import format_money
 
@@ -65,3 +68,16 @@ class NotPermitted(DomainError):
 
     status_code = 403
     code = "FORBIDDEN"
+
+
+def validate_all(*checks: Callable[[], None]) -> None:
+    """Run every check and raise one ValidationError holding all their field errors, so a form (and an API
+    client) hears of every invalid field at once rather than one per attempt."""
+    errors: dict = {}
+    for check in checks:
+        try:
+            check()
+        except ValidationError as exc:
+            exc.update_error_dict(errors)
+    if errors:
+        raise ValidationError(errors)
