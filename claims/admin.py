@@ -30,6 +30,7 @@ from vanguard.accounts.roles import CLAIMS_ADJUSTER, CLAIMS_MANAGER
 from vanguard.admin import Transition, VanguardModelAdmin, money_column, refusal_text
 from vanguard.admin_search import PostedSearchMixin
 from vanguard.errors import DomainError
+from vanguard.history import EventDataInlineMixin
 from vanguard.money import format_money
 
 S = Claim.Status
@@ -168,9 +169,10 @@ class ClaimDocumentUploadInline(admin.TabularInline):
         return self.has_add_permission(request, obj)
 
 
-class ClaimEventInline(ReadOnlyInline):
+class ClaimEventInline(EventDataInlineMixin, ReadOnlyInline):
     model = ClaimEvent
-    fields = ("created_at", "kind", "from_status", "to_status", "actor", "reason", "data")
+    # "details": the event's data in words (vanguard.history), not its raw JSON with ids.
+    fields = ("created_at", "kind", "from_status", "to_status", "actor", "reason", "details")
     readonly_fields = fields
     ordering = ("-created_at", "-id")
     verbose_name = "event"

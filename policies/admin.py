@@ -23,6 +23,7 @@ from policies.models import Policy, PolicyEvent
 from vanguard.accounts.permissions import can
 from vanguard.admin import ConfirmForm, Transition, VanguardModelAdmin, is_autocomplete_for, money_column, term_text
 from vanguard.admin_search import PostedSearchMixin
+from vanguard.history import EventDataInlineMixin
 from vanguard.money import format_money
 
 S = Policy.Status
@@ -44,9 +45,10 @@ class EndsWithinFilter(admin.SimpleListFilter):
         return queryset
 
 
-class PolicyEventInline(admin.TabularInline):
+class PolicyEventInline(EventDataInlineMixin, admin.TabularInline):
     model = PolicyEvent
-    fields = ("created_at", "kind", "from_status", "to_status", "actor", "reason", "data")
+    # "details": the event's data in words (vanguard.history), not its raw JSON with ids.
+    fields = ("created_at", "kind", "from_status", "to_status", "actor", "reason", "details")
     readonly_fields = fields
     extra = 0
     can_delete = False

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist
@@ -30,6 +31,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.formats import date_format
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 
 from vanguard.money import format_money
@@ -301,3 +303,105 @@ def changes_table(rows: Sequence[Entry]) -> str:
     from django.template.loader import render_to_string
 
     return render_to_string("admin/vanguard/history_changes.html", {"item": rows[0]}) if rows else ""
+
+
+# --- domain events (PolicyEvent, ClaimEvent): their JSON data in words ---------------------------------------
+# Keys of event data that hold the id of another record, by event model and kind ("*": any kind).
+EVENT_REFERENCES: dict[str, dict[str, dict[str, str]]] = {
+    "claims.claimevent": {"assigned": {"from": "accounts.user", "to": "accounts.user"},
+                          "*": {"document_id": "claims.claimdocument"}},
+    "policies.policyevent": {"*": {"renewal_of": "policies.policy", "renewal_id": "policies.policy"}},
+}
+EVENT_LABELS = {"from": "From", "to": "To", "document_id": "Document", "type": "Document type", "mime": "File type",
+                "renewal_of": "Renews", "renewal_id": "Renewed as", "renewal_number": "Renewal number",
+                "fields": "Changed", "amount": "Amount"}
+NAMING_COLUMNS["claims.claimdocument"] = ("id", "filename")
+
+
+class EventDetails:
+    """Renders the `data` of one record's events (an inline's rows) in words. The ids they hold are looked up
+    for all the record's events at once, in one query per related model."""
+
+    def __init__(self, events: Iterable[Any], *, subject_model: type[models.Model]) -> None:
+        from django.apps import apps
+
+        self.subject_model = subject_model
+        self.related = _Related(None)
+        self.events = list(events)
+        for event in self.events:
+            for key, label in self._references(event).items():
+                value = (event.data or {}).get(key)
+                if value:
+                    self.related.want(apps.get_model(label), value)
+        self.related.fetch()
+
+    @staticmethod
+    def _references(event: Any) -> dict[str, str]:
+        by_kind = EVENT_REFERENCES.get(event._meta.label_lower, {})
+        return {**by_kind.get("*", {}), **by_kind.get(event.kind, {})}
+
+    def render(self, event: Any) -> str:
+        from django.apps import apps
+        from django.utils.html import format_html_join
+
+        data = event.data or {}
+        if not isinstance(data, dict) or not data:
+            return EMPTY
+        references = self._references(event)
+        parts: list[tuple[str, str]] = []
+        for key, value in data.items():
+            if (key == "renewal_number" and "renewal_id" in data) or (value and value == event.reason):
+                continue  # already said: the renewal is linked by number; the reason has its own column
+            label = EVENT_LABELS.get(key) or _label(_model_field(self.subject_model, key), key)
+            if key in references:
+                text = self.related.render(apps.get_model(references[key]), value) if value else "Nobody"
+            elif isinstance(value, dict) and {"from", "to"} >= set(value):  # an amendment: {field: {from, to}}
+                model_field = _model_field(self.subject_model, key)
+                text = (f"{render_value(model_field, value.get('from'), self.related)} → "
+                        f"{render_value(model_field, value.get('to'), self.related)}")
+            elif key == "fields" and isinstance(value, list):
+                text = ", ".join(_label(_model_field(self.subject_model, name), name) for name in value)
+            elif key == "amount":
+                text = format_money(value)
+            elif key == "type" and event._meta.label_lower == "claims.claimevent":
+                from claims.models import ClaimDocument
+
+                text = str(dict(ClaimDocument.DocumentType.choices).get(value, value))
+            elif key in ("from", "to") and isinstance(value, str):
+                # A status-like change recorded in data (e.g. a compliance audit's outcome): its choice label.
+                model_field = _model_field(self.subject_model, "compliance_status")
+                text = render_value(model_field, value, self.related) if model_field else value
+            else:
+                text = render_value(_model_field(self.subject_model, key), value, self.related)
+            parts.append((label, text))
+        return format_html_join(mark_safe("<br>"), "{}: {}", parts)
+
+
+class EventDataInlineMixin:
+    """For an inline of domain events: a "Details" column with the event's data in words (use "details" in
+    `fields` and `readonly_fields` instead of "data"). The ids in the data of the rows the formset shows are
+    looked up together when the formset reads its rows: one query per related model, whatever the rows."""
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+
+        class EventFormSet(formset):
+            def get_queryset(self):
+                first = not hasattr(self, "_queryset")
+                queryset = super().get_queryset()
+                if first:
+                    details = EventDetails(queryset, subject_model=self.fk.related_model)  # evaluates it once
+                    for event in queryset:  # the result cache the forms index into
+                        event._event_details = details
+                return queryset
+
+        return EventFormSet
+
+    @admin.display(description="Details")
+    def details(self, event: Any) -> str:
+        details = getattr(event, "_event_details", None)
+        if details is None:  # a row not read through the formset: on its own
+            subject = next(f for f in event._meta.concrete_fields
+                           if f.is_relation and f.related_model is not get_user_model())
+            details = EventDetails([event], subject_model=subject.related_model)
+        return details.render(event)
