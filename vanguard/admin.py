@@ -219,7 +219,8 @@ class AuditHistoryMixin(AuditlogHistoryAdminMixin):
             # auditlog's view would ask for the history of None (a 500): answer like the change page does.
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         # The record as staff name it (a customer by name, a policy by number), not its __str__ with e-mail.
-        extra_context = {"title": f"History of {record_name(obj)}", **(extra_context or {})}
+        name = record_name(obj)
+        extra_context = {"title": f"History of {name}", "history_record": name, **(extra_context or {})}
         response = self.auditlog_history_view(request, object_id, extra_context)
         # auditlog builds the page of entries (with the actor joined); its TemplateResponse is still unrendered,
         # so the readable rows are added to its context here (relies on auditlog's "log_entries" context key).

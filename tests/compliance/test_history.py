@@ -158,6 +158,8 @@ def test_the_history_title_names_the_record_as_staff_do(client, compliance_offic
     policy_page = client.get(history_url(policy)).content.decode()
     # then
     assert "<h1>History of Erased customer</h1>" in erased_page
+    crumbs = re.search(r'<div class="breadcrumbs">(.*?)</div>', erased_page, re.S).group(1)
+    assert "Erased customer" in crumbs and "erased.invalid" not in crumbs and "History" in crumbs
     assert f"<h1>History of {policy.policy_number}</h1>" in policy_page
 
 
