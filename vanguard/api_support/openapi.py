@@ -246,8 +246,9 @@ EXAMPLES.update({
 _PAGE_ITEMS = {"CustomerPage": "CustomerResponse", "PolicyPage": "PolicyResponse", "ClaimPage": "ClaimResponse",
                "AuditLogPage": "AuditLogResponse"}
 for _page, _item in _PAGE_ITEMS.items():
-    EXAMPLES[_page] = {"items": [EXAMPLES[_item]], "total": 1, "page": 1, "page_size": 20, "total_pages": 1,
-                       "has_next": False, "has_previous": False}
+    EXAMPLES[_page] = {"items": [EXAMPLES[_item]], "total": 1, "total_is_estimate": False, "page": 1,
+                       "page_size": 20, "total_pages": 1, "has_next": False, "has_previous": False,
+                       "next_cursor": None}
 
 
 def _header_refs(*names: str) -> dict[str, dict[str, str]]:

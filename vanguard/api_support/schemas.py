@@ -191,13 +191,18 @@ class ErrorResponse(Schema):
 
 
 class Page(Schema, Generic[T]):
+    """One page of a list (vanguard.api_support.pagination): by `page` number, or after a `cursor`."""
+
     items: list[T]
-    total: int
+    total: int = Field(description="rows in the whole filtered list; above 10,000 the database's estimate")
+    total_is_estimate: bool = Field(description="true when total is an estimate (more than 10,000 rows)")
     page: int
     page_size: int
     total_pages: int
     has_next: bool
     has_previous: bool
+    next_cursor: str | None = Field(description="send as cursor for the next page (keyset paging, any depth); "
+                                                "null on the last page")
 
 
 # Status codes every protected endpoint may answer besides its own.
