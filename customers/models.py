@@ -39,7 +39,7 @@ class Customer(models.Model):
     gdpr_consent_withdrawn_at = models.DateTimeField("consent withdrawn at", null=True, blank=True)
     data_retention_date = models.DateTimeField("keep data until", null=True, blank=True)
     erased_at = models.DateTimeField("erased at", null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)  # indexed with id: Meta.indexes
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -62,6 +62,9 @@ class Customer(models.Model):
             ),
         ]
         indexes = [
+            # The default order of every list (-created_at, -id), whole: the admin's page and the API's keyset
+            # cursor walk it without sorting, even where many rows share one created_at.
+            models.Index(fields=["created_at", "id"], name="customers_created_id_idx"),
             models.Index(fields=["gdpr_consent", "data_retention_date"], name="customers_consent_ret_idx"),
             # The retention job's scan (compliance.services.customers_due_for_erasure): live rows only.
             models.Index(fields=["data_retention_date"], condition=models.Q(erased_at__isnull=True),

@@ -70,7 +70,7 @@ class Policy(models.Model):
     renewal_of = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="renewals"
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)  # indexed with id: Meta.indexes
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = PolicyQuerySet.as_manager()
@@ -105,6 +105,9 @@ class Policy(models.Model):
             ),
         ]
         indexes = [
+            # The default order of every list (-created_at, -id), whole: the admin's page and the API's keyset
+            # cursor walk it without sorting, even where many rows share one created_at.
+            models.Index(fields=["created_at", "id"], name="policies_created_id_idx"),
             models.Index(fields=["customer", "status"], name="policies_customer_status_idx"),
             models.Index(fields=["policy_type", "start_date", "end_date"], name="policies_type_dates_idx"),
             models.Index(fields=["compliance_status", "last_audit_date"], name="policies_compliance_idx"),
