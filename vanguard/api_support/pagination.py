@@ -94,7 +94,7 @@ def page_of(
     counted = rows[0]["_total"] if rows else (_bounded(listed).count() if start or params.cursor else 0)
     total, estimated = counted, False
     if counted > ESTIMATE_ABOVE:
-        total, estimated = max(_estimate(listed), counted), True
+        total, estimated = max(estimated_rows(listed), counted), True
     more = len(rows) > params.page_size
     rows = rows[: params.page_size]
     next_cursor = _encode([rows[-1][name] for name in names], queryset, keys) if more else None
@@ -124,7 +124,7 @@ def _bounded(queryset: QuerySet) -> QuerySet:
     return queryset.order_by().values("pk")[: ESTIMATE_ABOVE + 1]
 
 
-def _estimate(queryset: QuerySet) -> int:
+def estimated_rows(queryset: QuerySet) -> int:
     """The planner's row estimate for the filtered queryset (EXPLAIN plans the query, it does not run it)."""
     connection = connections[queryset.db]
     if connection.vendor != "postgresql":
