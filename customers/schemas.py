@@ -53,7 +53,18 @@ _PHONE = r"(\+?[1-9][0-9]{1,14})?"
 _PHONE_RE = re.compile(f"^{_PHONE}$")
 Phone = Annotated[str, AfterValidator(_e164), WithJsonSchema({"type": "string", "pattern": padded_pattern(_PHONE)})]
 Address = Annotated[str, StringConstraints(max_length=500)]
-Ssn = Annotated[str, Field(max_length=32), AfterValidator(str.strip)]  # the length as sent, stored stripped
+def _national_id(value: str) -> str:
+    value = value.strip()
+    try:
+        pii.validate_national_id(value)
+    except DjangoValidationError as exc:
+        raise ValueError(pii.NATIONAL_ID_ERROR) from exc
+    return value
+
+
+# The length as sent, stored stripped; the format the model validates (customers.pii), documented as a pattern.
+Ssn = Annotated[str, Field(max_length=32), AfterValidator(_national_id),
+                WithJsonSchema({"type": "string", "maxLength": 32, "pattern": padded_pattern(pii.NATIONAL_ID_PATTERN)})]
 BirthDate = Annotated[Day, AfterValidator(_not_future)]
 
 

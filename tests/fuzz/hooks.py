@@ -157,6 +157,8 @@ def _term_in_order(body: dict) -> dict:
             return {**body, "end_date": later.isoformat()}
         if end < start:  # a start at the end of the documented years: swap the two instead
             return {**body, "start_date": body["end_date"], "end_date": body["start_date"]}
+        # Equal, in the last documented year: the term starts a year before its end (inside the years too).
+        return {**body, "start_date": (end - dt.timedelta(days=365)).isoformat()}
     return body
 
 
