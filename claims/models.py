@@ -106,7 +106,8 @@ class Claim(models.Model):
             # cursor walk it without sorting, even where many rows share one created_at.
             models.Index(fields=["created_at", "id"], name="claims_created_id_idx"),
             models.Index(fields=["policy", "status"], name="claims_policy_status_idx"),
-            models.Index(fields=["status"], name="claims_status_idx"),
+            # A status filter in the default order (-created_at, -id), e.g. the oldest open claims.
+            models.Index(fields=["status", "created_at", "id"], name="claims_status_created_idx"),
             models.Index(fields=["incident_date"], name="claims_incident_date_idx"),
             models.Index(fields=["assigned_to", "status"], name="claims_assignee_status_idx"),
         ]

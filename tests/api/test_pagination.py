@@ -112,8 +112,10 @@ def test_the_cursor_path_runs_one_query_like_the_page_path(api_as, superuser, dj
     assert api.get("/api/auth/me").status_code == 200  # the principal is cached from here on
     cursor = api.get("/api/customers", {"page_size": 2}).json()["next_cursor"]
     # when / then
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(1) as captured:
         assert len(api.get("/api/customers", {"page_size": 2, "cursor": cursor}).json()["items"]) == 2
+    # the position is one row comparison, an index condition on (created_at, id), not an OR the index cannot seek
+    assert '("customers_customer"."created_at", "customers_customer"."id") <' in captured.captured_queries[0]["sql"]
 
 
 def test_a_total_above_the_threshold_is_the_planners_estimate_and_says_so(api_as, superuser, monkeypatch,
