@@ -61,3 +61,23 @@ def test_a_shallow_page_is_one_query_as_before(client, superuser, seven_claims, 
     client.force_login(superuser)
     _, queries = page_of(client, 1)
     assert len([sql for sql in queries if '"claims_claim"."claim_number"' in sql]) == 1
+
+
+def test_a_search_matching_many_rows_is_counted_up_to_the_bound_then_estimated(client, superuser, seven_claims,
+                                                                               monkeypatch):
+    # given: exact counts up to 3 rows; all seven claims match the search
+    monkeypatch.setattr(vanguard_admin, "COUNT_EXACTLY_UP_TO", 3)
+    client.force_login(superuser)
+    # when: every factory customer's e-mail is at example.test
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(CHANGELIST, {"q": "example"})
+    # then: the count stopped at 4 rows, the planner's estimate was asked instead of counting the rest
+    assert response.status_code == 200
+    counts = [q["sql"] for q in captured if "COUNT(*)" in q["sql"]]
+    assert counts and all("LIMIT 4" in sql for sql in counts)
+    assert any(q["sql"].startswith("EXPLAIN") for q in captured)
+    assert response.context["cl"].result_count >= 4
+    # and a search matching fewer rows than the bound is counted exactly
+    one = seven_claims[0]
+    response = client.get(CHANGELIST, {"q": one.claim_number})
+    assert response.context["cl"].result_count == 1

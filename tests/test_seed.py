@@ -376,3 +376,13 @@ def test_volume_after_demo_in_one_transaction_keeps_every_foreign_key_and_index(
     assert _foreign_keys() == keys
     assert _indexes() == indexes
     assert volume_customers().count() == 5 and Customer.objects.count() > 5
+
+
+@pytest.mark.django_db
+def test_the_volume_load_leaves_fresh_planner_statistics():
+    # when
+    seed("--no-demo", "--customers", "40", "--random-seed", "5")
+    # then: ANALYZE ran in the load's transaction (autovacuum cannot see uncommitted rows)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'customers_customer'::regclass")
+        assert cursor.fetchone()[0] == Customer.objects.count()

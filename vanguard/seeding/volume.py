@@ -693,3 +693,7 @@ def _bulk_load(db: BaseDatabaseWrapper, loaded: list[type[models.Model]]) -> Ite
         for table, name, definition in keys:
             cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {quote(name)} {definition}")
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        # Fresh statistics for the planner (a sample, seconds at a million rows): until autovacuum gets to the
+        # new rows it would plan the volume tables as if they were still empty.
+        for table in tables:
+            cursor.execute(f"ANALYZE {quote(table)}")
