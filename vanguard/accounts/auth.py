@@ -197,20 +197,29 @@ def _load_principal(raw: bytes) -> User:
     return user
 
 
-async def aprincipal(user_id: Any) -> User | None:
-    """The active staff user of a token's `sub`, from the principal cache or (once) the database."""
+def _user_pk(user_id: Any) -> UUID | None:
     try:
-        pk = UUID(str(user_id))
+        return UUID(str(user_id))
     except (TypeError, ValueError):
         return None
-    key = principal_key(pk)
-    raw = await kv.aget(key)
+
+
+async def _aprincipal_from(pk: UUID, raw: bytes | None) -> User | None:
+    """The principal cached as `raw`, or (on a miss) loaded from the database and cached."""
     if raw is not None:
         return _load_principal(raw)
     user = await _aload_user(pk)
     if user is not None:
-        await kv.aset(key, _dump_principal(user), ttl=settings.PRINCIPAL_CACHE_SECONDS)
+        await kv.aset(principal_key(pk), _dump_principal(user), ttl=settings.PRINCIPAL_CACHE_SECONDS)
     return user
+
+
+async def aprincipal(user_id: Any) -> User | None:
+    """The active staff user of a token's `sub`, from the principal cache or (once) the database."""
+    pk = _user_pk(user_id)
+    if pk is None:
+        return None
+    return await _aprincipal_from(pk, await kv.aget(principal_key(pk)))
 
 
 def forget_principals(user_ids) -> None:
@@ -227,18 +236,25 @@ class JWTBearer(HttpBearer):
         header = request.headers.get("Authorization") or ""
         scheme, _, raw = header.partition(" ")
         user = None
+        pk = None
         if scheme.lower() == "bearer" and raw.strip():
             try:
                 token = decode_access(raw.strip())
             except InvalidToken:
                 token = None
             if token is not None:
-                user = await aprincipal(token.get("sub"))
+                pk = _user_pk(token.get("sub"))
+        if pk is not None:
+            # The token is signed, so `sub` names a user we issued it to: count the request against their
+            # limit and fetch their cached principal in one Redis round trip (one more only on a cache miss).
+            _, cached = await ratelimit.ahit_and_get("user", str(pk), "API_RATE_LIMIT_USER", request,
+                                                     get=principal_key(pk))
+            user = await _aprincipal_from(pk, cached)
         if user is None:
-            # Unauthenticated traffic counts against the address's anonymous limit.
+            # Unauthenticated traffic (and a deactivated user's token) counts against the address's
+            # anonymous limit.
             await ratelimit.ahit("anon", client_ip(request) or "-", "API_RATE_LIMIT_ANON", request)
             return None
-        await ratelimit.ahit("user", str(user.pk), "API_RATE_LIMIT_USER", request)
         request.user = user
         user_id_var.set(str(user.pk))
         # The audit context dict was set by AuditContextMiddleware for this request and is shared with

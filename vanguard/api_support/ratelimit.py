@@ -80,23 +80,39 @@ def _window(r: Rate, now: float) -> tuple[int, int]:
 async def ahit(scope: str, ident: str, setting: str, request=None) -> Quota:
     """Count one request of `ident` against the rate in `setting`; RateLimited when over it. The quota is
     also kept on `request.rate_quota`, for the response's rate-limit headers."""
+    quota, _ = await ahit_and_get(scope, ident, setting, request)
+    return quota
+
+
+async def ahit_and_get(scope: str, ident: str, setting: str, request=None, *, get: str | None = None
+                       ) -> tuple[Quota, bytes | None]:
+    """`ahit`, and the value of the raw key `get` (kv's keys) read in the same Redis round trip: the API's
+    authentication counts the user's request and fetches their cached principal with one pipeline."""
     r = rate(setting)
     now = time.time()
     window, retry_after = _window(r, now)
     key = f"rl:{scope}:{ident}:{r.period}:{window}"
+    value = None
     if settings.REDIS_URL:
         pipe = kv.aredis().pipeline(transaction=False)
+        if get is not None:
+            pipe.get(get)
         pipe.incr(key)
         pipe.expire(key, r.period + 1)
-        count, _ = await pipe.execute()
+        results = await pipe.execute()
+        if get is not None:
+            value = results[0]
+        count = results[-2]
     else:
         count = _local_incr(key, r.period + 1)
+        if get is not None:
+            value = cache.get(get)
     quota = Quota(limit=r.limit, remaining=max(0, r.limit - count), reset=retry_after)
     if request is not None:
         request.rate_quota = quota
     if count > r.limit:
         raise RateLimited(retry_after, quota)
-    return quota
+    return quota, value
 
 
 def _local_incr(key: str, timeout: int) -> int:
