@@ -14,6 +14,7 @@ example wrong fails the build.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 PROBLEM_TYPE = "application/problem+json"
@@ -34,7 +35,7 @@ TAGS: list[dict[str, str]] = [
      "view of personal data in clear (`resource_type=pii_access`). Read-only."},
 ]
 
-LICENSE = {"name": "Proprietary: Vanguard Insurance, all rights reserved"}
+LICENSE = {"name": "Apache-2.0", "identifier": "Apache-2.0"}  # the project's LICENSE file
 
 # A relative URL: the API is served under /api/ of whichever host serves this document.
 SERVERS = [{"url": "/", "description": "The host that serves this document"}]
@@ -332,4 +333,22 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
     for name, example in EXAMPLES.items():
         if name in components.get("schemas", {}):
             components["schemas"][name]["examples"] = [copy.deepcopy(example)]
+    _defaults_in_words(schema)
     return schema
+
+
+def _defaults_in_words(schema: dict[str, Any]) -> None:
+    """A request body's optional field keeps its default in its description, not as `default`: generators such as
+    openapi-typescript 7 make every property with a default required in the generated type, so a client would have
+    to send what it may leave out. The server applies the default either way."""
+    bodies = {
+        _ref_name(media.get("schema", {}))
+        for operations in schema.get("paths", {}).values() for operation in operations.values()
+        for media in operation.get("requestBody", {}).get("content", {}).values()
+    }
+    for name in bodies - {None}:
+        for prop in schema["components"]["schemas"].get(name, {}).get("properties", {}).values():
+            if "default" in prop:
+                default = prop.pop("default")
+                said = f"Defaults to {json.dumps(default)} when left out."
+                prop["description"] = f"{prop['description'].rstrip('.')}. {said}" if prop.get("description") else said
