@@ -75,7 +75,9 @@ Sealing: written without the head, chained shortly after (issue 13)
     default elsewhere: SQLite in development serialises writers anyway and has no advisory locks) seals each
     entry in its inserting transaction under the head lock, the former behaviour, kept on PostgreSQL only as
     the "before" of ``bench/chain_writers.py``. Both modes assign sequence numbers under the same lock, so
-    they may even run side by side. ``AUDIT_SEAL_ON_COMMIT = False`` leaves sealing to beat alone.
+    they may even run side by side. ``AUDIT_SEAL_ON_COMMIT = False`` leaves sealing to beat alone;
+    ``AUDIT_SEAL_IN_THREAD`` (on except in the test suite) runs the after-commit seal on a per-process sealer
+    thread instead of the request's (`_wake_sealer`).
 
 GDPR redaction
     Erasure must remove the person's values from their audit history while the chain stays verifiable.
@@ -113,6 +115,7 @@ import ipaddress
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -287,10 +290,51 @@ def _seal_after_commit(using: str) -> None:
 
 
 def _seal_quietly(using: str) -> None:
+    if getattr(settings, "AUDIT_SEAL_IN_THREAD", False):
+        _wake_sealer(using)
+        return
     try:
         seal_pending(using=using, wait=False)
     except Exception as exc:  # the write has committed; the scheduled sealer seals it instead
         logger.warning("audit sealing after commit failed (%s); the scheduled sealer will seal", type(exc).__name__)
+
+
+# The after-commit seal off the request's thread (AUDIT_SEAL_IN_THREAD): Django runs a worker's sync code on one
+# thread, so a seal there (a transaction of its own, with its commit) delays every other request of the worker.
+# One daemon thread per process and database is woken instead; it seals everything committed so far, waiting
+# for the head if another sealer holds it. It is only a trigger: the state is in PostgreSQL, a lost wake-up (the
+# process died) is sealed by beat within AUDIT_SEAL_INTERVAL_SECONDS, and a thread started before a fork is
+# not alive in the child, which starts its own.
+_sealer_events: dict[str, threading.Event] = {}
+_sealer_threads: dict[str, threading.Thread] = {}
+_sealer_start = threading.Lock()
+
+
+def _wake_sealer(using: str) -> None:
+    thread = _sealer_threads.get(using)
+    if thread is None or not thread.is_alive():
+        with _sealer_start:
+            thread = _sealer_threads.get(using)
+            if thread is None or not thread.is_alive():
+                event = _sealer_events[using] = threading.Event()
+                thread = threading.Thread(target=_sealer_loop, args=(using, event), daemon=True,
+                                          name=f"audit-sealer-{using}")
+                _sealer_threads[using] = thread
+                thread.start()
+    _sealer_events[using].set()
+
+
+def _sealer_loop(using: str, event: threading.Event) -> None:
+    while True:
+        event.wait()
+        event.clear()
+        try:
+            seal_pending(using=using, wait=True)
+        except Exception as exc:  # beat seals what this pass could not
+            logger.warning("audit sealing after commit failed (%s); the scheduled sealer will seal",
+                           type(exc).__name__)
+        finally:
+            connections[using].close()  # back to the pool; a broken connection is not reused
 
 
 # Per database alias, the bound callable registered on commit (a constant, so it can be recognised).

@@ -424,3 +424,32 @@ def test_a_copy_of_an_unsealed_entry_is_never_chained_and_is_reported_even_witho
     assert result.sealed == [original.pk] and result.refused == [copy_id]
     assert [(b.kind, b.seq, b.entry_id) for b in report.breaks] == [("inserted", None, copy_id)]
     assert "a copy of entry #" in report.first_break.detail
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_sealer_thread_the_committing_thread_does_not_seal_and_the_entry_is_chained_soon(superuser,
+                                                                                                 settings):
+    # given: the production default, the after-commit seal on the process's sealer thread
+    _skip_unless_postgresql()
+    settings.AUDIT_SEAL_IN_THREAD = True
+    sealed_on: list[str] = []
+    real_seal = chain.seal_pending
+
+    def recording_seal(**kwargs):
+        sealed_on.append(threading.current_thread().name)
+        return real_seal(**kwargs)
+
+    chain.seal_pending = recording_seal
+    try:
+        # when
+        _create_customer(superuser, "t1")
+        deadline = time.monotonic() + 10
+        while AuditEntry.objects.filter(seq__isnull=True).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        chain.seal_pending = real_seal
+    # then: sealed, by the sealer thread only, and the chain verifies
+    assert not AuditEntry.objects.filter(seq__isnull=True).exists()
+    assert sealed_on and set(sealed_on) == {"audit-sealer-default"}
+    assert chain._sealer_threads["default"].is_alive()
+    assert chain.verify_chain().ok
