@@ -112,8 +112,9 @@ class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
         return queryset
 
     def is_sensitive_search(self, term: str) -> bool:
-        # Anything shaped like a national id too (letters and digits, "AB123456C"), not only digit runs.
-        return is_sensitive_term(term)
+        # Every term the other admins keep out of the URL (e-mails, phone numbers and digit runs), and anything
+        # shaped like a national id too (letters and digits, "AB123456C").
+        return super().is_sensitive_search(term) or is_sensitive_term(term)
 
     def changelist_view(self, request, extra_context=None):
         request._customer_changelist = True

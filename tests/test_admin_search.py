@@ -92,3 +92,11 @@ def test_a_posted_email_search_finds_the_customers_policies_and_claims(client, s
         shown = list(response.context["cl"].result_list)
         keys = [getattr(row, "customer_id", row) for row in shown] if label.startswith("compliance") else shown
         assert wanted in keys and unwanted not in keys, label
+
+
+def test_admin_messages_naming_people_are_kept_in_the_session_not_in_a_cookie(client, superuser):
+    # The messages cookie is signed, not encrypted: a message naming a customer would be readable in it.
+    client.force_login(superuser)
+    response = client.get(changelist("customers.customer"), {"q": EMAIL})  # refused with a message
+    assert response.status_code == 302 and messages_of(response)
+    assert "messages" not in response.cookies

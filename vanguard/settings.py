@@ -241,6 +241,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "vanguard.accounts.validators.PasswordHistoryValidator"},
 ]
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
+# Admin messages name customers (and the duplicate national id warning lists them): keep them in the session, not
+# in the default cookie, which is signed but readable.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 

@@ -503,3 +503,12 @@ def test_two_simultaneous_refreshes_with_one_token_give_one_new_pair(adjuster):
     # then: one rotation wins, the other is refused as a reuse (not an integrity error, which would be a 500)
     assert sorted(type(r).__name__ for r in results) == ["InvalidToken", "dict"], results
     assert any(isinstance(r, InvalidToken) for r in results)
+
+
+def test_me_shows_the_authority_limit_as_money_however_it_was_configured(api_as, adjuster, settings):
+    # An amount in a response is a string with two decimals (SPEC §2), also for a limit configured as "10000".
+    from decimal import Decimal
+
+    settings.AUTHORITY_LIMITS = {**settings.AUTHORITY_LIMITS, "Claims adjuster": Decimal("10000")}
+    body = api_as(adjuster).get("/api/auth/me").json()
+    assert body["authority_limit"] == "10000.00"

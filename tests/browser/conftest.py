@@ -22,10 +22,7 @@ from __future__ import annotations
 import io
 import os
 import re
-import socket
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +33,7 @@ from django.core.management import call_command
 from django.test.utils import override_settings
 
 from tests.browser.remote import PlaywrightThread
+from tests.live_asgi import serve
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -199,17 +197,9 @@ def static_root(tmp_path_factory) -> Path:
     return root
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def live_server_url(transactional_db, settings, static_root) -> Iterator[str]:
     """The product's ASGI application under uvicorn on a free port, with WhiteNoise serving collected files."""
-    import uvicorn
-
     settings.STATIC_ROOT = static_root
     settings.STORAGES = STATIC_STORAGES
     settings.ALLOWED_HOSTS = ["127.0.0.1"]
@@ -217,20 +207,8 @@ def live_server_url(transactional_db, settings, static_root) -> Iterator[str]:
     from vanguard.asgi import ReusedThreadASGIHandler
 
     # A handler of its own: its middleware (WhiteNoise's file table) is built now, from the settings above.
-    application = ReusedThreadASGIHandler()
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, lifespan="off",
-                                           log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, name="browser-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the journey server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serve(ReusedThreadASGIHandler(), name="browser") as url:
+        yield url
     cache.clear()
 
 

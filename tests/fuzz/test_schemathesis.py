@@ -22,16 +22,12 @@ import datetime as dt
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
-import threading
-import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import uvicorn
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 
@@ -40,6 +36,7 @@ from claims.models import Claim, ClaimDocument
 from customers.models import Customer
 from policies.models import Policy
 from tests import factories
+from tests.live_asgi import serve
 from vanguard.accounts import roles
 from vanguard.accounts.auth import tokens_issue
 
@@ -49,12 +46,6 @@ PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pag
        b"trailer<</Root 1 0 R>>\n%%EOF\n")
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.fuzz]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -68,19 +59,8 @@ def live_asgi(transactional_db, settings):
     cache.clear()
     from vanguard.asgi import application
 
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, lifespan="off",
-                                           log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, name="fuzz-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the fuzz server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serve(application, name="fuzz") as url:
+        yield url
     cache.clear()
 
 

@@ -15,7 +15,7 @@ from vanguard.accounts import auth
 from vanguard.accounts.authority import authority_limit
 from vanguard.api_support import ratelimit
 from vanguard.api_support.http import json_response, problem
-from vanguard.api_support.schemas import ErrorResponse
+from vanguard.api_support.schemas import ErrorResponse, Money
 from vanguard.middleware import client_ip
 
 router = Router(tags=["auth"])
@@ -48,7 +48,7 @@ class MeResponse(Schema):
     is_superuser: bool
     groups: list[str]
     permissions: list[str]
-    authority_limit: Decimal | None = Field(None, description="approval authority; null means unlimited")
+    authority_limit: Money | None = Field(None, description="approval authority; null means unlimited")
 
 
 def _login(request, email: str, password: str):
@@ -119,5 +119,6 @@ async def me(request):
         "is_superuser": user.is_superuser,
         "groups": sorted(user._group_names_cache),
         "permissions": sorted(user._perm_cache),
-        "authority_limit": authority_limit(user),
+        # Money as everywhere else: a string with two decimals, however the limit was configured ("10000").
+        "authority_limit": None if (limit := authority_limit(user)) is None else str(limit.quantize(Decimal("0.01"))),
     })

@@ -118,7 +118,7 @@ _NOW = "2025-03-14T09:26:53Z"
 _CUSTOMER_SUMMARY = {"id": _CUSTOMER_ID, "email": "ada.lovelace@example.com", "first_name": "Ada",
                      "last_name": "Lovelace"}
 _POLICY = {
-    "id": _POLICY_ID, "policy_number": "POL-2025-000123", "customer_id": _CUSTOMER_ID, "policy_type": "auto",
+    "id": _POLICY_ID, "policy_number": "POL-3F9A1C2B", "customer_id": _CUSTOMER_ID, "policy_type": "auto",
     "premium_amount": "1200.00", "coverage_amount": "50000.00", "start_date": "2025-01-01T00:00:00Z",
     "end_date": "2026-01-01T00:00:00Z", "status": "active", "compliance_status": "compliant",
     "last_audit_date": None, "cancellation_reason": "", "cancelled_at": None, "renewal_of_id": None,
@@ -137,7 +137,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "Token": {
         "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoiYWNjZXNzIn0.c2ln",
         "refresh_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoicmVmcmVzaCJ9.c2ln",
-        "token_type": "bearer", "expires_in": 900,
+        "token_type": "bearer", "expires_in": 1800,
     },
     "MeResponse": {
         "id": _STAFF_ID, "email": "adjuster@vanguard.example", "full_name": "Grace Hopper",
@@ -182,7 +182,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     },
     "ClaimUpdate": {"status": "approved", "approved_amount": "1450.00", "decision_reason": "Covered; excess applied."},
     "ClaimResponse": {
-        "id": _CLAIM_ID, "claim_number": "CLM-2025-000042", "policy_id": _POLICY_ID, "claim_type": "accident",
+        "id": _CLAIM_ID, "claim_number": "CLM-7D04E1A9", "policy_id": _POLICY_ID, "claim_type": "accident",
         "claim_amount": "1500.00", "description": "Rear-ended at a junction; bumper and boot lid damaged.",
         "incident_date": "2025-03-10T17:45:00Z", "reported_date": "2025-03-11T08:12:00Z", "status": "approved",
         "approved_amount": "1450.00", "decision_reason": "Covered; excess applied.", "processed_date": _NOW,
@@ -192,7 +192,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "DocumentResponse": _DOCUMENT,
     "DocumentUpload": {"file": "%PDF-1.7\n...", "document_type": "estimate"},  # the file part holds the raw bytes
     "AuditLogResponse": {
-        "id": 1024, "resource_type": "claim", "resource_id": _CLAIM_ID, "resource_repr": "CLM-2025-000042",
+        "id": 1024, "resource_type": "claim", "resource_id": _CLAIM_ID, "resource_repr": "CLM-7D04E1A9",
         "action": "update", "changes": {"status": ["processing", "approved"]}, "actor_id": _STAFF_ID,
         "actor_email": "adjuster@vanguard.example", "remote_addr": "203.0.113.7",
         "correlation_id": "3f0c1a2b9d8e4f6a8b7c6d5e4f3a2b1c", "timestamp": _NOW,
@@ -213,13 +213,13 @@ _EXPORT = {
         "history": [{"at": _NOW, "changes": {"gdpr_consent": ["False", "True"]}}],
     },
     "policies": [{
-        "id": _POLICY_ID, "policy_number": "POL-2025-000123", "policy_type": "auto", "status": "active",
+        "id": _POLICY_ID, "policy_number": "POL-3F9A1C2B", "policy_type": "auto", "status": "active",
         "premium_amount": "1200.00", "coverage_amount": "50000.00", "start_date": "2025-01-01T00:00:00Z",
         "end_date": "2026-01-01T00:00:00Z", "cancellation_reason": None, "cancelled_at": None,
         "renewal_of": None, "created_at": _NOW, "events": [_EVENT],
     }],
     "claims": [{
-        "id": _CLAIM_ID, "claim_number": "CLM-2025-000042", "policy_number": "POL-2025-000123",
+        "id": _CLAIM_ID, "claim_number": "CLM-7D04E1A9", "policy_number": "POL-3F9A1C2B",
         "claim_type": "accident", "status": "approved", "claim_amount": "1500.00", "approved_amount": "1450.00",
         "description": "Rear-ended at a junction.", "decision_reason": "Covered; excess applied.",
         "incident_date": "2025-03-10T17:45:00Z", "reported_date": _NOW, "processed_date": _NOW,
