@@ -25,8 +25,8 @@ def audit_chain_status(*, now: dt.datetime | None = None) -> dict[str, Any]:
             .only("ok", "entries", "breaks", "created_at").first())
     if AuditEntry.objects.filter(seq__isnull=True, timestamp__lt=now - seal_bound()).order_by().exists():
         return {"ok": False, "verified_at": last.created_at.isoformat() if last else None,
-                "detail": ("BROKEN: audit entries are not being sealed within the bound (the sealer stopped, or it refused "
-                           "altered entries: run manage.py verify_audit_chain)")}
+                "detail": ("BROKEN: audit entries are not being sealed within the bound (the sealer stopped, or it "
+                           "refused altered entries: run manage.py verify_audit_chain)")}
     if last is None:
         return {"ok": None, "verified_at": None, "detail": "not verified yet (run manage.py verify_audit_chain)"}
     verified_at = last.created_at.isoformat()
