@@ -22,7 +22,7 @@ from vanguard.api_support.idempotency import idempotency_key_header
 from vanguard.api_support.pagination import PageQuery
 from vanguard.api_support.schemas import ErrorResponse
 from vanguard.api_support.writes import create_response, detail_response, guarded_update
-from vanguard.errors import TransitionNotAllowed
+from vanguard.errors import InvalidInput, TransitionNotAllowed
 
 router = Router(tags=["claims"])
 
@@ -141,6 +141,18 @@ def _sha256(upload: UploadedFile) -> str:
     return digest.hexdigest()
 
 
+_UPLOAD_FIELDS = frozenset({"document_type"})
+_UPLOAD_FILES = frozenset({"file"})
+
+
+def _refuse_unknown_parts(request) -> None:
+    """The form is as strict as a JSON body (`additionalProperties: false`): an unknown part is a 422 that
+    names it, never silently dropped (a misspelt `document_type` would otherwise file the document as "other")."""
+    unknown = sorted((set(request.POST) - _UPLOAD_FIELDS) | (set(request.FILES) - _UPLOAD_FILES))
+    if unknown:
+        raise InvalidInput("Unknown form fields: " + ", ".join(repr(name)[:40] for name in unknown[:5]) + ".")
+
+
 @router.post(
     "/{claim_id}/documents", operation_id="uploadClaimDocument",
     response={201: DocumentResponse, 400: E, 401: E, 403: E, 404: E, 422: E, 429: E},
@@ -154,6 +166,7 @@ async def document_upload(
     """Attach a document to a claim, sent as multipart/form-data: `file` (JPEG, PNG, GIF, PDF, DOC or
     DOCX, at most 10 MB; the type is sniffed from the content, never taken from the name) and `document_type`.
     Honours Idempotency-Key (the key covers the file's content)."""
+    _refuse_unknown_parts(request)
     actor = request.auth
     payload = None
     if idempotency_key:

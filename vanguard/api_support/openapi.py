@@ -280,6 +280,7 @@ def _name_inline_body(schema: dict[str, Any], operation: dict[str, Any]) -> None
             body["title"] = name
             schema["components"]["schemas"][name] = body
             media["schema"] = {"$ref": f"#/components/schemas/{name}"}
+            body["additionalProperties"] = False  # the endpoint refuses unknown parts, as JSON bodies do
             if media_type == "multipart/form-data" and "file" in body.get("properties", {}):
                 media["encoding"] = {"file": {"contentType": UPLOAD_TYPES}}
 
