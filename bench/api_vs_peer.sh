@@ -12,6 +12,11 @@
 # run as for real staff). Data: `seed --no-demo --customers 10000 --as-of 2024-12-31` (most terms then cover the
 # bench claim's incident, 2024-06-15, as all of the peer's do); `--ids-dir` writes the ids files the bench
 # sends (policies.txt: active or expired policies whose term covers the bench claim's incident).
+#
+# After the figures it prints each worker's resident memory as its repetition ended (bench/serve_and_report.sh
+# reads it before the server stops) and runs `manage.py verify_audit_chain` on the bench database, which must
+# pass: the chain written under load is checked, not assumed. The bench's throwaway PostgreSQL is kept up for
+# that check (KEEP_PG=1) and stopped here afterwards when this script started it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCH="${BENCH:-$(cd ../shared/bench 2>/dev/null && pwd)}"
@@ -28,7 +33,8 @@ export DJ_VENV="${DJ_VENV:-/tmp/dj-venv}"
 
 export TARGET_SETUP="$(cat <<'SETUP'
 set -e
-test -x "$DJ_VENV/bin/gunicorn" || { python3 -m venv "$DJ_VENV" && "$DJ_VENV/bin/pip" install -q -e .; }
+test -x "$DJ_VENV/bin/python" || python3 -m venv "$DJ_VENV"
+"$DJ_VENV/bin/pip" install -q -e .
 redis-cli -u "$REDIS_URL" flushdb >/dev/null
 "$DJ_VENV/bin/python" manage.py migrate --noinput -v 0
 "$DJ_VENV/bin/python" manage.py seed --no-demo --customers 10000 --random-seed 7 --as-of 2024-12-31 \
@@ -44,10 +50,26 @@ u.groups.set(Group.objects.filter(name__in=['Customer service', 'Claims adjuster
 SETUP
 )"
 
-export TARGET_CMD='exec "$DJ_VENV/bin/gunicorn" -c "$GUNICORN_CONF" -k uvicorn_worker.UvicornWorker vanguard.asgi:application'
+export TARGET_CMD='exec bench/serve_and_report.sh'
 
 export TARGET_TOKEN_CMD='curl -sf "$TARGET_URL/api/auth/login" -H "Content-Type: application/json" \
   -d "{\"email\": \"$BENCH_EMAIL\", \"password\": \"$BENCH_PASSWORD\"}" |
   python3 -c "import json, sys; print(json.load(sys.stdin)[\"access_token\"])"'
 
-exec "$BENCH/run_bench.sh"
+export RESULTS_DIR="${RESULTS_DIR:-$BENCH/results/$(date +%Y%m%d-%H%M%S)}" BENCH_RSS_FILE
+BENCH_RSS_FILE="$RESULTS_DIR/target_rss.txt"
+mkdir -p "$RESULTS_DIR"
+# shellcheck source=/dev/null
+source "$BENCH/lib/pg.sh"
+pg_was_up=0
+"$PG_BIN/pg_isready" -q -h "$PGHOST" -p "$PGPORT" && pg_was_up=1
+stop_pg() { [ "$pg_was_up" = 1 ] || PG_STARTED_BY_US=1 pg_down; }
+trap stop_pg EXIT
+KEEP_PG=1 "$BENCH/run_bench.sh"
+
+echo
+python3 bench/rss_report.py "$RESULTS_DIR" django "${WORKERS:-2}" | tee "$RESULTS_DIR/rss.md"
+echo
+echo "==> verify_audit_chain on the bench database ($TARGET_DB)"
+DATABASE_URL="postgresql://$PGUSER@$PGHOST:$PGPORT/$TARGET_DB" "$DJ_VENV/bin/python" manage.py verify_audit_chain \
+    | tee "$RESULTS_DIR/verify_audit_chain.txt"

@@ -17,7 +17,9 @@ def _request(port: int, method: str, path: str, *, body: bytes | None = None, he
     try:
         conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
+        # response.headers is case-insensitive, as HTTP header names are (uvicorn's httptools writer sends them
+        # in lower case).
+        return response.status, response.headers, response.read()
     finally:
         conn.close()
 
