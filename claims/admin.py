@@ -1,9 +1,10 @@
 """Claims in the back office (SPEC §2.4, §2.5, §4).
 
-Add and change call claim_create/claim_update/claim_assign. Status, amounts and the decision are
-read-only: they change only through the transitions (object buttons and changelist actions), each
-guarded by its claims.* permission and calling the same service as the API. Documents are uploaded in
-the inline through claim_document_add and downloaded only through a permission-checked view.
+Add and change call claim_create/claim_update. Status, amounts and the decision are read-only: they change
+only through the transitions (object buttons and changelist actions), built from claims.services.
+CLAIM_TRANSITIONS, each guarded by its row's claims.* permission and calling the same service as the API.
+Documents are uploaded in the inline through claim_document_add and downloaded only through a
+permission-checked view.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.forms.models import BaseInlineFormSet
@@ -18,16 +20,18 @@ from django.http import FileResponse, Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.functional import lazy
 from django.utils.html import format_html
 
 from claims import services
-from claims.forms import ApproveForm, ClaimChangeForm, ClaimCreateForm, DenyForm, DocumentUploadForm, ReopenForm
+from claims.documents import human_size
+from claims.forms import ClaimChangeForm, ClaimCreateForm, DocumentUploadForm
 from claims.models import Claim, ClaimDocument, ClaimEvent
 from customers.search import customers_matching
 from vanguard.accounts.authority import authority_limit
 from vanguard.accounts.permissions import can
 from vanguard.accounts.roles import CLAIMS_ADJUSTER, CLAIMS_MANAGER
-from vanguard.admin import Transition, VanguardModelAdmin, money_column, refusal_text
+from vanguard.admin import ReadOnlyInlineMixin, Transition, VanguardModelAdmin, money_column, refusal_text
 from vanguard.admin_search import PostedSearchMixin
 from vanguard.errors import DomainError
 from vanguard.history import EventDataInlineMixin
@@ -40,7 +44,6 @@ CUSTOMER_PII = (
     "policy__customer__phone", "policy__customer__date_of_birth", "policy__customer__address",
     "policy__customer__ssn",
 )
-ASSIGNABLE = frozenset(set(S) - {S.PAID, S.CLOSED})
 
 
 class ClaimStatusFilter(admin.SimpleListFilter):
@@ -105,21 +108,7 @@ class AgeFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class ClaimDocumentInline(ReadOnlyInline):
+class ClaimDocumentInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = ClaimDocument
     fields = ("download", "document_type", "mime_type", "size", "uploaded_by", "created_at")
     readonly_fields = fields
@@ -154,7 +143,11 @@ class ClaimDocumentUploadInline(admin.TabularInline):
     extra = 1
     can_delete = False
     verbose_name = "new document"
-    verbose_name_plural = "upload documents (JPEG, PNG, GIF, PDF, DOC, DOCX; 10 MB at most)"
+    # The configured limit, read when the page is drawn (settings may change it, tests do).
+    verbose_name_plural = lazy(
+        lambda: f"upload documents (JPEG, PNG, GIF, PDF, DOC, DOCX; {human_size(settings.DOCUMENT_MAX_BYTES)} at most)",
+        str,
+    )()
 
     def get_queryset(self, request):
         return super().get_queryset(request).none()
@@ -169,7 +162,7 @@ class ClaimDocumentUploadInline(admin.TabularInline):
         return self.has_add_permission(request, obj)
 
 
-class ClaimEventInline(EventDataInlineMixin, ReadOnlyInline):
+class ClaimEventInline(EventDataInlineMixin, ReadOnlyInlineMixin, admin.TabularInline):
     model = ClaimEvent
     # "details": the event's data in words (vanguard.history), not its raw JSON with ids.
     fields = ("created_at", "kind", "from_status", "to_status", "actor", "reason", "details")
@@ -199,24 +192,7 @@ class ClaimAdmin(PostedSearchMixin, VanguardModelAdmin):
     ordering = ("-created_at",)
     inlines = (ClaimDocumentInline, ClaimDocumentUploadInline, ClaimEventInline)
     inlines_on_add = (ClaimDocumentUploadInline,)
-    actions = (
-        "start_processing", "approve_claims", "deny_claims", "assign_to_me", "mark_paid", "close_claims",
-        "reopen_claims",
-    )
-    transitions = (
-        Transition("start", "Start processing", "process", frozenset(services.PROCESSABLE),
-                   done="{obj} is now in processing."),
-        Transition("approve", "Approve…", "decide", frozenset(services.DECIDABLE), ApproveForm,
-                   submit="Approve claim", submit_many="Approve claims",
-                   done=lambda label, claim: f"{label} approved for {format_money(claim.approved_amount)}."),
-        Transition("deny", "Deny…", "decide", frozenset(services.DECIDABLE), DenyForm,
-                   submit="Deny claim", submit_many="Deny claims", done="{obj} denied."),
-        Transition("assign_me", "Assign to me", "process", ASSIGNABLE, done="{obj} assigned to you."),
-        Transition("paid", "Mark paid", "decide", frozenset(services.PAYABLE), done="{obj} marked paid."),
-        Transition("close", "Close", "decide", frozenset(services.CLOSABLE), done="{obj} closed."),
-        Transition("reopen", "Reopen…", "reopen", frozenset(services.REOPENABLE), ReopenForm,
-                   submit="Reopen claim", submit_many="Reopen claims", done="{obj} reopened: back in processing."),
-    )
+    transitions = services.CLAIM_TRANSITIONS  # buttons, pages, actions and their permissions
 
     def get_queryset(self, request: HttpRequest):
         # The customer is shown by name: never fetch (and decrypt) their encrypted columns here.
@@ -316,7 +292,8 @@ class ClaimAdmin(PostedSearchMixin, VanguardModelAdmin):
         ]
         if obj.status not in services.EDITABLE:
             readonly.append("description")
-        if not (can(request.user, "claims.assign_claim") and obj.status in ASSIGNABLE):
+        assignable = services.CLAIM_TRANSITIONS["assign_me"].allows(obj.status)  # settled claims keep their handler
+        if not (can(request.user, "claims.assign_claim") and assignable):
             readonly.append("assigned_to")
         return readonly
 
@@ -363,16 +340,7 @@ class ClaimAdmin(PostedSearchMixin, VanguardModelAdmin):
         response["X-Content-Type-Options"] = "nosniff"
         return response
 
-    # --- permissions for transitions --------------------------------------------------------------------
-    def has_process_permission(self, request: HttpRequest, obj: Claim | None = None) -> bool:
-        return can(request.user, "claims.process_claim")
-
-    def has_decide_permission(self, request: HttpRequest, obj: Claim | None = None) -> bool:
-        return can(request.user, "claims.decide_claim")
-
-    def has_reopen_permission(self, request: HttpRequest, obj: Claim | None = None) -> bool:
-        return can(request.user, "claims.reopen_claim")
-
+    # --- transitions (claims.services.CLAIM_TRANSITIONS) ------------------------------------------------------
     def available_transitions(self, request, obj):
         shown = super().available_transitions(request, obj)
         if obj.assigned_to_id == request.user.pk:
@@ -393,68 +361,9 @@ class ClaimAdmin(PostedSearchMixin, VanguardModelAdmin):
         ]
 
     def transition_notes(self, request: HttpRequest, transition: Transition, objects: list) -> list[str]:
-        if transition.name == "approve":
+        if transition.name == "approve":  # the user's own limit: not a line the table can hold
             limit = authority_limit(request.user)
             authority = "unlimited" if limit is None else format_money(limit)
             return [f"Your approval authority: {authority} per claim. An approval may not exceed the amount "
                     "claimed or the policy's coverage."]
-        if transition.name == "deny":
-            return ["The reason is recorded on the claim and sent to the customer."]
-        if transition.name == "reopen":
-            return ["Reopening puts the claim back in processing and clears its decision (kept in its events)."]
-        return []
-
-    def transition_form(self, request, transition, objects):
-        data = request.POST if request.method == "POST" and "apply" in request.POST else None
-        if transition.form is ApproveForm:
-            return ApproveForm(data, claims=objects)
-        return transition.form(data)
-
-    def perform_transition(self, request: HttpRequest, name: str, obj: Claim, data: dict) -> Claim:
-        actor, claim_id = request.user, obj.pk
-        if name == "start":
-            return services.claim_start_processing(actor=actor, claim_id=claim_id)
-        if name == "approve":
-            return services.claim_approve(
-                actor=actor, claim_id=claim_id, amount=data[ApproveForm.amount_field(obj)], note=data.get("note", "")
-            )
-        if name == "deny":
-            return services.claim_deny(actor=actor, claim_id=claim_id, reason=data["reason"])
-        if name == "assign_me":
-            return services.claim_assign(actor=actor, claim_id=claim_id, assignee_id=actor.pk)
-        if name == "paid":
-            return services.claim_mark_paid(actor=actor, claim_id=claim_id)
-        if name == "close":
-            return services.claim_close(actor=actor, claim_id=claim_id)
-        if name == "reopen":
-            return services.claim_reopen(actor=actor, claim_id=claim_id, reason=data["reason"])
-        raise ValueError(name)
-
-    # --- changelist actions -------------------------------------------------------------------------------
-    @admin.action(description="Start processing selected claims", permissions=["process"])
-    def start_processing(self, request, queryset):
-        return self.run_transition_action(request, queryset, "start", done="moved to processing")
-
-    @admin.action(description="Approve selected claims…", permissions=["decide"])
-    def approve_claims(self, request, queryset):
-        return self.run_transition_action(request, queryset, "approve", done="approved")
-
-    @admin.action(description="Deny selected claims…", permissions=["decide"])
-    def deny_claims(self, request, queryset):
-        return self.run_transition_action(request, queryset, "deny", done="denied")
-
-    @admin.action(description="Assign selected claims to me", permissions=["process"])
-    def assign_to_me(self, request, queryset):
-        return self.run_transition_action(request, queryset, "assign_me", done="assigned to you")
-
-    @admin.action(description="Mark selected claims paid", permissions=["decide"])
-    def mark_paid(self, request, queryset):
-        return self.run_transition_action(request, queryset, "paid", done="marked paid")
-
-    @admin.action(description="Close selected claims", permissions=["decide"])
-    def close_claims(self, request, queryset):
-        return self.run_transition_action(request, queryset, "close", done="closed")
-
-    @admin.action(description="Reopen selected claims…", permissions=["reopen"])
-    def reopen_claims(self, request, queryset):
-        return self.run_transition_action(request, queryset, "reopen", done="reopened")
+        return super().transition_notes(request, transition, objects)

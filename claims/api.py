@@ -6,7 +6,6 @@ import hashlib
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
-from django.db import transaction
 from django.http import FileResponse, Http404
 from ninja import File, Form, Header, Query, Router
 from ninja.files import UploadedFile
@@ -22,37 +21,16 @@ from vanguard.api_support.idempotency import idempotency_key_header
 from vanguard.api_support.pagination import PageQuery
 from vanguard.api_support.schemas import ErrorResponse
 from vanguard.api_support.writes import create_response, detail_response, guarded_update
-from vanguard.errors import InvalidInput, TransitionNotAllowed
+from vanguard.errors import InvalidInput
 
 router = Router(tags=["claims"])
 
 E = ErrorResponse
 READ_ERRORS = {401: E, 403: E, 404: E, 422: E, 429: E}
-S = Claim.Status
 
 
 def _render_by_id(claim_id: UUID) -> dict:
     return selectors.claim_row(selectors.claim_get(claim_id=claim_id))
-
-
-def _transition(*, actor, claim: Claim, target: str, approved_amount, decision_reason: str | None) -> None:
-    """Run the service that moves `claim` to `target`; the services refuse illegal moves (409)."""
-    reason = decision_reason or ""
-    if target == S.PROCESSING:
-        if claim.status in {S.DENIED, S.CLOSED}:
-            services.claim_reopen(actor=actor, claim_id=claim.pk, reason=reason)
-        else:
-            services.claim_start_processing(actor=actor, claim_id=claim.pk)
-    elif target == S.APPROVED:
-        services.claim_approve(actor=actor, claim_id=claim.pk, amount=approved_amount, note=reason)
-    elif target == S.DENIED:
-        services.claim_deny(actor=actor, claim_id=claim.pk, reason=reason)
-    elif target == S.PAID:
-        services.claim_mark_paid(actor=actor, claim_id=claim.pk)
-    elif target == S.CLOSED:
-        services.claim_close(actor=actor, claim_id=claim.pk, reason=reason)
-    elif target != claim.status:
-        raise TransitionNotAllowed(f"A claim cannot be moved back to {target}.")
 
 
 @router.get(
@@ -111,21 +89,13 @@ async def claim_update(
     `decision_reason` without a status a 422. All in one change. If-Match honoured (412 when stale)."""
     actor = request.auth
     changes = payload.dict(exclude_unset=True)
-
-    def update():
-        if "description" in changes and changes["description"] is not None:
-            services.claim_update(actor=actor, claim_id=claim_id, description=changes["description"])
-        if "assigned_to" in changes:
-            services.claim_assign(actor=actor, claim_id=claim_id, assignee_id=changes["assigned_to"])
-        if changes.get("status") is not None:
-            claim = Claim.objects.only("pk", "status").get(pk=claim_id)
-            _transition(actor=actor, claim=claim, target=changes["status"],
-                        approved_amount=changes.get("approved_amount"), decision_reason=changes.get("decision_reason"))
+    if "assigned_to" in changes:  # sent, even as null (unassign): the service's assignee
+        changes["assignee_id"] = changes.pop("assigned_to")
 
     def write():
-        # One transaction: a refused transition also undoes the edits sent with it.
-        with transaction.atomic():
-            guarded_update(model=Claim, pk=claim_id, if_match=if_match, update=update)
+        # One service call, one transaction: a refused transition also undoes the edits sent with it.
+        guarded_update(model=Claim, pk=claim_id, if_match=if_match,
+                       update=lambda: services.claim_update(actor=actor, claim_id=claim_id, **changes))
         claim = selectors.claim_get(claim_id=claim_id)
         return selectors.claim_row(claim), etag_for(claim.pk, claim.updated_at)
 

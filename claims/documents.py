@@ -9,6 +9,7 @@ from typing import BinaryIO
 import filetype
 from django.conf import settings
 
+from claims.models import DOCUMENT_SIZE_CEILING
 from vanguard.errors import BusinessRuleViolation
 
 EXTENSIONS: dict[str, str] = {
@@ -53,7 +54,7 @@ def sniff_mime(head: bytes) -> str | None:
     return None
 
 
-def _human_size(size: int) -> str:
+def human_size(size: int) -> str:
     """10485760 -> '10 MB', 1572864 -> '1.5 MB', 512000 -> '500 KB' (limits are set in bytes)."""
     for unit, factor in (("MB", 1024 * 1024), ("KB", 1024)):
         if size >= factor:
@@ -62,8 +63,9 @@ def _human_size(size: int) -> str:
 
 
 def inspect_upload(fileobj: BinaryIO, *, max_bytes: int | None = None) -> Inspected:
-    """Size, hash and sniffed type of an upload; 400 when too large, empty or of a type not allowed."""
-    limit = max_bytes or settings.DOCUMENT_MAX_BYTES
+    """Size, hash and sniffed type of an upload; 400 when too large, empty or of a type not allowed. The limit is
+    DOCUMENT_MAX_BYTES, never above what the database stores (DOCUMENT_SIZE_CEILING)."""
+    limit = min(max_bytes or settings.DOCUMENT_MAX_BYTES, DOCUMENT_SIZE_CEILING)
     fileobj.seek(0)
     head = fileobj.read(HEAD_BYTES)
     digest = hashlib.sha256(head)
@@ -75,7 +77,7 @@ def inspect_upload(fileobj: BinaryIO, *, max_bytes: int | None = None) -> Inspec
         digest.update(chunk)
     fileobj.seek(0)
     if size > limit:
-        raise BusinessRuleViolation(f"The file is larger than the limit of {_human_size(limit)}.", field="file")
+        raise BusinessRuleViolation(f"The file is larger than the limit of {human_size(limit)}.", field="file")
     if size == 0:
         raise BusinessRuleViolation("The file is empty.", field="file")
     mime = sniff_mime(head)

@@ -1,4 +1,5 @@
-"""Admin forms for claims: every save, upload and transition goes through claims.services."""
+"""Admin forms for claims. They validate; the admin calls claims.services with their values (every save, upload
+and transition)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from claims.models import Claim, ClaimDocument
 from policies.forms import policy_choice_label
 from vanguard.accounts.handlers import handler_label
 from vanguard.errors import DomainError
-from vanguard.forms import ServiceModelForm
+from vanguard.forms import ServiceModelForm, TransitionForm
 from vanguard.money import format_money
 
 
@@ -51,17 +52,13 @@ class ClaimChangeForm(ServiceModelForm):
             self.fields["assigned_to"].label_from_instance = handler_label
 
     def call_service(self) -> Claim:
-        claim = self.instance
+        changes = {}
         if "description" in self.changed_data:
-            claim = services.claim_update(
-                actor=self.actor, claim_id=claim.pk, description=self.cleaned_data["description"]
-            )
+            changes["description"] = self.cleaned_data["description"]
         if "assigned_to" in self.changed_data:
             assignee = self.cleaned_data["assigned_to"]
-            claim = services.claim_assign(
-                actor=self.actor, claim_id=claim.pk, assignee_id=assignee.pk if assignee else None
-            )
-        return claim
+            changes["assignee_id"] = assignee.pk if assignee else None
+        return services.claim_update(actor=self.actor, claim_id=self.instance.pk, **changes)
 
 
 class DocumentUploadForm(forms.ModelForm):
@@ -82,32 +79,32 @@ class DocumentUploadForm(forms.ModelForm):
         return upload
 
 
-class DenyForm(forms.Form):
+class DenyForm(TransitionForm):
     reason = forms.CharField(
         label="Reason for the denial", max_length=2000, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text="Recorded on the claim and sent to the customer.",
     )
 
 
-class ReopenForm(forms.Form):
+class ReopenForm(TransitionForm):
     reason = forms.CharField(
         label="Reason for reopening", max_length=2000, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text="Recorded in the claim's events, e.g. new evidence received.",
     )
 
 
-class ApproveForm(forms.Form):
+class ApproveForm(TransitionForm):
     """One amount per selected claim (defaults to the amount claimed) and an optional note."""
 
     note = forms.CharField(label="Note", required=False, max_length=2000,
                            widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
 
-    def __init__(self, data=None, *, claims: list[Claim], **kwargs):
-        super().__init__(data, **kwargs)
+    def __init__(self, data=None, *, objects: list[Claim], **kwargs):
+        super().__init__(data, objects=objects, **kwargs)
         amounts = {}
-        for claim in claims:
+        for claim in objects:
             amounts[self.amount_field(claim)] = forms.DecimalField(
-                label="Amount to approve" if len(claims) == 1 else claim.claim_number, max_digits=15,
+                label="Amount to approve" if len(objects) == 1 else claim.claim_number, max_digits=15,
                 decimal_places=2, min_value=Decimal("0.01"), initial=claim.claim_amount,
                 help_text=f"Claimed {format_money(claim.claim_amount)}; defaults to the full amount.",
             )
@@ -116,3 +113,6 @@ class ApproveForm(forms.Form):
     @staticmethod
     def amount_field(claim: Claim) -> str:
         return f"amount_{claim.pk}"
+
+    def inputs(self, obj: Claim) -> dict:
+        return {"amount": self.cleaned_data[self.amount_field(obj)], "note": self.cleaned_data.get("note", "")}

@@ -1,12 +1,14 @@
 """Every write and transition of a claim (SPEC §2.4, §2.5).
 
-Transition table (anything else is a 409):
+The transitions are declared once, in CLAIM_TRANSITIONS at the end of this module (anything else is a 409):
     pending    → processing | approved | denied
     processing → approved | denied
     approved   → paid
     paid       → closed
     denied     → closed
     denied | closed → processing   (reopen, managers only)
+Each service reads its permission and allowed-from set from its row; claim_set_status picks the row leading
+to a requested status (the API's PATCH); the admin builds its buttons and actions from the same rows.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from pathlib import PurePath
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
@@ -33,28 +35,32 @@ from vanguard.errors import AuthorityExceeded, BusinessRuleViolation, Transition
 from vanguard.money import format_money
 from vanguard.numbers import save_with_unique_number
 from vanguard.outbox.services import outbox_enqueue
+from vanguard.transitions import Transition, TransitionTable
 
 if TYPE_CHECKING:
     from vanguard.accounts.models import User
 
 S = Claim.Status
-PROCESSABLE = frozenset({S.PENDING})
-DECIDABLE = frozenset({S.PENDING, S.PROCESSING})
-PAYABLE = frozenset({S.APPROVED})
-CLOSABLE = frozenset({S.PAID, S.DENIED})
-REOPENABLE = frozenset({S.DENIED, S.CLOSED})
+# Not a transition: the statuses in which the description may still be edited.
 EDITABLE = frozenset({S.PENDING, S.PROCESSING})
+_UNCHANGED: Any = object()  # claim_update's "leave the assignee as it is" (None unassigns)
 
 
 def _lock(claim_id: UUID) -> Claim:
     return Claim.objects.lock_for_update().select_related("policy").get(pk=claim_id)
 
 
-def _refuse(claim: Claim, verb: str) -> TransitionNotAllowed:
-    return TransitionNotAllowed.for_status(claim.get_status_display(), "claim", verb)
+def _row(name: str) -> Transition:
+    return CLAIM_TRANSITIONS[name]
+
+
+def _refuse(claim: Claim, row: Transition) -> TransitionNotAllowed:
+    return TransitionNotAllowed.for_status(claim.get_status_display(), "claim", row.verb)
 
 
 def _save(claim: Claim, fields: list[str]) -> None:
+    # Field rules only: the constraints are the database's to check on save (Django would run one query per
+    # constraint here); every rule they back was checked above with its own message.
     claim.full_clean(validate_unique=False, validate_constraints=False)
     claim.save(update_fields=[*fields, "updated_at"])
 
@@ -115,6 +121,7 @@ def claim_create(
         policy=policy, claim_type=claim_type, claim_amount=claim_amount, incident_date=incident_date,
         description=description or "", reported_date=now, created_by=actor if actor and actor.pk else None,
     )
+    # The number is drawn on save (retried on a collision); the constraints are the database's to check there.
     claim.full_clean(exclude=["claim_number"], validate_unique=False, validate_constraints=False)
     _check_amount_and_term(policy, claim_amount, incident_date)
     save_with_unique_number(claim, field="claim_number", prefix="CLM", save=lambda c: c.save())
@@ -125,11 +132,28 @@ def claim_create(
 
 
 @transaction.atomic
-def claim_update(*, actor: User, claim_id: UUID, description: str | None = None) -> Claim:
-    """Edit the description while the claim is pending or processing (409 after a decision)."""
+def claim_update(
+    *, actor: User, claim_id: UUID, description: str | None = None, assignee_id: UUID | None = _UNCHANGED,
+    status: str | None = None, approved_amount: Decimal | None = None, decision_reason: str | None = None,
+) -> Claim:
+    """One change to a claim, in one transaction, each part only when given: the description while pending or
+    processing (409 after a decision), the assignee (claim_assign; None unassigns) and the status
+    (claim_set_status, with `approved_amount` and `decision_reason`). A refused part undoes the others."""
+    claim = None
+    if description is not None:
+        claim = _describe(actor=actor, claim_id=claim_id, description=description)
+    if assignee_id is not _UNCHANGED:
+        claim = claim_assign(actor=actor, claim_id=claim_id, assignee_id=assignee_id)
+    if status is not None:
+        claim = claim_set_status(actor=actor, claim_id=claim_id, status=status, amount=approved_amount,
+                                 reason=decision_reason or "")
+    return claim if claim is not None else _lock(claim_id)
+
+
+def _describe(*, actor: User, claim_id: UUID, description: str) -> Claim:
     require(actor, "claims.change_claim", "change claims")
     claim = _lock(claim_id)
-    if description is None or description == claim.description:
+    if description == claim.description:
         return claim
     if claim.status not in EDITABLE:
         raise TransitionNotAllowed(f"A {claim.get_status_display().lower()} claim can no longer be edited.")
@@ -140,14 +164,40 @@ def claim_update(*, actor: User, claim_id: UUID, description: str | None = None)
 
 
 @transaction.atomic
+def claim_set_status(
+    *, actor: User, claim_id: UUID, status: str, amount: Decimal | None = None, reason: str = ""
+) -> Claim:
+    """Move a claim to `status` through the row of CLAIM_TRANSITIONS that leads there from its current status
+    (processing: start, or reopen a denied or closed claim), with the inputs that row's service takes
+    (`amount` and `reason` as the note for an approval, `reason` for a denial, a closure or a reopening).
+
+    Locks the claim (404 when missing), then checks the row's permission (403) and allowed-from set (409, the
+    service's own words) and calls its service. A claim already in `status` is the service's to judge: returned
+    unchanged, or refused when the data differ (an approval for another amount). Pending is never a target."""
+    claim = _lock(claim_id)
+    row = CLAIM_TRANSITIONS.leading_to(status, current=claim.status)
+    if row is None:
+        if claim.status == status:
+            return claim
+        raise TransitionNotAllowed(f"A claim cannot be moved back to {status}.")
+    if claim.status != status:
+        require(actor, row.permission, row.may)
+        if not row.allows(claim.status):
+            raise _refuse(claim, row)
+    inputs = row.accepted({"amount": amount, "note": reason, "reason": reason})
+    return row.service(actor=actor, claim_id=claim.pk, **inputs)
+
+
+@transaction.atomic
 def claim_start_processing(*, actor: User, claim_id: UUID) -> Claim:
     """pending → processing; assigns the claim to the actor when nobody has it yet."""
-    require(actor, "claims.process_claim", "process claims")
+    row = _row("start")
+    require(actor, row.permission, row.may)
     claim = _lock(claim_id)
-    if claim.status == S.PROCESSING:
+    if claim.status == row.target:
         return claim
-    if claim.status not in PROCESSABLE:
-        raise _refuse(claim, "moved to processing")
+    if not row.allows(claim.status):
+        raise _refuse(claim, row)
     previous, fields = claim.status, ["status"]
     claim.status = S.PROCESSING
     if claim.assigned_to_id is None and not actor.is_system:
@@ -165,13 +215,14 @@ def claim_approve(*, actor: User, claim_id: UUID, amount: Decimal | None = None,
     The amount must be positive, ≤ the claim amount and ≤ the policy coverage (400), and within the
     actor's approval authority (403 naming the limit). Repeating the same approval changes nothing.
     """
-    require(actor, "claims.decide_claim", "approve claims")
+    row = _row("approve")
+    require(actor, row.permission, row.may)
     claim = _lock(claim_id)
     amount = claim.claim_amount if amount is None else amount
-    if claim.status == S.APPROVED and claim.approved_amount == amount:
+    if claim.status == row.target and claim.approved_amount == amount:
         return claim
-    if claim.status not in DECIDABLE:
-        raise _refuse(claim, "approved")
+    if not row.allows(claim.status):
+        raise _refuse(claim, row)
     if amount <= 0:
         raise ValidationError({"approved_amount": ["The approved amount must be greater than zero."]})
     if amount > claim.claim_amount:
@@ -201,15 +252,16 @@ def claim_approve(*, actor: User, claim_id: UUID, amount: Decimal | None = None,
 @transaction.atomic
 def claim_deny(*, actor: User, claim_id: UUID, reason: str) -> Claim:
     """pending|processing → denied, with a reason (required)."""
-    require(actor, "claims.decide_claim", "deny claims")
+    row = _row("deny")
+    require(actor, row.permission, row.may)
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"decision_reason": ["A reason is required to deny a claim."]})
     claim = _lock(claim_id)
-    if claim.status == S.DENIED and claim.decision_reason == reason:
+    if claim.status == row.target and claim.decision_reason == reason:
         return claim
-    if claim.status not in DECIDABLE:
-        raise _refuse(claim, "denied")
+    if not row.allows(claim.status):
+        raise _refuse(claim, row)
     previous = claim.status
     claim.status, claim.decision_reason = S.DENIED, reason
     claim.decided_by, claim.processed_date = actor, timezone.now()
@@ -218,17 +270,15 @@ def claim_deny(*, actor: User, claim_id: UUID, reason: str) -> Claim:
     return claim
 
 
-def _simple(
-    *, actor: User, claim_id: UUID, perm: str, allowed: frozenset, target: str, verb: str, reason: str = ""
-) -> Claim:
-    require(actor, perm, f"mark claims {verb}")
+def _simple(*, actor: User, claim_id: UUID, row: Transition, reason: str = "") -> Claim:
+    require(actor, row.permission, row.may)
     claim = _lock(claim_id)
-    if claim.status == target:
+    if claim.status == row.target:
         return claim
-    if claim.status not in allowed:
-        raise _refuse(claim, verb)
+    if not row.allows(claim.status):
+        raise _refuse(claim, row)
     previous = claim.status
-    claim.status = target
+    claim.status = row.target
     _save(claim, ["status"])
     _status_changed(claim, actor=actor, previous=previous, reason=reason)
     return claim
@@ -237,15 +287,13 @@ def _simple(
 @transaction.atomic
 def claim_mark_paid(*, actor: User, claim_id: UUID) -> Claim:
     """approved → paid."""
-    return _simple(actor=actor, claim_id=claim_id, perm="claims.decide_claim", allowed=PAYABLE, target=S.PAID,
-                   verb="marked paid")
+    return _simple(actor=actor, claim_id=claim_id, row=_row("paid"))
 
 
 @transaction.atomic
 def claim_close(*, actor: User, claim_id: UUID, reason: str = "") -> Claim:
     """paid|denied → closed."""
-    return _simple(actor=actor, claim_id=claim_id, perm="claims.decide_claim", allowed=CLOSABLE, target=S.CLOSED,
-                   verb="closed", reason=reason)
+    return _simple(actor=actor, claim_id=claim_id, row=_row("close"), reason=reason)
 
 
 @transaction.atomic
@@ -254,12 +302,13 @@ def claim_reopen(*, actor: User, claim_id: UUID, reason: str = "") -> Claim:
 
     A claim already in processing is returned unchanged, so a retried reopen is harmless.
     """
-    require(actor, "claims.reopen_claim", "reopen claims")
+    row = _row("reopen")
+    require(actor, row.permission, row.may)
     claim = _lock(claim_id)
-    if claim.status == S.PROCESSING:
+    if claim.status == row.target:
         return claim
-    if claim.status not in REOPENABLE:
-        raise _refuse(claim, "reopened")
+    if not row.allows(claim.status):
+        raise _refuse(claim, row)
     previous = claim.status
     claim.status = S.PROCESSING
     data = {"previous_decision": claim.decision_reason, "previous_amount": str(claim.approved_amount or "")}
@@ -285,8 +334,9 @@ def claim_assign(*, actor: User, claim_id: UUID, assignee_id: UUID | None) -> Cl
         return claim
     if self_assign and claim.assigned_to_id is not None and not actor.has_perm("claims.assign_claim"):
         raise TransitionNotAllowed("This claim is already assigned to someone else.")
-    if claim.status in {S.PAID, S.CLOSED}:
-        raise _refuse(claim, "reassigned")
+    row = _row("assign_me")  # its allowed-from set is every assignment's: settled claims keep their handler
+    if not row.allows(claim.status):
+        raise _refuse(claim, row)
     if assignee_id is not None:
         from vanguard.accounts.models import User
 
@@ -305,12 +355,17 @@ def claim_assign(*, actor: User, claim_id: UUID, assignee_id: UUID | None) -> Cl
     return claim
 
 
+def claim_assign_to_me(*, actor: User, claim_id: UUID) -> Claim:
+    """"Assign to me": claim_assign with the actor as the assignee."""
+    return claim_assign(actor=actor, claim_id=claim_id, assignee_id=actor.pk)
+
+
 @transaction.atomic
 def claim_document_add(
     *, actor: User, claim_id: UUID, fileobj: BinaryIO, filename: str,
     document_type: str = ClaimDocument.DocumentType.OTHER,
 ) -> ClaimDocument:
-    """Attach a document: content-sniffed type (JPEG, PNG, GIF, PDF, DOC, DOCX), ≤ 10 MB (400 otherwise).
+    """Attach a document: content-sniffed type (JPEG, PNG, GIF, PDF, DOC, DOCX), ≤ DOCUMENT_MAX_BYTES (400 otherwise).
 
     Stored as `claims/<claim_id>/<uuid><ext>` with the extension of the sniffed type, never the client's
     (a PNG named .exe is stored as .png). Records a `document_added` event and bumps the claim's `updated_at`.
@@ -326,6 +381,7 @@ def claim_document_add(
     document.file.save(f"document{inspected.extension}", File(fileobj), save=False)
     stored = document.file.name
     try:  # a refused row must not leave its file behind
+        # The file was inspected above (size and type); the constraints are the database's to check on save.
         document.full_clean(exclude=["file"], validate_unique=False, validate_constraints=False)
         document.save()
     except Exception:
@@ -336,3 +392,57 @@ def claim_document_add(
     # The claim's detail lists its documents: a new one is a new version of the claim (its ETag changes).
     claim.save(update_fields=["updated_at"])
     return document
+
+
+# --- the transition table ---------------------------------------------------------------------------------------
+# Every operation a claim's status allows, in the order the admin offers them. A new transition is a row here and
+# its service (and, when it asks for input, a TransitionForm in claims/forms.py): the services, claim_set_status
+# (the API) and the admin's buttons, pages, actions and permission checks all read it.
+def _approved_message(label: str, claim: Claim) -> str:
+    return f"{label} approved for {format_money(claim.approved_amount)}."
+
+
+CLAIM_TRANSITIONS = TransitionTable(
+    Transition(
+        "start", "Start processing", "claims.process_claim", frozenset({S.PENDING}), S.PROCESSING,
+        claim_start_processing, may="process claims", verb="moved to processing",
+        done="{obj} is now in processing.",
+        action="start_processing", action_label="Start processing selected claims", done_many="moved to processing",
+    ),
+    Transition(
+        "approve", "Approve…", "claims.decide_claim", frozenset({S.PENDING, S.PROCESSING}), S.APPROVED,
+        claim_approve, may="approve claims", verb="approved", form="claims.forms.ApproveForm",
+        submit="Approve claim", submit_many="Approve claims", done=_approved_message,
+        action="approve_claims", action_label="Approve selected claims…", done_many="approved",
+    ),
+    Transition(
+        "deny", "Deny…", "claims.decide_claim", frozenset({S.PENDING, S.PROCESSING}), S.DENIED,
+        claim_deny, may="deny claims", verb="denied", form="claims.forms.DenyForm",
+        submit="Deny claim", submit_many="Deny claims", done="{obj} denied.",
+        action="deny_claims", action_label="Deny selected claims…", done_many="denied",
+        note="The reason is recorded on the claim and sent to the customer.",
+    ),
+    Transition(
+        "assign_me", "Assign to me", "claims.process_claim", frozenset(set(S) - {S.PAID, S.CLOSED}), None,
+        claim_assign_to_me, may="take claims", verb="reassigned", done="{obj} assigned to you.",
+        action="assign_to_me", action_label="Assign selected claims to me", done_many="assigned to you",
+    ),
+    Transition(
+        "paid", "Mark paid", "claims.decide_claim", frozenset({S.APPROVED}), S.PAID,
+        claim_mark_paid, may="mark claims paid", verb="marked paid", done="{obj} marked paid.",
+        action="mark_paid", action_label="Mark selected claims paid", done_many="marked paid",
+    ),
+    Transition(
+        "close", "Close", "claims.decide_claim", frozenset({S.PAID, S.DENIED}), S.CLOSED,
+        claim_close, may="close claims", verb="closed", done="{obj} closed.",
+        action="close_claims", action_label="Close selected claims", done_many="closed",
+    ),
+    Transition(
+        "reopen", "Reopen…", "claims.reopen_claim", frozenset({S.DENIED, S.CLOSED}), S.PROCESSING,
+        claim_reopen, may="reopen claims", verb="reopened", form="claims.forms.ReopenForm",
+        submit="Reopen claim", submit_many="Reopen claims", done="{obj} reopened: back in processing.",
+        action="reopen_claims", action_label="Reopen selected claims…", done_many="reopened",
+        note="Reopening puts the claim back in processing and clears its decision (kept in its events).",
+    ),
+    record_id="claim_id",
+)

@@ -21,12 +21,13 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from customers import pii
-from customers.forms import CustomerAdminForm, EraseForm
+from customers.forms import CustomerAdminForm
 from customers.models import Customer
 from customers.search import DIGITS_ONLY_ID, POLICY_NUMBER, is_sensitive_term, looks_like_ssn
 from policies.models import Policy
 from vanguard.accounts.permissions import can
 from vanguard.admin import (
+    ReadOnlyInlineMixin,
     Transition,
     VanguardModelAdmin,
     is_autocomplete_for,
@@ -46,13 +47,11 @@ EXPORT_MAX = 50
 CLAIMS_SHOWN = 20
 
 
-class PolicyInline(admin.TabularInline):
+class PolicyInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = Policy
     fk_name = "customer"
     fields = ("policy_number", "policy_type", "status", "money_premium", "money_coverage", "term")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     show_change_link = True
     ordering = ("-start_date",)
     money_premium = money_column("premium_amount", "Premium")
@@ -61,15 +60,6 @@ class PolicyInline(admin.TabularInline):
     @admin.display(description="Term")
     def term(self, obj: Policy) -> str:
         return term_text(obj.start_date, obj.end_date)
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class ErasureFilter(admin.SimpleListFilter):
@@ -98,7 +88,7 @@ class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
     inlines = (PolicyInline,)
     actions = ("export_personal_data", "erase_personal_data")
     transitions = (
-        Transition("erase", "Erase (GDPR)…", "erase", form=EraseForm, submit="Erase personal data",
+        Transition("erase", "Erase (GDPR)…", "erase", form="customers.forms.EraseForm", submit="Erase personal data",
                    # Never the person's name or e-mail: the message outlives the erasure (session, screenshots).
                    done="Personal data erased. The customer is kept anonymised with their policies and claims."),
     )

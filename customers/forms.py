@@ -7,7 +7,7 @@ from django import forms
 from customers import services
 from customers.models import Customer
 from vanguard.emails import NormalisedEmailField
-from vanguard.forms import ServiceModelForm
+from vanguard.forms import ServiceModelForm, TransitionForm
 
 EDITABLE_FIELDS = ["first_name", "last_name", "email", "phone", "date_of_birth", "address", "ssn", "gdpr_consent"]
 
@@ -46,7 +46,7 @@ class CustomerAdminForm(ServiceModelForm):
         return services.customer_update(actor=self.actor, customer_id=self.instance.pk, **changes)
 
 
-class EraseForm(forms.Form):
+class EraseForm(TransitionForm):
     reason = forms.CharField(
         label="Reason",
         max_length=500,

@@ -1,8 +1,8 @@
 """Policies in the back office (SPEC §2.3, §4).
 
 Add and change call policy_create/policy_update. Status, compliance status and the cancellation fields
-are read-only: they change only through the transitions (object buttons and changelist actions), which
-call the same services as the API.
+are read-only: they change only through the transitions (object buttons and changelist actions), built from
+policies.services.POLICY_TRANSITIONS, which call the same services as the API.
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ from django.utils.html import format_html
 
 from customers.search import customers_matching
 from policies import services
-from policies.forms import AuditForm, CancelForm, PolicyChangeForm, PolicyCreateForm, policy_choice_label
+from policies.forms import PolicyChangeForm, PolicyCreateForm, policy_choice_label
 from policies.models import Policy, PolicyEvent
-from vanguard.accounts.permissions import can
-from vanguard.admin import ConfirmForm, Transition, VanguardModelAdmin, is_autocomplete_for, money_column, term_text
+from vanguard.admin import ReadOnlyInlineMixin, VanguardModelAdmin, is_autocomplete_for, money_column, term_text
 from vanguard.admin_search import PostedSearchMixin
 from vanguard.history import EventDataInlineMixin
 from vanguard.money import format_money
@@ -45,28 +44,17 @@ class EndsWithinFilter(admin.SimpleListFilter):
         return queryset
 
 
-class PolicyEventInline(EventDataInlineMixin, admin.TabularInline):
+class PolicyEventInline(EventDataInlineMixin, ReadOnlyInlineMixin, admin.TabularInline):
     model = PolicyEvent
     # "details": the event's data in words (vanguard.history), not its raw JSON with ids.
     fields = ("created_at", "kind", "from_status", "to_status", "actor", "reason", "details")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     ordering = ("-created_at", "-id")
     verbose_name = "event"
     verbose_name_plural = "events (why and by whom)"
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Policy)
@@ -82,23 +70,7 @@ class PolicyAdmin(PostedSearchMixin, VanguardModelAdmin):
     autocomplete_fields = ("customer",)
     ordering = ("-created_at",)
     inlines = (PolicyEventInline,)
-    actions = (
-        "issue_policies", "suspend_policies", "reinstate_policies", "cancel_policies", "renew_policies",
-        "record_audit",
-    )
-    transitions = (
-        Transition("issue", "Issue…", "transition", frozenset({S.PENDING}), ConfirmForm,
-                   submit="Issue policy", submit_many="Issue policies", done="{obj} issued."),
-        Transition("suspend", "Suspend…", "transition", frozenset({S.ACTIVE}), ConfirmForm,
-                   submit="Suspend policy", submit_many="Suspend policies", done="{obj} suspended."),
-        Transition("reinstate", "Reinstate", "transition", frozenset({S.INACTIVE}), done="{obj} reinstated."),
-        Transition("cancel", "Cancel…", "transition", frozenset(services.CANCELLABLE), CancelForm,
-                   submit="Cancel policy", submit_many="Cancel policies", done="{obj} cancelled."),
-        Transition("renew", "Renew…", "transition", frozenset(services.RENEWABLE), ConfirmForm,
-                   submit="Renew policy", submit_many="Renew policies", done="{obj} renewed as {result}."),
-        Transition("audit", "Record compliance audit…", "audit", None, AuditForm,
-                   submit="Record audit", done="{obj}: compliance audit recorded."),
-    )
+    transitions = services.POLICY_TRANSITIONS  # buttons, pages, actions and their permissions
 
     def get_queryset(self, request: HttpRequest):
         # The customer is shown by name: never fetch (and decrypt) their encrypted columns here.
@@ -201,71 +173,3 @@ class PolicyAdmin(PostedSearchMixin, VanguardModelAdmin):
             ("Coverage", format_money(obj.coverage_amount)),
             ("Term", term_text(obj.start_date, obj.end_date)),
         ]
-
-    def transition_notes(self, request: HttpRequest, transition: Transition, objects: list) -> list[str]:
-        notes = {
-            "issue": "Issuing makes the policy active; the customer is notified.",
-            "suspend": "Suspending makes the policy inactive until it is reinstated.",
-            "renew": "Renewing writes a new policy for the next term, with the same premium and coverage, "
-                     "starting when this one ends.",
-            "cancel": "Cancelling ends cover from the effective date; this cannot be undone.",
-        }
-        return [notes[transition.name]] if transition.name in notes else []
-
-    # --- permissions for transitions -------------------------------------------------------------------
-    def has_transition_permission(self, request: HttpRequest, obj: Policy | None = None) -> bool:
-        return can(request.user, "policies.transition_policy")
-
-    def has_audit_permission(self, request: HttpRequest, obj: Policy | None = None) -> bool:
-        return can(request.user, "policies.audit_policy")
-
-    def transition_form(self, request, transition, objects):
-        data = request.POST if request.method == "POST" and "apply" in request.POST else None
-        if transition.form is CancelForm:
-            return CancelForm(data, initial={"effective_date": timezone.now()})
-        return transition.form(data)
-
-    def perform_transition(self, request: HttpRequest, name: str, obj: Policy, data: dict) -> Policy:
-        actor, policy_id = request.user, obj.pk
-        if name == "issue":
-            return services.policy_issue(actor=actor, policy_id=policy_id)
-        if name == "suspend":
-            return services.policy_suspend(actor=actor, policy_id=policy_id)
-        if name == "reinstate":
-            return services.policy_reinstate(actor=actor, policy_id=policy_id)
-        if name == "cancel":
-            return services.policy_cancel(
-                actor=actor, policy_id=policy_id, reason=data["reason"], effective_date=data["effective_date"]
-            )
-        if name == "renew":
-            return services.policy_renew(actor=actor, policy_id=policy_id)
-        if name == "audit":
-            return services.policy_record_audit(
-                actor=actor, policy_id=policy_id, outcome=data["outcome"], note=data.get("note", "")
-            )
-        raise ValueError(name)
-
-    # --- changelist actions ----------------------------------------------------------------------------
-    @admin.action(description="Issue selected pending policies", permissions=["transition"])
-    def issue_policies(self, request, queryset):
-        return self.run_transition_action(request, queryset, "issue", done="issued")
-
-    @admin.action(description="Suspend selected policies", permissions=["transition"])
-    def suspend_policies(self, request, queryset):
-        return self.run_transition_action(request, queryset, "suspend", done="suspended")
-
-    @admin.action(description="Reinstate selected policies", permissions=["transition"])
-    def reinstate_policies(self, request, queryset):
-        return self.run_transition_action(request, queryset, "reinstate", done="reinstated")
-
-    @admin.action(description="Cancel selected policies…", permissions=["transition"])
-    def cancel_policies(self, request, queryset):
-        return self.run_transition_action(request, queryset, "cancel", done="cancelled")
-
-    @admin.action(description="Renew selected policies (next term)", permissions=["transition"])
-    def renew_policies(self, request, queryset):
-        return self.run_transition_action(request, queryset, "renew", done="renewed")
-
-    @admin.action(description="Record compliance audit…", permissions=["audit"])
-    def record_audit(self, request, queryset):
-        return self.run_transition_action(request, queryset, "audit", done="audit recorded")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
-from django.db import transaction
 from ninja import Body, Header, Query, Router
 
 from policies import selectors, services
@@ -18,37 +17,16 @@ from vanguard.api_support.idempotency import idempotency_key_header
 from vanguard.api_support.pagination import PageQuery
 from vanguard.api_support.schemas import ErrorResponse
 from vanguard.api_support.writes import create_response, detail_response, guarded_update
-from vanguard.errors import TransitionNotAllowed
 
 router = Router(tags=["policies"])
 
 E = ErrorResponse
 READ_ERRORS = {401: E, 403: E, 404: E, 422: E, 429: E}
-S = Policy.Status
 NO_BODY = Body(None)  # the renewal options are all optional: an empty body renews with the defaults
 
 
 def _render_by_id(policy_id: UUID) -> dict:
     return selectors.policy_row(selectors.policy_get(policy_id=policy_id))
-
-
-def _transition(*, actor, policy: Policy, target: str, reason: str, effective_date) -> None:
-    """Run the service that moves `policy` to `target`; the services refuse illegal moves (409)."""
-    if target == policy.status:
-        return
-    if target == S.ACTIVE:
-        if policy.status == S.INACTIVE:
-            services.policy_reinstate(actor=actor, policy_id=policy.pk, reason=reason)
-        else:
-            services.policy_issue(actor=actor, policy_id=policy.pk)
-    elif target == S.INACTIVE:
-        services.policy_suspend(actor=actor, policy_id=policy.pk, reason=reason)
-    elif target == S.CANCELLED:
-        services.policy_cancel(actor=actor, policy_id=policy.pk, reason=reason, effective_date=effective_date)
-    elif target == S.EXPIRED:
-        services.policy_expire(actor=actor, policy_id=policy.pk)
-    else:
-        raise TransitionNotAllowed(f"A policy cannot be moved back to {target}.")
 
 
 @router.get(
@@ -106,22 +84,11 @@ async def policy_update(
     transition are one change: when the transition is refused nothing is written. If-Match honoured (412)."""
     actor = request.auth
     changes = payload.dict(exclude_unset=True)
-    target = changes.pop("status", None)
-    reason = changes.pop("reason", "") or ""
-    effective_date = changes.pop("effective_date", None)
-    amendments = {k: v for k, v in changes.items() if v is not None}
-
-    def update():
-        if amendments:
-            services.policy_update(actor=actor, policy_id=policy_id, **amendments)
-        if target is not None:
-            policy = Policy.objects.only("pk", "status").get(pk=policy_id)
-            _transition(actor=actor, policy=policy, target=target, reason=reason, effective_date=effective_date)
 
     def write():
-        # One transaction: a refused transition also undoes the amendments sent with it.
-        with transaction.atomic():
-            guarded_update(model=Policy, pk=policy_id, if_match=if_match, update=update)
+        # One service call, one transaction: a refused transition also undoes the amendments sent with it.
+        guarded_update(model=Policy, pk=policy_id, if_match=if_match,
+                       update=lambda: services.policy_update(actor=actor, policy_id=policy_id, **changes))
         policy = selectors.policy_get(policy_id=policy_id)
         return selectors.policy_row(policy), etag_for(policy.pk, policy.updated_at)
 

@@ -1,4 +1,5 @@
-"""Admin forms for policies: every save and transition goes through policies.services."""
+"""Admin forms for policies. They validate; the admin calls policies.services with their values (every save and
+transition)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from django.utils import timezone
 from policies import services
 from policies.models import Policy
 from vanguard.admin import term_text
-from vanguard.forms import ServiceModelForm
+from vanguard.forms import ServiceModelForm, TransitionForm
 
 
 def policy_choice_label(policy: Policy) -> str:
@@ -50,7 +51,7 @@ class PolicyChangeForm(ServiceModelForm):
         return services.policy_update(actor=self.actor, policy_id=self.instance.pk, **changes)
 
 
-class CancelForm(forms.Form):
+class CancelForm(TransitionForm):
     reason = forms.CharField(
         label="Cancellation reason", max_length=2000, widget=forms.Textarea(attrs={"rows": 3, "cols": 60})
     )
@@ -60,7 +61,7 @@ class CancelForm(forms.Form):
     )
 
 
-class AuditForm(forms.Form):
+class AuditForm(TransitionForm):
     outcome = forms.ChoiceField(
         label="Outcome", choices=Policy.ComplianceStatus.choices, initial=Policy.ComplianceStatus.COMPLIANT
     )

@@ -1,7 +1,10 @@
 """Every write and transition of a policy (SPEC §2.3).
 
-Transitions follow one pattern: lock the row, check the allowed-from table, return unchanged when the
-policy is already where the caller wants it, mutate, full_clean, save(update_fields), record the event.
+The transitions are declared once, in POLICY_TRANSITIONS at the end of this module (anything else is a 409).
+They follow one pattern: lock the row, check the row's permission and allowed-from set, return unchanged when
+the policy is already where the caller wants it, mutate, full_clean, save(update_fields), record the event.
+policy_set_status picks the row leading to a requested status (the API's PATCH); the admin builds its buttons
+and actions from the same rows.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from django.conf import settings
@@ -28,17 +31,12 @@ from vanguard.errors import BusinessRuleViolation, Conflict, DomainError, Transi
 from vanguard.money import format_money
 from vanguard.numbers import save_with_unique_number
 from vanguard.outbox.services import outbox_enqueue
+from vanguard.transitions import Transition, TransitionTable
 
 if TYPE_CHECKING:
     from vanguard.accounts.models import User
 
 S = Policy.Status
-ISSUABLE = frozenset({S.PENDING})
-SUSPENDABLE = frozenset({S.ACTIVE})
-REINSTATABLE = frozenset({S.INACTIVE})
-CANCELLABLE = frozenset({S.PENDING, S.ACTIVE, S.INACTIVE})
-EXPIRABLE = frozenset({S.ACTIVE})
-RENEWABLE = frozenset({S.ACTIVE, S.EXPIRED})
 AUDIT_INTERVAL = dt.timedelta(days=365)
 
 logger = logging.getLogger(__name__)
@@ -93,11 +91,17 @@ def _lock(policy_id: UUID) -> Policy:
     return Policy.objects.lock_for_update().get(pk=policy_id)
 
 
-def _refuse(policy: Policy, verb: str) -> TransitionNotAllowed:
-    return TransitionNotAllowed.for_status(policy.get_status_display(), "policy", verb)
+def _row(name: str) -> Transition:
+    return POLICY_TRANSITIONS[name]
+
+
+def _refuse(policy: Policy, row: Transition) -> TransitionNotAllowed:
+    return TransitionNotAllowed.for_status(policy.get_status_display(), "policy", row.verb)
 
 
 def _save(policy: Policy, fields: list[str]) -> None:
+    # Field rules only: the constraints are the database's to check on save (Django would run one query per
+    # constraint here); every rule they back was checked above with its own message.
     policy.full_clean(validate_unique=False, validate_constraints=False)
     policy.save(update_fields=[*fields, "updated_at"])
 
@@ -148,6 +152,7 @@ def policy_create(
         status=initial_status(start_date) if start_date else S.PENDING,
         renewal_of=renewal_of,
     )
+    # The number is drawn on save (retried on a collision); the constraints are the database's to check there.
     policy.full_clean(exclude=["policy_number"], validate_unique=False, validate_constraints=False)
     _check_premium(policy_type, premium_amount)
     save_with_unique_number(policy, field="policy_number", prefix="POL", save=lambda p: p.save())
@@ -166,12 +171,32 @@ def policy_update(
     premium_amount: Decimal | None = None,
     coverage_amount: Decimal | None = None,
     end_date: dt.datetime | None = None,
+    status: str | None = None,
+    reason: str = "",
+    effective_date: dt.datetime | None = None,
 ) -> Policy:
-    """Amend premium, coverage or end date. Locks the policy. Money changes only while pending or active;
-    cancelled and expired policies are closed to edits (409). The new premium must still meet the minimum
-    (400). Records an `updated` event with old and new values; returns the policy unchanged when nothing
-    differs.
+    """One change to a policy, in one transaction: the amendments given (premium, coverage, end date), then,
+    with `status`, the transition (policy_set_status, with `reason` and `effective_date`). A refused transition
+    undoes the amendments sent with it.
+
+    Amendments lock the policy. Money changes only while pending or active; cancelled and expired policies are
+    closed to edits (409). The new premium must still meet the minimum (400). Records an `updated` event with
+    old and new values; returns the policy unchanged when nothing differs.
     """
+    policy = None
+    if premium_amount is not None or coverage_amount is not None or end_date is not None:
+        policy = _amend(actor=actor, policy_id=policy_id, premium_amount=premium_amount,
+                        coverage_amount=coverage_amount, end_date=end_date)
+    if status is not None:
+        policy = policy_set_status(actor=actor, policy_id=policy_id, status=status, reason=reason,
+                                   effective_date=effective_date)
+    return policy if policy is not None else _lock(policy_id)
+
+
+def _amend(
+    *, actor: User, policy_id: UUID, premium_amount: Decimal | None, coverage_amount: Decimal | None,
+    end_date: dt.datetime | None,
+) -> Policy:
     require(actor, "policies.change_policy", "change policies")
     _check_positive(premium_amount=premium_amount, coverage_amount=coverage_amount)
     policy = _lock(policy_id)
@@ -205,23 +230,47 @@ def policy_update(
     return policy
 
 
-def _transition(
-    *, actor: User, policy_id: UUID, allowed: frozenset, target: str, kind: str, verb: str, reason: str = "",
-    extra_fields: dict | None = None, perm: str = "policies.transition_policy",
+@transaction.atomic
+def policy_set_status(
+    *, actor: User, policy_id: UUID, status: str, reason: str = "", effective_date: dt.datetime | None = None
 ) -> Policy:
-    require(actor, perm, "change the status of policies")
+    """Move a policy to `status` through the row of POLICY_TRANSITIONS that leads there from its current status
+    (active: issue a pending policy, or reinstate an inactive one), with the inputs that row's service takes
+    (`reason`; `effective_date` for a cancellation).
+
+    Locks the policy (404 when missing). A policy already in `status` is returned as it is, whoever asks (the
+    API always answered so). Otherwise checks the row's permission (403) and allowed-from set (409, the service's
+    own words) and calls its service. Pending is never a target."""
     policy = _lock(policy_id)
-    if policy.status == target:
+    if policy.status == status:
         return policy
-    if policy.status not in allowed:
-        raise _refuse(policy, verb)
+    row = POLICY_TRANSITIONS.leading_to(status, current=policy.status)
+    if row is None:
+        raise TransitionNotAllowed(f"A policy cannot be moved back to {status}.")
+    require(actor, row.permission, row.may)
+    if not row.allows(policy.status):
+        raise _refuse(policy, row)
+    inputs = row.accepted({"reason": reason, "effective_date": effective_date})
+    return row.service(actor=actor, policy_id=policy.pk, **inputs)
+
+
+def _transition(
+    *, actor: User, policy_id: UUID, row: Transition, kind: str, reason: str = "",
+    extra_fields: dict[str, Any] | None = None,
+) -> Policy:
+    require(actor, row.permission, row.may)
+    policy = _lock(policy_id)
+    if policy.status == row.target:
+        return policy
+    if not row.allows(policy.status):
+        raise _refuse(policy, row)
     previous = policy.status
-    policy.status = target
+    policy.status = row.target
     for name, value in (extra_fields or {}).items():
         setattr(policy, name, value)
     _save(policy, ["status", *(extra_fields or {})])
     policy_event_record(
-        policy=policy, actor=actor, kind=kind, from_status=previous, to_status=target, reason=reason,
+        policy=policy, actor=actor, kind=kind, from_status=previous, to_status=row.target, reason=reason,
         data={name: str(value) for name, value in (extra_fields or {}).items()},
     )
     _notify(policy)
@@ -231,22 +280,21 @@ def _transition(
 @transaction.atomic
 def policy_issue(*, actor: User, policy_id: UUID) -> Policy:
     """pending → active. Repeating it on an active policy changes nothing."""
-    return _transition(actor=actor, policy_id=policy_id, allowed=ISSUABLE, target=S.ACTIVE,
-                       kind=PolicyEvent.Kind.ISSUED, verb="issued")
+    return _transition(actor=actor, policy_id=policy_id, row=_row("issue"), kind=PolicyEvent.Kind.ISSUED)
 
 
 @transaction.atomic
 def policy_suspend(*, actor: User, policy_id: UUID, reason: str = "") -> Policy:
     """active → inactive."""
-    return _transition(actor=actor, policy_id=policy_id, allowed=SUSPENDABLE, target=S.INACTIVE,
-                       kind=PolicyEvent.Kind.SUSPENDED, verb="suspended", reason=reason)
+    return _transition(actor=actor, policy_id=policy_id, row=_row("suspend"), kind=PolicyEvent.Kind.SUSPENDED,
+                       reason=reason)
 
 
 @transaction.atomic
 def policy_reinstate(*, actor: User, policy_id: UUID, reason: str = "") -> Policy:
     """inactive → active."""
-    return _transition(actor=actor, policy_id=policy_id, allowed=REINSTATABLE, target=S.ACTIVE,
-                       kind=PolicyEvent.Kind.REINSTATED, verb="reinstated", reason=reason)
+    return _transition(actor=actor, policy_id=policy_id, row=_row("reinstate"), kind=PolicyEvent.Kind.REINSTATED,
+                       reason=reason)
 
 
 @transaction.atomic
@@ -254,13 +302,13 @@ def policy_cancel(*, actor: User, policy_id: UUID, reason: str, effective_date: 
     """pending|active|inactive → cancelled, with a reason (required, 422) and an effective date (default
     now). Locks the policy, so a claim being filed on it at the same moment either commits first or sees
     the cancellation. Repeating it on a cancelled policy changes nothing."""
-    require(actor, "policies.transition_policy", "cancel policies")
+    row = _row("cancel")
+    require(actor, row.permission, row.may)
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": ["A cancellation reason is required."]})
     return _transition(
-        actor=actor, policy_id=policy_id, allowed=CANCELLABLE, target=S.CANCELLED, kind=PolicyEvent.Kind.CANCELLED,
-        verb="cancelled", reason=reason,
+        actor=actor, policy_id=policy_id, row=row, kind=PolicyEvent.Kind.CANCELLED, reason=reason,
         extra_fields={"cancellation_reason": reason, "cancelled_at": effective_date or timezone.now()},
     )
 
@@ -269,12 +317,12 @@ def policy_cancel(*, actor: User, policy_id: UUID, reason: str, effective_date: 
 def policy_expire(*, actor: User, policy_id: UUID) -> Policy:
     """active → expired once the end date has passed (the daily job). Early expiry is refused (400).
     Repeating it on an expired policy changes nothing."""
-    require(actor, "policies.transition_policy", "expire policies")
+    row = _row("expire")
+    require(actor, row.permission, row.may)
     policy = _lock(policy_id)
     if policy.status == S.ACTIVE and policy.end_date > timezone.now():
         raise BusinessRuleViolation("A policy expires only after its end date has passed.")
-    return _transition(actor=actor, policy_id=policy_id, allowed=EXPIRABLE, target=S.EXPIRED,
-                       kind=PolicyEvent.Kind.EXPIRED, verb="expired")
+    return _transition(actor=actor, policy_id=policy_id, row=row, kind=PolicyEvent.Kind.EXPIRED)
 
 
 def policies_expire_due(*, actor: User, now: dt.datetime | None = None, batch_size: int = 500) -> int:
@@ -314,10 +362,11 @@ def policy_renew(
     coverage carry over unless given. Records `renewed` on the old policy and `created` on the new one.
     Renewing the same term twice returns the existing renewal instead of writing a second one.
     """
-    require(actor, "policies.transition_policy", "renew policies")
+    row = _row("renew")
+    require(actor, row.permission, row.may)
     policy = _lock(policy_id)
-    if policy.status not in RENEWABLE:
-        raise _refuse(policy, "renewed")
+    if not row.allows(policy.status):
+        raise _refuse(policy, row)
     start = start_date or policy.end_date
     end = end_date or (start + (policy.end_date - policy.start_date))
     if start_date is None:  # the start is the stored end: its order with a given end is a stored-data rule
@@ -344,7 +393,8 @@ def policy_record_audit(*, actor: User, policy_id: UUID, outcome: str = Policy.C
                         note: str = "") -> Policy:
     """A compliance officer records a policy audit: locks the policy, sets last_audit_date and the
     compliance status, and records an `audited` event. Allowed in any status (audits look at history)."""
-    require(actor, "policies.audit_policy", "record policy audits")
+    row = _row("audit")
+    require(actor, row.permission, row.may)
     if outcome not in Policy.ComplianceStatus.values:
         raise ValidationError({"compliance_status": [f"Unknown compliance status {outcome!r}."]})
     policy = _lock(policy_id)
@@ -390,3 +440,57 @@ def policies_flag_for_review(*, actor: User, now: dt.datetime | None = None, bat
                 policy_event_record(policy=policy, actor=actor, kind=PolicyEvent.Kind.FLAGGED,
                                     data={"last_audit_date": str(policy.last_audit_date)})
                 flagged += 1
+
+
+# --- the transition table ---------------------------------------------------------------------------------------
+# Every operation a policy's status allows, in the order the admin offers them. A new transition is a row here and
+# its service (and, when it asks for input, a TransitionForm in policies/forms.py): the services,
+# policy_set_status (the API) and the admin's buttons, pages, actions and permission checks all read it.
+POLICY_TRANSITIONS = TransitionTable(
+    Transition(
+        "issue", "Issue…", "policies.transition_policy", frozenset({S.PENDING}), S.ACTIVE,
+        policy_issue, may="change the status of policies", verb="issued", form="vanguard.forms.ConfirmForm",
+        submit="Issue policy", submit_many="Issue policies", done="{obj} issued.",
+        action="issue_policies", action_label="Issue selected pending policies", done_many="issued",
+        note="Issuing makes the policy active; the customer is notified.",
+    ),
+    Transition(
+        "suspend", "Suspend…", "policies.transition_policy", frozenset({S.ACTIVE}), S.INACTIVE,
+        policy_suspend, may="change the status of policies", verb="suspended", form="vanguard.forms.ConfirmForm",
+        submit="Suspend policy", submit_many="Suspend policies", done="{obj} suspended.",
+        action="suspend_policies", action_label="Suspend selected policies", done_many="suspended",
+        note="Suspending makes the policy inactive until it is reinstated.",
+    ),
+    Transition(
+        "reinstate", "Reinstate", "policies.transition_policy", frozenset({S.INACTIVE}), S.ACTIVE,
+        policy_reinstate, may="change the status of policies", verb="reinstated", done="{obj} reinstated.",
+        action="reinstate_policies", action_label="Reinstate selected policies", done_many="reinstated",
+    ),
+    Transition(
+        "cancel", "Cancel…", "policies.transition_policy", frozenset({S.PENDING, S.ACTIVE, S.INACTIVE}),
+        S.CANCELLED, policy_cancel, may="cancel policies", verb="cancelled", form="policies.forms.CancelForm",
+        submit="Cancel policy", submit_many="Cancel policies", done="{obj} cancelled.",
+        action="cancel_policies", action_label="Cancel selected policies…", done_many="cancelled",
+        note="Cancelling ends cover from the effective date; this cannot be undone.",
+    ),
+    # The daily job's (policies.tasks.expire_policies) and the API's: no button in the back office.
+    Transition(
+        "expire", "", "policies.transition_policy", frozenset({S.ACTIVE}), S.EXPIRED,
+        policy_expire, may="expire policies", verb="expired",
+    ),
+    Transition(
+        "renew", "Renew…", "policies.transition_policy", frozenset({S.ACTIVE, S.EXPIRED}), None,
+        policy_renew, may="renew policies", verb="renewed", form="vanguard.forms.ConfirmForm",
+        submit="Renew policy", submit_many="Renew policies", done="{obj} renewed as {result}.",
+        action="renew_policies", action_label="Renew selected policies (next term)", done_many="renewed",
+        note="Renewing writes a new policy for the next term, with the same premium and coverage, starting when "
+             "this one ends.",
+    ),
+    Transition(
+        "audit", "Record compliance audit…", "policies.audit_policy", None, None,
+        policy_record_audit, may="record policy audits", form="policies.forms.AuditForm",
+        submit="Record audit", done="{obj}: compliance audit recorded.",
+        action="record_audit", action_label="Record compliance audit…", done_many="audit recorded",
+    ),
+    record_id="policy_id",
+)

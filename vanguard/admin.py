@@ -4,16 +4,18 @@ What the base gives each domain admin:
 - the History link opens django-auditlog's history of the object (what changed, by whom, with redactions);
 - nothing is ever deleted through the admin (financial records and personal data leave only through
   services: cancellation, closure, GDPR erasure);
-- forms call services (vanguard.forms.ServiceModelForm); when the page comes back with any error — the
-  main form or an inline — the whole request's writes are rolled back, so a refusal saves nothing;
+- forms only validate (vanguard.forms.ServiceModelForm); the view calls the form's service after
+  `is_valid()` and shows a refusal on the form; when the page comes back with any error — the main form or an
+  inline — the whole request's writes are rolled back, so a refusal saves nothing;
 - transitions as object buttons on the change page and as changelist actions, both calling the same
-  service per object, catching each refusal and reporting it with the rule that refused it.
+  service per object, catching each refusal and reporting it with the rule that refused it. An app declares
+  them once, in its services' transition table (vanguard.transitions); the buttons, pages, actions and their
+  permission checks are built from its rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
@@ -21,8 +23,10 @@ from auditlog.mixins import AuditlogHistoryAdminMixin
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connections, router, transaction
 from django.db.models import QuerySet
@@ -33,11 +37,14 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.functional import cached_property, lazy
+from django.utils.module_loading import import_string
 from django.utils.text import capfirst
 
 from vanguard.api_support.pagination import estimated_rows
 from vanguard.errors import DomainError
+from vanguard.forms import ServiceModelForm, TransitionForm
 from vanguard.money import format_money
+from vanguard.transitions import Transition, TransitionTable
 
 # A changelist action runs one service call per object; beyond this many, staff should narrow the filter
 # (or an operator should use a command) rather than hold a request open for minutes.
@@ -184,38 +191,33 @@ def refusal_text(exc: Exception) -> str:
     return str(exc)
 
 
-class ConfirmForm(forms.Form):
-    """Nothing to type: the transition's page only asks for confirmation before the change."""
+class ReadOnlyInlineMixin:
+    """An inline that only shows history (events, documents, a customer's policies): nothing is added, changed
+    or deleted through it."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
-@dataclass(frozen=True)
-class Transition:
-    """An object button on the change page. `permission` names a has_<permission>_permission method;
-    `allowed_from` lists the statuses where the button is offered (the service still decides);
-    `form` makes the button open an intermediate page asking for its inputs (ConfirmForm: only "are you
-    sure?"). `submit`/`submit_many` name that page's button for one and for several records ("Cancel
-    policy", "Cancel policies"); `done` is the success message for one record: a format string with
-    {obj} (the record's label) and {result} (what the service returned), or a callable (label, result)."""
+class _Refused(Exception):
+    """The form's service refused its values: the page is built again with the refusal on the form."""
 
-    name: str
-    label: str
-    permission: str
-    allowed_from: frozenset[str] | None = None
-    form: type[forms.Form] | None = None
-    submit: str = ""
-    submit_many: str = ""
-    done: str | Callable[[str, Any], str] = ""
+    def __init__(self, refusal: Exception):
+        super().__init__(str(refusal))
+        self.refusal = refusal
 
-    def submit_label(self, count: int = 1) -> str:
-        plain = self.submit or self.label.rstrip("…")
-        return (self.submit_many or plain) if count > 1 else plain
 
-    def success_message(self, label: str, result: Any) -> str:
-        if callable(self.done):
-            return self.done(label, result)
-        if self.done:
-            return self.done.format(obj=label, result=result)
-        return f"{label}: {self.label.rstrip('…').lower()} done."
+class _RollBack(Exception):
+    """Leaves the savepoint of a service call made only to hear its refusals (the form already had errors)."""
 
 
 class AuditHistoryMixin(AuditlogHistoryAdminMixin):
@@ -248,7 +250,9 @@ class VanguardModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
     list_per_page = 50
     change_form_template = "admin/vanguard/change_form.html"
     action_form_template = "admin/vanguard/action_form.html"
-    transitions: tuple[Transition, ...] = ()
+    # The app's transition table (its services' CLAIM_TRANSITIONS...), or a tuple of Transitions whose
+    # perform_transition the admin writes itself.
+    transitions: TransitionTable | tuple[Transition, ...] = ()
     inlines_on_add: tuple = ()  # inlines are history (events, policies...): nothing to show before the row exists
 
     def get_inlines(self, request: HttpRequest, obj: Any):
@@ -258,14 +262,27 @@ class VanguardModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    # --- forms ----------------------------------------------------------------------------------------
+    # --- forms: they validate; the view calls their service -------------------------------------------
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
         form.actor = request.user  # a fresh class per call: safe per request
+        if issubclass(form, ServiceModelForm):
+            form.refusal = getattr(request, "_vanguard_refusal", None)
         return form
 
+    def save_form(self, request, form, change):
+        """After `is_valid()`: the form's service writes the row (Django's own save_form would only build it).
+        A refusal leaves through _Refused, and changeform_view builds the page again with it on the form."""
+        if not isinstance(form, ServiceModelForm) or not form.needs_service():
+            return super().save_form(request, form, change)
+        try:
+            form.instance = form.call_service()
+        except (DomainError, ValidationError, ObjectDoesNotExist) as exc:
+            raise _Refused(exc) from exc
+        return form.save(commit=False)  # the saved instance; nothing left for save_m2m
+
     def save_model(self, request, obj, form, change) -> None:
-        """The form's service already wrote the row."""
+        """save_form's service already wrote the row."""
 
     def save_formset(self, request, form, formset, change) -> None:
         """Inlines are read-only unless an admin says otherwise: never save them behind the services."""
@@ -275,7 +292,13 @@ class VanguardModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
         if request.method != "POST":
             return super().changeform_view(request, object_id, form_url, extra_context)
         with transaction.atomic(using=router.db_for_write(self.model)):
-            response = super().changeform_view(request, object_id, form_url, extra_context)
+            try:
+                response = super().changeform_view(request, object_id, form_url, extra_context)
+            except _Refused as refused:
+                # Django's view wrote nothing that survived (its own atomic block left with the exception): the
+                # same page again, the form reporting the refusal as its errors.
+                request._vanguard_refusal = refused.refusal
+                response = super().changeform_view(request, object_id, form_url, extra_context)
             context = getattr(response, "context_data", None) or {}
             if context.get("errors"):
                 # The page comes back with errors (main form or an inline): keep none of its writes.
@@ -283,25 +306,78 @@ class VanguardModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
         return response
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        form = getattr(context.get("adminform"), "form", None)
+        if isinstance(form, ServiceModelForm) and form.is_bound and form.errors and form.refusal is None:
+            self._hear_the_service(form)
+            inline_formsets = [inline.formset for inline in context.get("inline_admin_formsets", [])]
+            context["errors"] = helpers.AdminErrorList(form, inline_formsets)
         if obj is not None and change:
             context["transitions"] = self.available_transitions(request, obj)
             context["object_tools"] = self.extra_object_tools(request, obj)
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
+    def _hear_the_service(self, form: ServiceModelForm) -> None:
+        """Every error at once: the form has errors of its own, so the service is asked only for its refusals
+        (consent, cover, premium...), whenever every value is there, in a savepoint that keeps nothing."""
+        if form.service_values is None:
+            return  # a value is missing or unreadable: the service cannot be asked yet
+        kept = form.cleaned_data
+        form.cleaned_data = form.service_values
+        try:
+            with transaction.atomic():
+                form.call_service()
+                raise _RollBack
+        except _RollBack:
+            pass
+        except (DomainError, ValidationError, ObjectDoesNotExist) as exc:
+            form.add_refusal(exc)
+        finally:
+            form.cleaned_data = {name: value for name, value in kept.items() if name not in form.errors}
+
     def extra_object_tools(self, request: HttpRequest, obj: Any) -> list[dict[str, str]]:
         """Links ({"label", "url"}) shown beside the transitions on the change page."""
         return []
 
-    # --- transitions ----------------------------------------------------------------------------------
+    # --- transitions: from the app's table ------------------------------------------------------------
+    def admin_transitions(self) -> list[Transition]:
+        """The transitions the back office offers (a row without a label is for jobs and the API only)."""
+        return [transition for transition in self.transitions if transition.label]
+
+    def get_transition(self, name: str) -> Transition | None:
+        return next((t for t in self.admin_transitions() if t.name == name), None)
+
     def has_transition(self, request: HttpRequest, transition: Transition, obj: Any = None) -> bool:
+        if "." in transition.permission:  # a permission codename, as the service requires it
+            return request.user.has_perm(transition.permission)
         check = getattr(self, f"has_{transition.permission}_permission")
         return bool(check(request, obj) if obj is not None else check(request))
+
+    def get_actions(self, request: HttpRequest):
+        """The ModelAdmin's own actions, then one changelist action per transition row that has one, offered to
+        those who hold the row's permission."""
+        actions = super().get_actions(request)
+        if self.actions is None or IS_POPUP_VAR in request.GET:
+            return actions
+        for transition in self.admin_transitions():
+            if transition.action and self.has_transition(request, transition):
+                actions[transition.action] = (
+                    self._transition_action(transition), transition.action, transition.action_label
+                )
+        return actions
+
+    @staticmethod
+    def _transition_action(transition: Transition) -> Callable[[Any, HttpRequest, Any], Any]:
+        def action(modeladmin: VanguardModelAdmin, request: HttpRequest, queryset):
+            return modeladmin.run_transition_action(request, queryset, transition.name, done=transition.done_many)
+
+        action.__name__ = transition.action
+        return action
 
     def available_transitions(self, request: HttpRequest, obj: Any) -> list[dict[str, Any]]:
         status = getattr(obj, "status", None)
         shown = []
-        for transition in self.transitions:
-            if transition.allowed_from is not None and status not in transition.allowed_from:
+        for transition in self.admin_transitions():
+            if not transition.allows(status):
                 continue
             if not self.has_transition(request, transition, obj):
                 continue
@@ -329,7 +405,7 @@ class VanguardModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
         return urls + super().get_urls()
 
     def transition_view(self, request: HttpRequest, object_id: str, name: str) -> HttpResponse:
-        transition = next((t for t in self.transitions if t.name == name), None)
+        transition = self.get_transition(name)
         obj = get_object_or_404(self.get_queryset(request), pk=object_id) if transition else None
         if transition is None or obj is None:
             raise PermissionDenied
@@ -349,10 +425,10 @@ class VanguardModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
                 return form_page()
         elif request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        data = form.cleaned_data if form is not None else {}
+        inputs = form.inputs(obj) if form is not None else {}
         label = self.message_label(obj)  # before the service: an erasure rewrites the record
         try:
-            result = self.perform_transition(request, transition.name, obj, data)
+            result = self.perform_transition(request, transition.name, obj, inputs)
         except (DomainError, ValidationError) as exc:
             if form is not None and form.fields:
                 # Keep what was typed: the same form again, with the rule that refused it.
@@ -373,8 +449,8 @@ class VanguardModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
         return [(capfirst(self.opts.verbose_name), self.message_label(obj))]
 
     def transition_notes(self, request: HttpRequest, transition: Transition, objects: list) -> list[str]:
-        """Lines shown above a transition's form: what it does, the user's own limit..."""
-        return []
+        """Lines shown above a transition's form: what it does (the row's note), the user's own limit..."""
+        return [transition.note] if transition.note else []
 
     def render_transition_form(
         self, request: HttpRequest, transition: Transition, objects: list, form: forms.Form, *,
@@ -391,13 +467,16 @@ class VanguardModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
             records=[self.transition_summary(request, obj) for obj in objects],
         )
 
-    def transition_form(self, request: HttpRequest, transition: Transition, objects: list) -> forms.Form:
+    def transition_form(self, request: HttpRequest, transition: Transition, objects: list) -> TransitionForm:
+        """The row's form for these records, bound to the POST once its page was submitted ("apply")."""
         data = request.POST if request.method == "POST" and "apply" in request.POST else None
-        return transition.form(data)
+        return import_string(transition.form)(data, objects=objects)
 
     def perform_transition(self, request: HttpRequest, name: str, obj: Any, data: dict) -> Any:
-        """Call the transition's service for one object; return the resulting object."""
-        raise NotImplementedError
+        """Call the transition's service for one object with the form's inputs; return the resulting object."""
+        if not isinstance(self.transitions, TransitionTable):
+            raise NotImplementedError("An admin without a transition table performs its own transitions.")
+        return self.transitions.run(name, actor=request.user, pk=obj.pk, **data)
 
     # --- changelist actions ---------------------------------------------------------------------------
     def apply_each(
@@ -441,11 +520,10 @@ class VanguardModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
     def run_transition_action(self, request: HttpRequest, queryset, name: str, *, done: str):
         """A changelist action for a transition: ask for its inputs when it has a form, then apply it to
         every selected object."""
-        transition = next(t for t in self.transitions if t.name == name)
+        transition = self.get_transition(name)
         objects = self.limited(request, queryset)
         if objects is None:
             return None
-        data: dict = {}
         form = None
 
         def form_page() -> TemplateResponse:
@@ -458,13 +536,12 @@ class VanguardModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
             form = self.transition_form(request, transition, objects)
             if "apply" not in request.POST or not form.is_valid():
                 return form_page()
-            data = form.cleaned_data
         refusals: list[str] = []
         outcomes: list[tuple[str, Any]] = []
 
         def operation(obj: Any) -> None:
             label = self.message_label(obj)
-            result = self.perform_transition(request, name, obj, data)
+            result = self.perform_transition(request, name, obj, form.inputs(obj) if form is not None else {})
             outcomes.append((label, result))
 
         self.apply_each(request, objects, operation, done=done, refusals=refusals)

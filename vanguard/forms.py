@@ -1,20 +1,21 @@
-"""Admin form plumbing shared by the apps: forms whose validation ends in a service call.
+"""Admin form plumbing shared by the apps: forms that only validate; the admin view writes through a service.
 
-The admin must never save a domain model itself (STYLE.md: services own every write). A
-`ServiceModelForm` validates its fields as usual (the form fields and the model fields' validators,
-every error at once), then calls its service inside a savepoint as the last step of validation. A
-refusal (DomainError or Django ValidationError) becomes a form error on the named field, or a
-non-field error, and the savepoint leaves nothing behind. `save()` only returns what the service wrote.
+The admin must never save a domain model itself (STYLE.md: services own every write). A `ServiceModelForm`
+validates its fields as usual (the form fields and the model fields' validators, every error at once) and names,
+in `call_service()`, the service call its values make; it never runs it. The admin view
+(vanguard.admin.VanguardModelAdmin) calls it after `is_valid()`, and turns a refusal (DomainError or Django
+ValidationError) into errors on the named field, or non-field errors, through `add_refusal`. A
+`TransitionForm` asks a transition's inputs and hands them over as the service's keyword arguments.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
-from django.db import transaction
 from django.forms.models import construct_instance
 
 from vanguard.errors import DomainError
@@ -22,54 +23,37 @@ from vanguard.errors import DomainError
 # Service arguments whose names differ from the form fields that carry them.
 FIELD_ALIASES = {"policy_id": "policy", "customer_id": "customer", "assignee_id": "assigned_to"}
 
-
-class _RollBack(Exception):
-    """Leaves the service's savepoint when the form already had errors: a call made to collect its refusals
-    must not keep its writes even if it succeeds."""
+Refusal = DomainError | ValidationError | ObjectDoesNotExist
 
 
 class ServiceModelForm(forms.ModelForm):
     actor = None  # set on the per-request form class by the ModelAdmin's get_form()
+    # Set on the per-request form class by the admin when the service refused these values: reported as this
+    # form's errors, so the page comes back through the admin's usual path.
+    refusal: Refusal | None = None
+    # After validation: the values to call the service with (every field's, even one a model validator refused,
+    # so the service's own rules are reported in the same round), or None when a value is missing or unreadable.
+    service_values: dict[str, Any] | None = None
 
     def call_service(self) -> Any:
-        """Run the service(s) for `self.cleaned_data`; return the saved instance."""
+        """The service call(s) for `self.cleaned_data`, returning the saved instance. Run by the admin view."""
         raise NotImplementedError
+
+    def needs_service(self) -> bool:
+        """False for a change form with nothing changed: there is nothing to write."""
+        return self.instance._state.adding or self.has_changed()
 
     def _post_clean(self) -> None:
         # Every error at once: the model fields' own validators (formats such as the phone number or the
-        # national id) run on every value that passed its form field, as a ModelForm does; then the service runs
-        # whenever every value is there, so its rules (consent, cover, premium...) are reported in the same
-        # round. Uniqueness and constraints stay the service's (it maps the database's refusal).
-        if not self.instance._state.adding and not self.has_changed():
+        # national id) run on every value that passed its form field, as a ModelForm does. Uniqueness and
+        # constraints stay the service's (it maps the database's refusal).
+        if not self.needs_service():
             return
         complete = all(name in self.cleaned_data for name in self.fields)
-        values = dict(self.cleaned_data)
+        self.service_values = dict(self.cleaned_data) if complete else None
         self._validate_model_fields()  # add_error drops a refused value from cleaned_data
-        if not complete:
-            return  # a value is missing or unreadable: the service cannot be asked yet
-        had_errors, kept = bool(self.errors), self.cleaned_data
-        self.cleaned_data = values
-        try:
-            with transaction.atomic():
-                result = self.call_service()
-                if had_errors:
-                    raise _RollBack
-            self.instance = result
-        except _RollBack:
-            pass
-        except DomainError as exc:
-            self.add_service_error(exc.field, [exc.message])
-        except ValidationError as exc:
-            if hasattr(exc, "error_dict"):
-                for field, messages in exc.message_dict.items():
-                    self.add_service_error(field, messages)
-            else:
-                self.add_service_error(None, exc.messages)
-        except ObjectDoesNotExist:
-            self.add_service_error(None, ["The record no longer exists."])
-        finally:
-            if had_errors:
-                self.cleaned_data = {k: v for k, v in kept.items() if k not in self.errors}
+        if self.refusal is not None:
+            self.add_refusal(self.refusal)
 
     def _validate_model_fields(self) -> None:
         """The model fields' validators on a copy of the instance (the service re-reads its own row). Uses
@@ -85,6 +69,19 @@ class ServiceModelForm(forms.ModelForm):
             for field, messages in exc.message_dict.items():
                 self.add_service_error(field, messages)
 
+    def add_refusal(self, exc: Refusal) -> None:
+        """A service's refusal as this form's errors: on the field it names, else above the form."""
+        if isinstance(exc, DomainError):
+            self.add_service_error(exc.field, [exc.message])
+        elif isinstance(exc, ValidationError):
+            if hasattr(exc, "error_dict"):
+                for field, messages in exc.message_dict.items():
+                    self.add_service_error(field, messages)
+            else:
+                self.add_service_error(None, exc.messages)
+        else:
+            self.add_service_error(None, ["The record no longer exists."])
+
     def add_service_error(self, field: str | None, messages: list[str]) -> None:
         field = FIELD_ALIASES.get(field, field)
         if field in (None, "__all__") or field not in self.fields:
@@ -97,10 +94,23 @@ class ServiceModelForm(forms.ModelForm):
                     self.add_error(field, message)
 
     def save(self, commit: bool = True):
-        # The service already wrote the row; the admin's save_model/save_m2m have nothing left to do.
+        # The admin view already wrote the row through the service; save_model/save_m2m have nothing left to do.
         self.save_m2m = lambda: None
         return self.instance
 
 
-class ReasonForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=2000)
+class TransitionForm(forms.Form):
+    """The inputs a transition asks for on its page, for one record or a changelist selection (`objects`). It
+    only validates; `inputs(obj)` hands the admin the service's keyword arguments for one record (by default
+    the cleaned fields, named as the service names them)."""
+
+    def __init__(self, data=None, *, objects: Sequence[Any] = (), **kwargs):
+        super().__init__(data, **kwargs)
+        self.objects = list(objects)
+
+    def inputs(self, obj: Any) -> dict[str, Any]:
+        return dict(self.cleaned_data)
+
+
+class ConfirmForm(TransitionForm):
+    """Nothing to type: the transition's page only asks for confirmation before the change."""
