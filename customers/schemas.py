@@ -11,7 +11,16 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
 from ninja import Schema
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
 from customers import pii
 from vanguard.api_support.schemas import Day, Flag, Moment, Money, Page, QueryFlag, name_text, padded_pattern
@@ -154,9 +163,17 @@ class CustomerErased(Schema):
     erased_at: dt.datetime
 
 
-# --- GDPR subject-access export (compliance.services.customer_export; SPEC §7.2) ---------------------------------
-# The export is built as a dict by the service; these models document it exactly (every key, nothing else:
-# extra="forbid"), and tests/api/test_fuzz_findings.py validates a real export against them.
+# --- GDPR subject-access export (compliance.services.export.customer_export; SPEC §7.2) --------------------------
+# One model per section. The service validates the rows its selectors read (compliance.selectors, keyed by these
+# names) into `CustomerExport` and renders it with `model_dump(mode="json", by_alias=True)`; the API documents the
+# same models. Every key, nothing else (extra="forbid"): a selector row with a stray or a missing key fails, and
+# tests/api/test_fuzz_findings.py validates a real export against them.
+
+# Moments are rendered as Python's isoformat ("+00:00"), as the export always wrote them, not pydantic's "Z".
+# (A lambda: a serializer with a return annotation would change the documented schema from date-time to string.)
+ExportMoment = Annotated[dt.datetime, PlainSerializer(lambda value: value.isoformat(), when_used="json")]
+# An empty text is exported as null ("no phone"), as the export always wrote it.
+ExportText = Annotated[str | None, BeforeValidator(lambda value: value or None)]
 
 
 class _Exported(Schema):
@@ -164,7 +181,7 @@ class _Exported(Schema):
 
 
 class ExportMeta(_Exported):
-    generated_at: dt.datetime
+    generated_at: ExportMoment
     format: Literal["vanguard-subject-access/1"]
     requested_through: Literal["admin", "api"] = Field(description="the interface that asked for it")
 
@@ -176,36 +193,36 @@ class ExportedCustomer(_Exported):
     email: str
     first_name: str
     last_name: str
-    phone: str | None
+    phone: ExportText
     date_of_birth: dt.date | None
-    address: str | None
-    ssn: str | None = Field(description="the national id in full")
+    address: ExportText
+    ssn: ExportText = Field(description="the national id in full")
     pii_encrypted: bool
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    erased_at: dt.datetime | None
+    created_at: ExportMoment
+    updated_at: ExportMoment
+    erased_at: ExportMoment | None
 
 
 class ConsentChange(_Exported):
-    at: dt.datetime
+    at: ExportMoment
     changes: dict[str, Any] = Field(description="the consent fields that changed: [old, new] as recorded")
 
 
 class ExportedConsent(_Exported):
     gdpr_consent: bool
-    gdpr_consent_date: dt.datetime | None
-    gdpr_consent_withdrawn_at: dt.datetime | None
-    data_retention_date: dt.datetime | None
+    gdpr_consent_date: ExportMoment | None
+    gdpr_consent_withdrawn_at: ExportMoment | None
+    data_retention_date: ExportMoment | None
     history: list[ConsentChange]
 
 
 class ExportedEvent(_Exported):
     kind: str
-    from_: str | None = Field(alias="from")
-    to: str | None
-    reason: str | None
+    from_: ExportText = Field(alias="from")
+    to: ExportText
+    reason: ExportText
     data: Any = Field(description="details recorded with the event (JSON)")
-    at: dt.datetime
+    at: ExportMoment
 
 
 class ExportedPolicy(_Exported):
@@ -215,12 +232,12 @@ class ExportedPolicy(_Exported):
     status: str
     premium_amount: Money
     coverage_amount: Money
-    start_date: dt.datetime
-    end_date: dt.datetime
-    cancellation_reason: str | None
-    cancelled_at: dt.datetime | None
+    start_date: ExportMoment
+    end_date: ExportMoment
+    cancellation_reason: ExportText
+    cancelled_at: ExportMoment | None
     renewal_of: UUID | None
-    created_at: dt.datetime
+    created_at: ExportMoment
     events: list[ExportedEvent]
 
 
@@ -231,7 +248,7 @@ class ExportedDocument(_Exported):
     mime_type: str
     file_size: int
     sha256: str
-    uploaded_at: dt.datetime
+    uploaded_at: ExportMoment
 
 
 class ExportedClaim(_Exported):
@@ -243,17 +260,17 @@ class ExportedClaim(_Exported):
     claim_amount: Money
     approved_amount: Money | None
     description: str
-    decision_reason: str | None
-    incident_date: dt.datetime
-    reported_date: dt.datetime
-    processed_date: dt.datetime | None
+    decision_reason: ExportText
+    incident_date: ExportMoment
+    reported_date: ExportMoment
+    processed_date: ExportMoment | None
     events: list[ExportedEvent]
     documents: list[ExportedDocument]
 
 
 class ExportedHistoryEntry(_Exported):
     seq: int | None = Field(description="its place in the audit chain; null while not yet sealed")
-    at: dt.datetime
+    at: ExportMoment
     action: str
     changes: Any = Field(description="the changed fields as recorded (JSON)")
     by: str | None = Field(description="the staff member's e-mail; null for the system")
@@ -262,11 +279,11 @@ class ExportedHistoryEntry(_Exported):
 class FormerValue(_Exported):
     field: str
     value: str
-    replaced_at: dt.datetime
+    replaced_at: ExportMoment
 
 
 class PIIAccess(_Exported):
-    at: dt.datetime
+    at: ExportMoment
     by: str = Field(description="the staff member's e-mail")
     interface: str
     fields: list[str]

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django_cryptography.fields import EncryptedMixin
 
 from customers import pii
 from customers.models import Customer
@@ -131,3 +132,38 @@ def customer_update(*, actor: User, customer_id: UUID, **changes) -> Customer:
         return customer
     _save(customer, update_fields=[*changed, "updated_at"])
     return customer
+
+
+# --- GDPR erasure -------------------------------------------------------------------------------------------------
+
+# What an erased customer is called: the row stays, as the holder of the policies and claims that are kept.
+ERASED_NAME = "Erased"
+# The fields that hold the person's identity, all replaced by an erasure.
+ANONYMISED_FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth", "address", "ssn", "ssn_hash")
+
+
+def customer_anonymise(*, customer: Customer, erased_at: dt.datetime) -> list[str]:
+    """Remove the person's identity from a customer row, for the GDPR erasure only
+    (`compliance.services.erasure.customer_erase`, which has locked this row FOR UPDATE, checked the permission
+    and the legal hold, and records the erasure in the audit trail itself, with auditlog disabled around this
+    call). Names → "Erased", email → ``erased-<id>@erased.invalid``, phone, birth date, address, SSN and its
+    blind index cleared, `erased_at` set. Takes the locked instance rather than an id: the erasure worked out
+    what identifies the person from exactly this state. Returns the anonymised fields whose value changed."""
+    before = {name: getattr(customer, name) for name in ANONYMISED_FIELDS}
+    customer.first_name = customer.last_name = ERASED_NAME
+    customer.email = f"erased-{customer.pk}@erased.invalid"
+    customer.phone = customer.address = customer.ssn = customer.ssn_hash = ""
+    customer.date_of_birth = None
+    customer.erased_at = erased_at
+    # The row is stamped with the current key id, so every encrypted field is rewritten under the current
+    # key, the ones already empty included: an empty value is still a ciphertext, and one left under the
+    # old key on a row marked with the new id is skipped by a resumed rotation and fails its final check.
+    # (Leaving the old id instead would be correct too, but would record a key the row no longer uses.)
+    customer.encryption_key_id = settings.ENCRYPTION_KEY_ID
+    encrypted = [f.name for f in Customer._meta.concrete_fields if isinstance(f, EncryptedMixin)]
+    changed = [name for name in ANONYMISED_FIELDS if getattr(customer, name) != before[name]]
+    # The database checks the constraints on save; validating them here too would only add the unique e-mail's
+    # query (the erased address is unique by its id).
+    customer.full_clean(validate_unique=False, validate_constraints=False)
+    customer.save(update_fields=sorted({*changed, *encrypted, "erased_at", "encryption_key_id", "updated_at"}))
+    return changed
