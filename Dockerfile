@@ -15,11 +15,10 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /app
 RUN python -m venv /opt/venv
 ENV PATH="/opt/venv/bin:$PATH"
-# Dependencies first, so code changes do not invalidate this layer. psycopg[binary] ships its own libpq.
-COPY pyproject.toml README.md ./
-RUN mkdir -p vanguard customers policies claims compliance \
-    && pip install --upgrade pip setuptools wheel \
-    && pip install .
+# Dependencies first, so code changes do not invalidate this layer: exactly the runtime lock (scripts/lock writes
+# it from pyproject.toml), every file checked against its hash. psycopg[binary] ships its own libpq.
+COPY requirements/base.txt requirements/base.txt
+RUN pip install --require-hashes -r requirements/base.txt
 # The code runs from /app (manage.py's directory); only the dependencies live in the virtualenv.
 COPY . .
 # collectstatic needs no production secret: development settings with a throwaway key file that stays in this stage,

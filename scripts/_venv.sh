@@ -15,15 +15,22 @@ find_python() {
 }
 
 ensure_venv() {
-    # $1: the pip requirement to install, e.g. "-e ." or "-e .[dev]"
+    # $1: the lock to install, "base" (runtime: requirements/base.txt) or "dev" (runtime + the dev extras:
+    # requirements/dev.txt). Every package comes pinned with its hashes (scripts/lock writes both files), so each
+    # install resolves to the same files; then the project itself, from this checkout, adding nothing: the lock
+    # holds its dependencies and the setuptools that builds it.
+    local lock="requirements/$1.txt"
+    if [ ! -f "$lock" ]; then
+        echo "No lock file $lock (expected base or dev)." >&2
+        return 1
+    fi
     if [ ! -x .venv/bin/python ]; then
         local python
         python="$(find_python)"
         echo "==> creating .venv with $python"
         "$python" -m venv .venv
     fi
-    echo "==> installing $1"
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-    # shellcheck disable=SC2086
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check $1
+    echo "==> installing $lock"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r "$lock"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 }
