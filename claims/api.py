@@ -60,6 +60,7 @@ async def claim_create(
     return await create_response(
         request, key_header=idempotency_key, route="POST /api/claims", payload=data,
         create=lambda: services.claim_create(actor=actor, **data), render=_render_by_id,
+        render_created=selectors.new_claim_row,
     )
 
 

@@ -85,6 +85,17 @@ def claim_row(claim: Claim, *, detail: bool = True) -> dict[str, Any]:
     return row
 
 
+def new_claim_row(claim: Claim) -> dict[str, Any]:
+    """The detail body of a claim `claims.services.claim_create` just returned, without reading it again: its
+    policy was loaded with the customer's summary columns, and a new claim has no documents yet."""
+    from policies.selectors import policy_row
+
+    row = claim_row(claim, detail=False)
+    row["policy"] = policy_row(claim.policy)
+    row["documents"] = []
+    return row
+
+
 def document_get(*, claim_id: UUID, document_id: UUID) -> ClaimDocument:
     return ClaimDocument.objects.only("id", "claim", "filename", "file", "mime_type", "file_size").get(
         pk=document_id, claim_id=claim_id

@@ -29,6 +29,7 @@ from claims.documents import inspect_upload
 from claims.events import claim_event_record
 from claims.models import Claim, ClaimDocument, ClaimEvent
 from policies.models import Policy
+from policies.selectors import CUSTOMER_SUMMARY_FIELDS
 from vanguard.accounts.authority import authority_limit
 from vanguard.accounts.permissions import can, require
 from vanguard.errors import AuthorityExceeded, BusinessRuleViolation, TransitionNotAllowed
@@ -112,21 +113,35 @@ def claim_create(
         errors["incident_date"] = ["The incident date cannot be in the future."]
     if errors:
         raise ValidationError(errors)  # both at once
-    policy = Policy.objects.lock_for_update().get(pk=policy_id)
+    # With the customer's summary columns (never its encrypted PII): the response shows them, and reading them
+    # here saves the endpoint a second read of what this transaction just wrote (claims.selectors.new_claim_row).
+    policy = (
+        Policy.objects.lock_for_update().select_related("customer")
+        .only(*(f.name for f in Policy._meta.concrete_fields),
+              *(f"customer__{name}" for name in CUSTOMER_SUMMARY_FIELDS))
+        .get(pk=policy_id)
+    )
     if policy.status not in Policy.CLAIMABLE_STATUSES:
         raise BusinessRuleViolation(
             f"Claims cannot be filed against a {policy.get_status_display().lower()} policy.", field="policy_id"
         )
+    # The values as the database will hold them (cents, UTC), so the claim returned is the claim
+    # stored: its event records the same amount, and the endpoint renders it without reading it back.
     claim = Claim(
-        policy=policy, claim_type=claim_type, claim_amount=claim_amount, incident_date=incident_date,
+        policy=policy, claim_type=claim_type,
+        claim_amount=None if claim_amount is None else Decimal(claim_amount).quantize(Decimal("0.01")),
+        incident_date=incident_date.astimezone(dt.UTC) if incident_date else incident_date,
         description=description or "", reported_date=now, created_by=actor if actor and actor.pk else None,
     )
     # The number is drawn on save (retried on a collision); the constraints are the database's to check there.
-    claim.full_clean(exclude=["claim_number"], validate_unique=False, validate_constraints=False)
+    # The policy was just locked and the actor is the authenticated caller: validating those foreign keys would
+    # only query for rows we hold. The constraints are the database's to check on save.
+    claim.full_clean(exclude=["claim_number", "policy", "created_by"], validate_unique=False,
+                     validate_constraints=False)
     _check_amount_and_term(policy, claim_amount, incident_date)
     save_with_unique_number(claim, field="claim_number", prefix="CLM", save=lambda c: c.save())
     claim_event_record(claim=claim, actor=actor, kind=ClaimEvent.Kind.CREATED, to_status=claim.status,
-                       data={"amount": str(claim_amount)})
+                       data={"amount": str(claim.claim_amount)})
     _notify(claim)
     return claim
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+from django.utils import timezone
 
 from tests.factories import ClaimDocumentFactory, ClaimFactory, CustomerFactory, PolicyFactory
 
@@ -56,3 +59,27 @@ def test_detail_reads_are_one_query_after_authentication(api_as, adjuster, djang
     # then: the caller, then the policy with its customer summary
     with django_assert_num_queries(2):
         assert api.get(f"/api/policies/{policy.pk}").status_code == 200
+
+
+def test_filing_a_claim_reads_nothing_it_already_holds(api_as, adjuster, django_assert_max_num_queries):
+    # given: a claimable policy, and the caller's principal cached
+    policy = PolicyFactory()
+    api = api_as(adjuster)
+    assert api.get("/api/auth/me").status_code == 200
+    # an offset other than UTC and an amount as a JSON number: the body must still show what the database holds
+    incident = (timezone.now() - dt.timedelta(days=2)).astimezone(dt.timezone(dt.timedelta(hours=5, minutes=30)))
+    body = {"policy_id": str(policy.pk), "claim_type": "accident", "claim_amount": 100.5,
+            "incident_date": incident.isoformat()}
+    # then: the policy row lock (with the customer's summary), the claim (numbered under a savepoint), its audit
+    # entry, its event and the event's audit entry, the notification's outbox row — and no read of the foreign
+    # keys just locked or of the claim just written
+    # (plus two content-type reads: the test run clears the ContentType cache a server keeps per process)
+    with django_assert_max_num_queries(12) as captured:
+        created = api.post("/api/claims", body)
+    assert created.status_code == 201, created.json()
+    sql = [q["sql"] for q in captured.captured_queries]
+    assert not any(s.startswith("SELECT 1 AS") for s in sql), sql  # no foreign-key existence checks
+    reads = [s for s in sql if s.startswith("SELECT") and "django_content_type" not in s]
+    assert len(reads) == 1 and "FOR NO KEY UPDATE" in reads[0], reads  # only the locked policy
+    # and: the body rendered from what the service held is the body a read returns
+    assert created.json() == api.get(f"/api/claims/{created.json()['id']}").json()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from decimal import Decimal
 from typing import Any
 
@@ -56,6 +57,8 @@ def _default(value: Any) -> Any:
         return bytes(value).decode()
     if isinstance(value, set | frozenset):
         return sorted(value)
+    if isinstance(value, enum.Enum):  # a model's choices (TextChoices) on a row not read back from the database
+        return value.value
     raise TypeError(f"Cannot serialise {type(value).__name__}")
 
 

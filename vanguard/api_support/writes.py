@@ -33,16 +33,24 @@ async def create_response(
     payload: Any,
     create: Callable[[], Any],
     render: Callable[[Any], dict[str, Any]],  # pk -> detail body
+    render_created: Callable[[Any], dict[str, Any]] | None = None,  # the row create() returned -> detail body
     status: int = 201,
 ) -> HttpResponse:
-    """Run `create()` (sync, returns the created row) and `render(row)` (sync, the detail body) in one hop,
-    honouring `Idempotency-Key`: a replay answers with the first response and creates nothing."""
+    """Run `create()` (sync, returns the created row) and render it (sync, the detail body) in one hop,
+    honouring `Idempotency-Key`: a replay answers with the first response and creates nothing.
+
+    `render_created`, when given, renders the row `create()` returned without reading it again (the service
+    loaded everything the body shows); a replay always renders by id with `render`, as a GET would."""
+
+    def fresh(obj: Any) -> dict[str, Any]:
+        return render_created(obj) if render_created is not None else render(obj.pk)
+
     key = idempotency.clean_key(key_header)
     user = request.auth
 
     def run() -> tuple[int, bytes, bool]:
         if key is None:
-            return status, dumps(render(create().pk)), False
+            return status, dumps(fresh(create())), False
         try:
             obj = idempotency.run_once(
                 user=user, key=key, route=route, payload_hash=idempotency.request_hash(route, payload), create=create
@@ -51,7 +59,7 @@ async def create_response(
             # Rendered again, as a GET would: the caller's masking applies and a clear view is access-logged.
             record = replay.record
             return record.status_code or status, dumps(render(record.resource_id)), True
-        body = dumps(render(obj.pk))
+        body = dumps(fresh(obj))
         idempotency.remember(user=user, key=key, status=status)
         return status, body, False
 
