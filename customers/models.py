@@ -13,6 +13,8 @@ from customers import pii
 
 PHONE_VALIDATOR = RegexValidator(r"^\+?[1-9]\d{1,14}$", "Enter a phone number in E.164 format, e.g. +442071234567.")
 NAME_VALIDATORS = [MinLengthValidator(1), MaxLengthValidator(100)]
+# Named once: customers.services reports its violation (and only its) as a duplicate e-mail.
+EMAIL_UNIQUE_CONSTRAINT = "customers_customer_email_ci_unique"
 
 
 class Customer(models.Model):
@@ -51,7 +53,7 @@ class Customer(models.Model):
             ("erase_customer", "Can erase a customer's personal data (GDPR)"),
         ]
         constraints = [
-            models.UniqueConstraint(Lower("email"), name="customers_customer_email_ci_unique"),
+            models.UniqueConstraint(Lower("email"), name=EMAIL_UNIQUE_CONSTRAINT),
             models.CheckConstraint(condition=models.Q(email=Lower("email")), name="customers_customer_email_lowercase"),
             models.CheckConstraint(
                 condition=~models.Q(first_name="") & ~models.Q(last_name=""), name="customers_customer_names_present"

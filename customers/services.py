@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_cryptography.fields import EncryptedMixin
 
 from customers import pii
-from customers.models import Customer
+from customers.models import EMAIL_UNIQUE_CONSTRAINT, Customer
 from vanguard.accounts.permissions import require
 from vanguard.emails import normalise_email
 from vanguard.errors import BusinessRuleViolation, Conflict
@@ -38,12 +38,16 @@ def _save(customer: Customer, *, update_fields: list[str] | None = None) -> None
     exclude = None
     if update_fields is not None:
         exclude = [f.name for f in customer._meta.concrete_fields if f.name not in update_fields]
+    # The constraints are the database's to check, on save: the unique e-mail's query here would race with a
+    # concurrent create anyway, and the refusal below is the one that counts.
     customer.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
     try:
         with transaction.atomic():
             customer.save(update_fields=update_fields)
     except IntegrityError as exc:
-        if "email" in str(exc):
+        # By the violated constraint's name (psycopg's diagnostics), not by "email" anywhere in the message: the
+        # lower-case check names the e-mail too, and is no duplicate.
+        if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) == EMAIL_UNIQUE_CONSTRAINT:
             raise Conflict("A customer with this email address already exists.", field="email") from exc
         raise
 
