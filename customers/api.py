@@ -80,6 +80,7 @@ async def customer_create(
         request, key_header=idempotency_key, route="POST /api/customers", payload=data,
         create=lambda: services.customer_create(actor=actor, **data),
         render=lambda pk: _render_by_id(actor, pk, addr),
+        render_created=lambda customer: _render(actor, customer, addr),  # what the service stored, unread
     )
 
 

@@ -42,7 +42,9 @@ def _save(customer: Customer, *, update_fields: list[str] | None = None) -> None
     # concurrent create anyway, and the refusal below is the one that counts.
     customer.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
     try:
-        with transaction.atomic():
+        # Every caller holds its own transaction.atomic, which rolls the refusal back: a savepoint here would only
+        # cost two round trips. savepoint=False still marks the transaction for rollback on the error.
+        with transaction.atomic(savepoint=False):
             customer.save(update_fields=update_fields)
     except IntegrityError as exc:
         # By the violated constraint's name (psycopg's diagnostics), not by "email" anywhere in the message: the
