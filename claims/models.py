@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from pathlib import PurePath
 
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
+from django_cryptography.fields import encrypt
 
-from vanguard.models import DomainEvent
+from vanguard.core.events import DomainEvent
+
+ZERO = Decimal("0.00")
+# Every money column of §10: Decimal(15, 2). The most it can hold, which the services refuse to exceed.
+MONEY_MAX_DIGITS, MONEY_PLACES = 15, 2
+MONEY_MAX = Decimal("9999999999999.99")
+
+
+def money_field(**kwargs) -> models.DecimalField:
+    return models.DecimalField(max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_PLACES, **kwargs)
+
+
+def _total(label: str) -> models.DecimalField:
+    # Stored for fast lists, kept by claims.financials.services, recomputed by verify_claim_financials.
+    return money_field(verbose_name=label, default=ZERO, editable=False)
 
 
 class ClaimQuerySet(models.QuerySet):
@@ -66,6 +83,14 @@ class Claim(models.Model):
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # The claim's money (SPEC §10.2), always what its reserve changes, payments and recoveries say.
+    reserve_indemnity = _total("indemnity reserve")
+    reserve_expense = _total("expense reserve")
+    paid_indemnity = _total("indemnity paid")
+    paid_expense = _total("expense paid")
+    recovered = _total("recovered")
+    gross_incurred = _total("gross incurred")
+    net_incurred = _total("net incurred")
     created_at = models.DateTimeField(auto_now_add=True)  # indexed with id: Meta.indexes
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -99,6 +124,20 @@ class Claim(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(claim_number__regex=r"^CLM-[0-9A-F]{8}$"), name="claims_claim_number_format"
+            ),
+            models.CheckConstraint(
+                condition=Q(reserve_indemnity__gte=0, reserve_expense__gte=0, paid_indemnity__gte=0,
+                            paid_expense__gte=0, recovered__gte=0),
+                name="claims_claim_totals_not_negative",
+            ),
+            # The derived totals cannot disagree with the ones they are derived from, whoever writes the row.
+            models.CheckConstraint(
+                condition=Q(gross_incurred=F("reserve_indemnity") + F("reserve_expense") + F("paid_indemnity")
+                            + F("paid_expense")),
+                name="claims_claim_gross_incurred_sum",
+            ),
+            models.CheckConstraint(
+                condition=Q(net_incurred=F("gross_incurred") - F("recovered")), name="claims_claim_net_incurred_sum"
             ),
         ]
         indexes = [
@@ -176,6 +215,13 @@ class ClaimEventKind(models.TextChoices):
     STATUS_CHANGED = "status_changed", "Status changed"
     ASSIGNED = "assigned", "Assigned"
     DOCUMENT_ADDED = "document_added", "Document added"
+    RESERVE_SET = "reserve_set", "Reserve set"
+    PAYMENT_REQUESTED = "payment_requested", "Payment requested"
+    PAYMENT_APPROVED = "payment_approved", "Payment approved"
+    PAYMENT_ISSUED = "payment_issued", "Payment issued"
+    PAYMENT_CANCELLED = "payment_cancelled", "Payment cancelled"
+    PAYMENT_VOIDED = "payment_voided", "Payment voided"
+    RECOVERY_RECORDED = "recovery_recorded", "Recovery recorded"
 
 
 class ClaimEvent(DomainEvent):
@@ -191,3 +237,219 @@ class ClaimEvent(DomainEvent):
             models.CheckConstraint(condition=Q(kind__in=ClaimEventKind.values), name="claims_claimevent_kind_valid"),
         ]
         indexes = [models.Index(fields=["claim", "created_at"], name="claims_event_claim_idx")]
+
+
+# --- claims financials (SPEC §10) ---------------------------------------------------------------------------
+# Every figure is derived from these rows, which are never edited or deleted (a mistake is corrected by a new
+# row: a reserve change, a void). The services (claims.financials.services) write them under the claim's lock.
+
+
+class CostType(models.TextChoices):
+    INDEMNITY = "indemnity", "Indemnity"
+    EXPENSE = "expense", "Expense"
+
+
+class PaymentMethod(models.TextChoices):
+    BANK_TRANSFER = "bank_transfer", "Bank transfer"
+    CHEQUE = "cheque", "Cheque"
+
+
+class PaymentStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested"
+    APPROVED = "approved", "Approved"
+    ISSUED = "issued", "Issued"
+    CANCELLED = "cancelled", "Cancelled"
+    VOIDED = "voided", "Voided"
+
+
+class RecoveryKind(models.TextChoices):
+    SALVAGE = "salvage", "Salvage"
+    SUBROGATION = "subrogation", "Subrogation"
+    OTHER = "other", "Other"
+
+
+class ReserveChange(models.Model):
+    """A claim's outstanding reserve of one cost type is the `new_amount` of its latest change."""
+
+    CostType = CostType
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="reserve_changes")
+    cost_type = models.CharField(max_length=16, choices=CostType.choices)
+    previous_amount = money_field()
+    new_amount = money_field()
+    reason = models.TextField(max_length=2000)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        default_permissions = ("add", "view")
+        constraints = [
+            # 0 closes a reserve; nothing below it.
+            models.CheckConstraint(condition=Q(new_amount__gte=0) & Q(previous_amount__gte=0),
+                                   name="claims_reservechange_amounts_not_negative"),
+            models.CheckConstraint(condition=Q(cost_type__in=CostType.values),
+                                   name="claims_reservechange_cost_type_valid"),
+            models.CheckConstraint(condition=~Q(reason=""), name="claims_reservechange_has_reason"),
+        ]
+        indexes = [
+            models.Index(fields=["claim", "created_at", "id"], name="claims_reserve_claim_idx"),
+            models.Index(fields=["created_at", "id"], name="claims_reserve_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_cost_type_display()} reserve {self.previous_amount} → {self.new_amount}"
+
+
+# The statuses in which a payment still holds part of its reserve (and of the approved amount): not yet issued.
+PAYMENT_UNISSUED = frozenset({PaymentStatus.REQUESTED, PaymentStatus.APPROVED})
+
+
+class ClaimPayment(models.Model):
+    """Money paid out on a claim, under four-eyes control: requested → approved → issued; requested|approved →
+    cancelled; issued → voided. The payee's account is encrypted like the customers' PII."""
+
+    CostType = CostType
+    Method = PaymentMethod
+    Status = PaymentStatus
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    payment_number = models.CharField(max_length=12, unique=True, editable=False)
+    claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="payments")
+    cost_type = models.CharField(max_length=16, choices=CostType.choices)
+    amount = money_field()
+    payee_name = models.CharField(max_length=200)
+    payee_account = encrypt(models.CharField(
+        max_length=64, blank=True, default="", help_text="IBAN or account number; stored encrypted.",
+    ))
+    payee_is_policyholder = models.BooleanField("payee is the policyholder", default=False)
+    method = models.CharField(max_length=16, choices=PaymentMethod.choices)
+    reference = models.CharField(max_length=100, blank=True, default="")
+    status = models.CharField(max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.REQUESTED)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                     related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="+")
+    approved_at = models.DateTimeField(null=True, blank=True)
+    issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                  related_name="+")
+    issued_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                     related_name="+")
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.TextField(blank=True, default="", max_length=2000)
+    voided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                  related_name="+")
+    voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.TextField(blank=True, default="", max_length=2000)
+    # Which key generation encrypted payee_account (compliance's key rotation resumes by it).
+    encryption_key_id = models.CharField("encryption key", max_length=32, blank=True, default="", editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        default_permissions = ("add", "view")
+        permissions = [
+            ("approve_payment", "Can approve a payment requested by someone else (up to the authority limit)"),
+            ("issue_payment", "Can issue an approved payment"),
+            ("cancel_payment", "Can cancel a payment not yet issued"),
+            ("void_payment", "Can void an issued payment"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="claims_payment_amount_positive"),
+            models.CheckConstraint(condition=Q(cost_type__in=CostType.values), name="claims_payment_cost_type_valid"),
+            models.CheckConstraint(condition=Q(method__in=PaymentMethod.values), name="claims_payment_method_valid"),
+            models.CheckConstraint(condition=Q(status__in=PaymentStatus.values), name="claims_payment_status_valid"),
+            models.CheckConstraint(
+                condition=Q(payment_number__regex=r"^PAY-[0-9A-F]{8}$"), name="claims_payment_number_format"
+            ),
+            models.CheckConstraint(condition=~Q(payee_name=""), name="claims_payment_has_payee"),
+            # Each status carries the stamps of the steps that led to it.
+            models.CheckConstraint(
+                condition=~Q(status__in=["approved", "issued", "voided"]) | Q(approved_at__isnull=False),
+                name="claims_payment_approved_dated",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["issued", "voided"]) | Q(issued_at__isnull=False),
+                name="claims_payment_issued_dated",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="voided") | (Q(voided_at__isnull=False) & ~Q(void_reason="")),
+                name="claims_payment_voided_with_reason",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="cancelled") | (Q(cancelled_at__isnull=False) & ~Q(cancel_reason="")),
+                name="claims_payment_cancelled_with_reason",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="claims_payment_created_idx"),
+            # The Payments list by status in its default order (awaiting approval: status=requested).
+            models.Index(fields=["status", "created_at", "id"], name="claims_payment_status_idx"),
+            models.Index(fields=["claim", "created_at", "id"], name="claims_payment_claim_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.payment_number
+
+
+class ClaimRecovery(models.Model):
+    """Money that came back on a claim (salvage, subrogation): lowers its net incurred."""
+
+    Kind = RecoveryKind
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="recoveries")
+    kind = models.CharField(max_length=16, choices=RecoveryKind.choices)
+    amount = money_field()
+    source = models.CharField("paid back by", max_length=200)
+    reference = models.CharField(max_length=100, blank=True, default="")
+    received_at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        default_permissions = ("add", "view")
+        verbose_name_plural = "claim recoveries"
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="claims_recovery_amount_positive"),
+            models.CheckConstraint(condition=Q(kind__in=RecoveryKind.values), name="claims_recovery_kind_valid"),
+            models.CheckConstraint(condition=~Q(source=""), name="claims_recovery_has_source"),
+        ]
+        indexes = [
+            models.Index(fields=["claim", "created_at", "id"], name="claims_recovery_claim_idx"),
+            models.Index(fields=["created_at", "id"], name="claims_recovery_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount}"
+
+
+class FinancialsVerification(models.Model):
+    """One run of verify_claim_financials (the daily job or the command): /health/ready notes the last one.
+    Holds counts and the first mismatch's claim number and field, never personal data."""
+
+    id = models.BigAutoField(primary_key=True)
+    ok = models.BooleanField()
+    claims = models.BigIntegerField("claims checked")
+    mismatches = models.PositiveIntegerField(default=0)
+    first_mismatch = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        default_permissions = ("view",)
+        get_latest_by = "created_at"
+        constraints = [
+            models.CheckConstraint(condition=Q(ok=True, mismatches=0) | Q(ok=False, mismatches__gt=0),
+                                   name="claims_financialsverification_ok_means_none"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{'consistent' if self.ok else 'MISMATCHED'} at {self.created_at:%Y-%m-%d %H:%M}"

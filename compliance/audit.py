@@ -36,8 +36,15 @@ def register_models() -> None:
     )
     pre_save.connect(_keep_former_values, sender=Customer, dispatch_uid="compliance.keep_former_values")
     for label in ("policies.Policy", "policies.PolicyEvent", "claims.Claim", "claims.ClaimDocument",
-                  "claims.ClaimEvent"):
+                  "claims.ClaimEvent", "claims.ReserveChange", "claims.ClaimRecovery"):
         auditlog.register(apps.get_model(label), exclude_fields=["updated_at"])
+    # A payee's bank account is encrypted at rest: the trail records that it changed, never its value.
+    auditlog.register(
+        apps.get_model("claims", "ClaimPayment"),
+        exclude_fields=["updated_at"],
+        mask_fields=["payee_account"],
+        mask_callable=MASK,
+    )
     User = apps.get_model("accounts", "User")
     auditlog.register(
         User,

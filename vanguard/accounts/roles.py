@@ -16,6 +16,10 @@ UNDERWRITER = "Underwriter"
 CLAIMS_ADJUSTER = "Claims adjuster"
 CLAIMS_MANAGER = "Claims manager"
 COMPLIANCE_OFFICER = "Compliance officer"
+FINANCE = "Finance"
+
+# Reading a claim's money (SPEC §10): its reserve changes, payments and recoveries.
+_FINANCIALS_READ = {"claims.view_reservechange", "claims.view_claimpayment", "claims.view_claimrecovery"}
 
 _ADJUSTER = {
     "customers.view_customer",
@@ -30,6 +34,11 @@ _ADJUSTER = {
     "claims.view_claimevent",
     "claims.view_claimdocument",
     "claims.add_claimdocument",
+    # SPEC §10.3: set reserves, request payments, record recoveries.
+    *_FINANCIALS_READ,
+    "claims.add_reservechange",
+    "claims.add_claimpayment",
+    "claims.add_claimrecovery",
 }
 
 ROLE_PERMISSIONS: dict[str, set[str]] = {
@@ -55,7 +64,23 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     },
     CLAIMS_ADJUSTER: _ADJUSTER,
     # Managers run the office: they may also let a colleague back in before a sign-in lockout expires.
-    CLAIMS_MANAGER: _ADJUSTER | {"claims.assign_claim", "claims.reopen_claim", "api_support.lift_lockout"},
+    CLAIMS_MANAGER: _ADJUSTER | {"claims.assign_claim", "claims.reopen_claim", "api_support.lift_lockout",
+                                 "claims.approve_payment"},
+    # SPEC §10.3: the money leaves and comes back here; no claim decisions, no approvals (four eyes).
+    FINANCE: {
+        "customers.view_customer",
+        "customers.view_pii",
+        "policies.view_policy",
+        "policies.view_policyevent",
+        "claims.view_claim",
+        "claims.view_claimevent",
+        "claims.view_claimdocument",
+        *_FINANCIALS_READ,
+        "claims.issue_payment",
+        "claims.cancel_payment",
+        "claims.void_payment",
+        "claims.add_claimrecovery",
+    },
     COMPLIANCE_OFFICER: {
         "customers.view_customer",
         "customers.view_pii",
@@ -68,6 +93,8 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "claims.view_claim",
         "claims.view_claimevent",
         "claims.view_claimdocument",
+        *_FINANCIALS_READ,
+        "claims.view_financialsverification",
         "compliance.view_auditentry",
         "compliance.view_piiaccesslog",
         "compliance.view_auditcheckpoint",
