@@ -175,6 +175,56 @@ def test_the_archive_holds_the_dump_and_every_media_file_with_their_checksums(tm
     assert "1 file(s) the database refers to were not in MEDIA_ROOT" in err.getvalue()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_archive_leaves_out_links_leading_elsewhere_backups_and_a_restore_s_staging(tmp_path, settings):
+    # given: in MEDIA_ROOT, beside an upload, a link to a file outside it, the backup directory itself, and the
+    # staging area an interrupted restore left behind
+    document = _upload(PDF, "kept.pdf")
+    media = Path(settings.MEDIA_ROOT)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not a document")
+    (media / "claims" / "link.pdf").symlink_to(outside)
+    (media / ".vanguard-restore-x1" / "media").mkdir(parents=True)
+    (media / ".vanguard-restore-x1" / "media" / "half.pdf").write_bytes(b"half")
+    backups = media / "backups"
+    # when: two backups into a directory inside MEDIA_ROOT
+    for _ in range(2):
+        call_command("backup", directory=str(backups), stdout=io.StringIO())
+    # then: the newest holds the upload and nothing else (not the first archive either)
+    newest = backups_in(backups)[0]
+    with tarfile.open(newest) as tar:
+        assert set(tar.getnames()) == {MANIFEST, DATABASE, f"{MEDIA}/{document.file.name}"}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"plain text, not a tar", "is not a readable backup archive"),
+        (None, "the manifest names another format"),
+    ],
+    ids=["not-a-tar", "another-format"],
+)
+def test_restore_refuses_what_is_not_a_backup_archive(tmp_path, fresh_database, content, message):
+    # given
+    archive = tmp_path / "vanguard-other.tar"
+    if content is None:
+        with tarfile.open(archive, "w") as tar:
+            body = json.dumps({"format": "something-else", "version": 1}).encode()
+            info = tarfile.TarInfo(MANIFEST)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    else:
+        archive.write_bytes(content)
+    media = tmp_path / "media-target"
+    # when
+    result = manage("restore", str(archive), env=base_env(DATABASE_URL=_server_url(fresh_database), DB_POOL="false",
+                                                          MEDIA_ROOT=str(media)))
+    # then
+    assert result.returncode != 0 and message in result.stderr
+    assert _table_count(_server_url(fresh_database)) == 0 and not media.exists()
+
+
 @pytest.fixture
 def archive_and_target(tmp_path, fresh_database):
     """A backup of one uploaded document, and the environment of an empty database and MEDIA_ROOT to restore into
@@ -210,12 +260,11 @@ def test_a_damaged_or_unsafe_archive_restores_nothing(tmp_path, archive_and_targ
     _rewrite(archive, broken, change)
     # when
     result = manage("restore", str(broken), env=target_env)
-    # then: refused with the reason, and neither the database nor MEDIA_ROOT (nor anything beside it) was touched
+    # then: refused with the reason, and neither the database nor MEDIA_ROOT (absent before) was touched
     assert result.returncode != 0 and message in result.stderr
     assert _table_count(_server_url(fresh_database)) == 0
-    assert not media.exists() or _files(media) == {}
-    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".vanguard-restore-")] == []
-    assert not (tmp_path / "claims").exists()
+    assert not media.exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["backups", "media"]  # media: the source's
 
 
 @pytest.mark.django_db(transaction=True)
@@ -275,7 +324,7 @@ def test_a_failed_database_restore_installs_no_file(tmp_path, archive_and_target
     result = manage("restore", str(broken), env=target_env)
     # then: the files were verified and staged, but are not installed without their database
     assert result.returncode != 0 and "pg_restore failed" in result.stderr
-    assert not media.exists() or _files(media) == {}
+    assert not media.exists()
     assert _table_count(_server_url(fresh_database)) == 0
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import tarfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -34,6 +33,7 @@ MANIFEST = "manifest.json"
 DATABASE = "database.dump"
 MEDIA = "media"
 CHUNK = 1024 * 1024
+STAGING_PREFIX = ".vanguard-restore-"  # inside MEDIA_ROOT while a restore runs, so each file lands with a rename
 
 
 @dataclass(frozen=True)
@@ -41,14 +41,6 @@ class MediaFile:
     path: str  # relative to MEDIA_ROOT, "/"-separated
     sha256: str
     size: int
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def referenced_media(alias: str) -> set[str]:
@@ -62,13 +54,19 @@ def referenced_media(alias: str) -> set[str]:
     return names
 
 
-def media_files(root: Path) -> Iterator[tuple[str, Path]]:
+def media_files(root: Path, *, skip: Path | None = None) -> Iterator[tuple[str, Path]]:
     """(relative name, path) of every regular file under ``root``; symbolic links are not followed or copied, so an
-    archive never holds a file from outside MEDIA_ROOT."""
+    archive never holds a file from outside MEDIA_ROOT. ``skip`` (the backup directory, should it lie inside
+    MEDIA_ROOT) is left out, so that a backup never holds the previous ones, and so is a restore's staging area."""
     if not root.is_dir():
         return
+    skipped = skip.resolve() if skip is not None else None
     for directory, subdirectories, files in os.walk(root):
-        subdirectories.sort()
+        subdirectories[:] = sorted(
+            name for name in subdirectories
+            if not (directory == str(root) and name.startswith(STAGING_PREFIX))
+            and (skipped is None or (Path(directory) / name).resolve() != skipped)
+        )
         for name in sorted(files):
             path = Path(directory) / name
             if path.is_symlink() or not path.is_file():
@@ -100,7 +98,7 @@ def _member(name: str, size: int, mtime: float) -> tarfile.TarInfo:
 
 
 def write_archive(
-    target: Path, *, dump: Path, media_root: Path, referenced: set[str], created_at: str
+    target: Path, *, dump: Path, media_root: Path, referenced: set[str], created_at: str, skip: Path | None = None
 ) -> dict:
     """Write the tar at ``target`` (the caller renames it into place) and return its manifest."""
     files: list[MediaFile] = []
@@ -110,7 +108,7 @@ def write_archive(
             reader = _HashingReader(handle)
             tar.addfile(_member(DATABASE, dump_stat.st_size, dump_stat.st_mtime), reader)
         database = {"file": DATABASE, "sha256": reader.digest.hexdigest(), "bytes": reader.size}
-        for name, path in media_files(media_root):
+        for name, path in media_files(media_root, skip=skip):
             stat = path.stat()
             with path.open("rb") as handle:
                 reader = _HashingReader(handle)
@@ -233,8 +231,8 @@ def verify_and_stage(archive: Path, staging: Path) -> VerifiedArchive:
 
 def install_media(media: list[tuple[MediaFile, Path]], media_root: Path, *, file_mode: int | None,
                   directory_mode: int | None) -> None:
-    """Move the staged files into MEDIA_ROOT (a rename each: the staging area is beside MEDIA_ROOT, on its file
-    system), replacing a file of the same name."""
+    """Move the staged files into place (a rename each: the staging area is inside MEDIA_ROOT, on its file system),
+    replacing a file of the same name."""
     for file, staged in media:
         target = media_root / file.path
         if directory_mode is None:
@@ -243,11 +241,4 @@ def install_media(media: list[tuple[MediaFile, Path]], media_root: Path, *, file
             target.parent.mkdir(parents=True, exist_ok=True, mode=directory_mode)
         if file_mode is not None:
             os.chmod(staged, file_mode)
-        try:
-            os.replace(staged, target)
-        except OSError:  # another file system after all: copy, then rename within MEDIA_ROOT
-            partial = target.with_name(f".{target.name}.partial")
-            shutil.copyfile(staged, partial)
-            if file_mode is not None:
-                os.chmod(partial, file_mode)
-            os.replace(partial, target)
+        os.replace(staged, target)

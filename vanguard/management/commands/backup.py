@@ -85,7 +85,8 @@ class Command(BaseCommand):
                 with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb"):
                     pass  # created 0600 before any byte of personal data lands in it
                 manifest = write_archive(
-                    partial, dump=dump, media_root=media_root, referenced=referenced, created_at=now.isoformat()
+                    partial, dump=dump, media_root=media_root, referenced=referenced, created_at=now.isoformat(),
+                    skip=directory,
                 )
             os.chmod(partial, 0o600)  # it holds (encrypted) personal data, password hashes and the documents
             partial.replace(target)

@@ -2,11 +2,12 @@
 (into MEDIA_ROOT).
 
 The archive is checked against its manifest first (every member present, none extra, every SHA-256 right) and its
-files are staged beside MEDIA_ROOT; nothing is changed until that passes. The targets must be empty (no tables in the
-``public`` schema, no file in MEDIA_ROOT) unless ``--force`` is given, in which case the objects in the archive are
-dropped and recreated (``--clean --if-exists``) and its files replace those of the same name (other files stay). The
-database restore runs in a single transaction: it lands completely or not at all, and the files are moved into
-MEDIA_ROOT only after it committed. Run ``manage.py migrate`` afterwards when the code is newer than the archive.
+files are staged in a private directory inside MEDIA_ROOT; nothing is changed until that passes. The targets must be
+empty (no tables in the ``public`` schema, no file in MEDIA_ROOT) unless ``--force`` is given, in which case the
+objects in the archive are dropped and recreated (``--clean --if-exists``) and its files replace those of the same
+name (other files stay). The database restore runs in a single transaction: it lands completely or not at all, and
+the files are moved into MEDIA_ROOT only after it committed. Run ``manage.py migrate`` afterwards when the code is
+newer than the archive.
 
 A database-only ``.dump`` archive (written before backups included the media) is still restored, database only.
 """
@@ -22,7 +23,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connections
 
-from vanguard.management.backup_archive import install_media, media_files, referenced_media, verify_and_stage
+from vanguard.management.backup_archive import (
+    STAGING_PREFIX,
+    install_media,
+    media_files,
+    referenced_media,
+    verify_and_stage,
+)
 from vanguard.management.commands.backup import LEGACY_SUFFIX
 from vanguard.management.pgenv import pg_environment, run_pg_tool
 
@@ -79,19 +86,24 @@ class Command(BaseCommand):
                 f"Restored {archive.name} into database {env['PGDATABASE']} (a database-only archive: no media files)."
             ))
             return
-        media_root.parent.mkdir(parents=True, exist_ok=True)
-        # Staged beside MEDIA_ROOT, so that moving a verified file into place is a rename on the same file system.
-        staging = Path(tempfile.mkdtemp(dir=media_root.parent, prefix=".vanguard-restore-"))
+        created = not media_root.exists()
+        media_root.mkdir(parents=True, exist_ok=True)
+        # Staged inside MEDIA_ROOT (backups skip it), so moving a verified file into place is a rename on one file
+        # system.
+        staging = Path(tempfile.mkdtemp(dir=media_root, prefix=STAGING_PREFIX))
+        installed = False
         try:
             verified = verify_and_stage(archive, staging)
             run_pg_tool("pg_restore", [*args, f"--dbname={env['PGDATABASE']}", str(verified.dump)], env)
-            media_root.mkdir(parents=True, exist_ok=True)
             install_media(
                 verified.media, media_root,
                 file_mode=settings.FILE_UPLOAD_PERMISSIONS, directory_mode=settings.FILE_UPLOAD_DIRECTORY_PERMISSIONS,
             )
+            installed = True
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+            if created and not installed:
+                shutil.rmtree(media_root, ignore_errors=True)  # it did not exist: leave no trace of a refused archive
         missing = self._missing_files(alias, media_root)
         logger.info(
             "backup restored",
