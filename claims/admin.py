@@ -33,9 +33,9 @@ from vanguard.accounts.permissions import can
 from vanguard.accounts.roles import CLAIMS_ADJUSTER, CLAIMS_MANAGER
 from vanguard.admin import ReadOnlyInlineMixin, Transition, VanguardModelAdmin, money_column, refusal_text
 from vanguard.admin_search import PostedSearchMixin
-from vanguard.errors import DomainError
+from vanguard.core.errors import DomainError
 from vanguard.history import EventDataInlineMixin
-from vanguard.money import format_money
+from vanguard.core.money import format_money
 
 S = Claim.Status
 CLAIM_NUMBER = re.compile(r"^CLM-[0-9A-F]{8}$")

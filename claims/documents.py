@@ -10,7 +10,7 @@ import filetype
 from django.conf import settings
 
 from claims.models import DOCUMENT_SIZE_CEILING
-from vanguard.errors import BusinessRuleViolation
+from vanguard.core.errors import BusinessRuleViolation
 
 EXTENSIONS: dict[str, str] = {
     "image/jpeg": ".jpg",

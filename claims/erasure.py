@@ -10,7 +10,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from claims.models import Claim, ClaimDocument, ClaimEvent
-from vanguard.erasure import Scrub, scrub_rows
+from vanguard.core.erasure import Scrub, scrub_rows
 
 
 def claims_scrub_personal_text(*, customer_id: UUID, scrub: Scrub) -> dict[str, list[str]]:

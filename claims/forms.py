@@ -12,9 +12,9 @@ from claims.documents import inspect_upload
 from claims.models import Claim, ClaimDocument
 from policies.forms import policy_choice_label
 from vanguard.accounts.handlers import handler_label
-from vanguard.errors import DomainError
+from vanguard.core.errors import DomainError
 from vanguard.forms import ServiceModelForm, TransitionForm
-from vanguard.money import format_money
+from vanguard.core.money import format_money
 
 
 class ClaimCreateForm(ServiceModelForm):

@@ -10,7 +10,7 @@ from django.db.models import Prefetch, QuerySet
 from claims.models import Claim, ClaimDocument
 from policies.selectors import CUSTOMER_SUMMARY_FIELDS
 from policies.selectors import ONLY_FIELDS as POLICY_ONLY_FIELDS
-from vanguard.api_support.pagination import PageQuery, page_of
+from vanguard.core.pagination import PageQuery, page_of
 
 FIELDS = (
     "id", "claim_number", "policy_id", "claim_type", "claim_amount", "description", "incident_date",

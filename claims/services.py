@@ -32,11 +32,11 @@ from policies.models import Policy
 from policies.selectors import CUSTOMER_SUMMARY_FIELDS
 from vanguard.accounts.authority import authority_limit
 from vanguard.accounts.permissions import can, require
-from vanguard.errors import AuthorityExceeded, BusinessRuleViolation, TransitionNotAllowed
-from vanguard.money import format_money
-from vanguard.numbers import save_with_unique_number
+from vanguard.core.errors import AuthorityExceeded, BusinessRuleViolation, TransitionNotAllowed
+from vanguard.core.money import format_money
+from vanguard.core.numbers import save_with_unique_number
 from vanguard.outbox.services import outbox_enqueue
-from vanguard.transitions import Transition, TransitionTable
+from vanguard.core.transitions import Transition, TransitionTable
 
 if TYPE_CHECKING:
     from vanguard.accounts.models import User

@@ -8,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mail
 
-from vanguard.tasks import RETRY
+from vanguard.accounts.system import RETRY
 
 logger = logging.getLogger(__name__)
 

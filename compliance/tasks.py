@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from vanguard.tasks import RETRY, as_system
+from vanguard.accounts.system import RETRY, as_system
 
 logger = logging.getLogger(__name__)
 

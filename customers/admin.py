@@ -37,9 +37,9 @@ from vanguard.admin import (
     term_text,
 )
 from vanguard.admin_search import PostedSearchMixin
-from vanguard.errors import DomainError
-from vanguard.middleware import client_ip
-from vanguard.money import format_money
+from vanguard.core.errors import DomainError
+from vanguard.core.net import client_ip
+from vanguard.core.money import format_money
 
 CONTACT_FIELDS = ("phone", "date_of_birth", "address")
 MASKED_CONTACT_FIELDS = ("masked_phone", "masked_date_of_birth", "masked_address")

@@ -6,7 +6,7 @@ from django import forms
 
 from customers import services
 from customers.models import Customer
-from vanguard.emails import NormalisedEmailField
+from vanguard.core.emails import NormalisedEmailField
 from vanguard.forms import ServiceModelForm, TransitionForm
 
 EDITABLE_FIELDS = ["first_name", "last_name", "email", "phone", "date_of_birth", "address", "ssn", "gdpr_consent"]

@@ -24,7 +24,7 @@ from pydantic import (
 
 from customers import pii
 from vanguard.api_support.schemas import Day, Flag, Moment, Money, Page, QueryFlag, name_text, padded_pattern
-from vanguard.emails import normalise_email
+from vanguard.core.emails import normalise_email
 
 EMAIL_MAX = 254
 

@@ -16,8 +16,8 @@ from django_cryptography.fields import EncryptedMixin
 from customers import pii
 from customers.models import EMAIL_UNIQUE_CONSTRAINT, Customer
 from vanguard.accounts.permissions import require
-from vanguard.emails import normalise_email
-from vanguard.errors import BusinessRuleViolation, Conflict
+from vanguard.core.emails import normalise_email
+from vanguard.core.errors import BusinessRuleViolation, Conflict
 
 if TYPE_CHECKING:
     from vanguard.accounts.models import User
@@ -68,7 +68,7 @@ def customer_create(
     ssn: str = "",
 ) -> Customer:
     """Create a customer. Consent is required (400); a duplicate email, in any case or look-alike form
-    (vanguard.emails.normalise_email), is a 409.
+    (vanguard.core.emails.normalise_email), is a 409.
 
     Sets the consent date and the retention date (consent + DATA_RETENTION_DAYS) and the SSN blind index.
     """

@@ -10,7 +10,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from policies.models import Policy, PolicyEvent
-from vanguard.erasure import Scrub, scrub_rows
+from vanguard.core.erasure import Scrub, scrub_rows
 
 
 def policies_scrub_personal_text(*, customer_id: UUID, scrub: Scrub) -> dict[str, list[str]]:

@@ -7,7 +7,7 @@ import uuid
 from django.db import models
 from django.db.models import F, Q
 
-from vanguard.models import DomainEvent
+from vanguard.core.events import DomainEvent
 
 
 class PolicyQuerySet(models.QuerySet):

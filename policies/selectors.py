@@ -8,7 +8,7 @@ from uuid import UUID
 from django.db.models import QuerySet
 
 from policies.models import Policy
-from vanguard.api_support.pagination import PageQuery, page_of
+from vanguard.core.pagination import PageQuery, page_of
 
 FIELDS = (
     "id", "policy_number", "customer_id", "policy_type", "premium_amount", "coverage_amount", "start_date",

@@ -26,12 +26,12 @@ from policies import tasks
 from policies.events import policy_event_record
 from policies.models import Policy, PolicyEvent
 from vanguard.accounts.permissions import require
-from vanguard.dates import OUT_OF_RANGE, year_in_range
-from vanguard.errors import BusinessRuleViolation, Conflict, DomainError, TransitionNotAllowed, validate_all
-from vanguard.money import format_money
-from vanguard.numbers import save_with_unique_number
+from vanguard.core.dates import OUT_OF_RANGE, year_in_range
+from vanguard.core.errors import BusinessRuleViolation, Conflict, DomainError, TransitionNotAllowed, validate_all
+from vanguard.core.money import format_money
+from vanguard.core.numbers import save_with_unique_number
 from vanguard.outbox.services import outbox_enqueue
-from vanguard.transitions import Transition, TransitionTable
+from vanguard.core.transitions import Transition, TransitionTable
 
 if TYPE_CHECKING:
     from vanguard.accounts.models import User

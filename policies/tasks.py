@@ -8,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mail
 
-from vanguard.tasks import RETRY, as_system
+from vanguard.accounts.system import RETRY, as_system
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from django.template import Context, Template
 
-from vanguard.money import format_money
+from vanguard.core.money import format_money
 
 
 def test_amount_has_separators_two_places_and_the_code(settings):

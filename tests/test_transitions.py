@@ -1,4 +1,4 @@
-"""The transition-table machinery (vanguard.transitions) and the admin's form path (issue 11): forms only validate,
+"""The transition-table machinery (vanguard.core.transitions) and the admin's form path (issue 11): forms only validate,
 the admin view writes through the service after is_valid(); one read-only inline; the document size ceiling."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from claims.models import DOCUMENT_SIZE_CEILING, Claim, ClaimEvent
 from customers.models import Customer
 from tests import factories
 from vanguard.admin import ReadOnlyInlineMixin
-from vanguard.errors import BusinessRuleViolation
-from vanguard.transitions import Transition, TransitionTable
+from vanguard.core.errors import BusinessRuleViolation
+from vanguard.core.transitions import Transition, TransitionTable
 
 
 def _service(*, actor, thing_id, reason: str = "") -> str:
@@ -110,7 +110,7 @@ def test_an_upload_is_never_accepted_above_the_databases_ceiling(settings):
 
 @pytest.mark.django_db
 def test_only_the_unique_email_constraint_is_reported_as_a_duplicate_email(customer_service):
-    from django.db import IntegrityError
+    from django.db import IntegrityError, transaction
 
     from customers import services
 
@@ -121,9 +121,10 @@ def test_only_the_unique_email_constraint_is_reported_as_a_duplicate_email(custo
                          gdpr_consent_date=now)
     mixed_case = Customer(email="Grace@Example.test", first_name="G", last_name="H", gdpr_consent=True,
                           gdpr_consent_date=now)
-    # when / then: the first is the friendly 409; the second is no duplicate, so not reported as one
-    with pytest.raises(services.Conflict, match="already exists"):
+    # when / then: the first is the friendly 409; the second is no duplicate, so not reported as one (each inside
+    # a transaction of its own, as the services that call _save hold one)
+    with pytest.raises(services.Conflict, match="already exists"), transaction.atomic():
         services._save(duplicate)
-    with pytest.raises(IntegrityError, match="customers_customer_email_lowercase"):
+    with pytest.raises(IntegrityError, match="customers_customer_email_lowercase"), transaction.atomic():
         services._save(mixed_case)
     assert Customer.objects.count() == 1

@@ -9,7 +9,7 @@ What the base gives each domain admin:
   inline — the whole request's writes are rolled back, so a refusal saves nothing;
 - transitions as object buttons on the change page and as changelist actions, both calling the same
   service per object, catching each refusal and reporting it with the rule that refused it. An app declares
-  them once, in its services' transition table (vanguard.transitions); the buttons, pages, actions and their
+  them once, in its services' transition table (vanguard.core.transitions); the buttons, pages, actions and their
   permission checks are built from its rows.
 """
 
@@ -40,11 +40,11 @@ from django.utils.functional import cached_property, lazy
 from django.utils.module_loading import import_string
 from django.utils.text import capfirst
 
-from vanguard.api_support.pagination import estimated_rows
-from vanguard.errors import DomainError
+from vanguard.core.pagination import estimated_rows
+from vanguard.core.errors import DomainError
 from vanguard.forms import ServiceModelForm, TransitionForm
-from vanguard.money import format_money
-from vanguard.transitions import Transition, TransitionTable
+from vanguard.core.money import format_money
+from vanguard.core.transitions import Transition, TransitionTable
 
 # A changelist action runs one service call per object; beyond this many, staff should narrow the filter
 # (or an operator should use a command) rather than hold a request open for minutes.

@@ -32,7 +32,7 @@ from vanguard.accounts.auth import InvalidToken, bearer
 from vanguard.api_support import openapi
 from vanguard.api_support.http import PROBLEM_TYPE, OrjsonRenderer, problem
 from vanguard.api_support.ratelimit import RateLimited
-from vanguard.errors import DomainError
+from vanguard.core.errors import DomainError
 
 logger = logging.getLogger("vanguard.api")
 

@@ -39,7 +39,7 @@ REQUEST_ID_HEADER = "request_id"
 @before_task_publish.connect(dispatch_uid="vanguard.request_id.publish")
 def _attach_request_id(sender=None, headers=None, **kwargs) -> None:
     """Put the current request id on the outgoing message (protocol 2 keeps custom headers)."""
-    from vanguard.request_context import request_id_var
+    from vanguard.core.request_context import request_id_var
 
     request_id = request_id_var.get()
     if headers is not None and request_id and not headers.get(REQUEST_ID_HEADER):
@@ -52,7 +52,7 @@ def _restore_request_id(task_id=None, task=None, **kwargs) -> None:
 
     Eager tasks run inside the caller's context, which already holds the right id; they have no header and keep it.
     """
-    from vanguard.request_context import clean_request_id, request_id_var
+    from vanguard.core.request_context import clean_request_id, request_id_var
 
     header = getattr(task.request, REQUEST_ID_HEADER, None) if task is not None else None
     if header is None and task is not None and task.request.is_eager:
@@ -66,7 +66,7 @@ def _restore_request_id(task_id=None, task=None, **kwargs) -> None:
 
 @task_postrun.connect(dispatch_uid="vanguard.request_id.postrun")
 def _forget_request_id(task_id=None, task=None, state=None, **kwargs) -> None:
-    from vanguard.request_context import request_id_var
+    from vanguard.core.request_context import request_id_var
 
     token, started = getattr(task.request, "_vanguard_ctx", (None, None)) if task is not None else (None, None)
     duration_ms = round((time.monotonic() - started) * 1000, 1) if started is not None else None

@@ -28,7 +28,7 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from vanguard.money import format_money
+from vanguard.core.money import format_money
 
 CACHE_KEY = "vanguard:dashboard:v1"
 AGEING_BUCKETS = (  # (label, older than days, at most days) since the claim was reported; open claims only

@@ -18,7 +18,7 @@ from django import forms
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.forms.models import construct_instance
 
-from vanguard.errors import DomainError
+from vanguard.core.errors import DomainError
 
 # Service arguments whose names differ from the form fields that carry them.
 FIELD_ALIASES = {"policy_id": "policy", "customer_id": "customer", "assignee_id": "assigned_to"}

@@ -35,7 +35,7 @@ from django.utils.module_loading import import_string
 from django.views.decorators.cache import never_cache
 
 from vanguard.middleware import _Both, address_in, client_ip
-from vanguard.request_context import clean_request_id, request_id_var
+from vanguard.core.request_context import clean_request_id, request_id_var
 
 logger = logging.getLogger("vanguard.health")
 

@@ -34,7 +34,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 
-from vanguard.money import format_money
+from vanguard.core.money import format_money
 
 EMPTY = "—"
 KEPT_AS_IS = frozenset({"[redacted]", "[erased]", "***"})

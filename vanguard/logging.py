@@ -15,7 +15,7 @@ import re
 import orjson
 from django.http import HttpRequest
 
-from vanguard.request_context import request_id_var, user_id_var
+from vanguard.core.request_context import request_id_var, user_id_var
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "request_id"}
 

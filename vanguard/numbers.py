@@ -1,47 +1,6 @@
-"""Server-generated reference numbers: a prefix and 8 upper-case hex digits (POL-1A2B3C4D)."""
+# Moved to vanguard.core.numbers (the foundation package); this alias is removed once every import has moved.
+import sys
 
-from __future__ import annotations
+from vanguard.core import numbers as _module
 
-import secrets
-from collections.abc import Callable
-from typing import TypeVar
-
-from django.db import IntegrityError, transaction
-
-T = TypeVar("T")
-ATTEMPTS = 5
-
-
-def new_number(prefix: str) -> str:
-    return f"{prefix}-{secrets.token_hex(4).upper()}"
-
-
-def save_with_unique_number(obj: T, *, field: str, prefix: str, save: Callable[[T], None]) -> T:
-    """Assign a fresh number and save; on the rare collision (unique violation on `field`) try again.
-
-    Each attempt runs in a savepoint so a collision does not poison the caller's transaction.
-    Other integrity errors propagate unchanged.
-    """
-    for attempt in range(ATTEMPTS):
-        setattr(obj, field, new_number(prefix))
-        try:
-            with transaction.atomic():
-                save(obj)
-            return obj
-        except IntegrityError as exc:
-            if not _is_unique_violation_on(exc, field) or attempt == ATTEMPTS - 1:
-                raise
-            obj._state.adding = True
-    raise AssertionError("unreachable")
-
-
-def _is_unique_violation_on(exc: IntegrityError, field: str) -> bool:
-    """A unique violation on `field`, not any integrity error whose text happens to name it (the number's
-    format check constraint does too, and retrying that would only hide a bug)."""
-    cause = exc.__cause__
-    sqlstate = getattr(cause, "sqlstate", None)
-    if sqlstate is not None:  # PostgreSQL (psycopg): SQLSTATE 23505 and the violated constraint's name
-        constraint = getattr(getattr(cause, "diag", None), "constraint_name", None) or ""
-        return sqlstate == "23505" and field in constraint
-    message = str(exc)  # SQLite: "UNIQUE constraint failed: policies_policy.policy_number"
-    return "UNIQUE" in message.upper() and field in message
+sys.modules[__name__] = _module

@@ -353,7 +353,7 @@ AUTHORITY_LIMITS = {
     "Claims adjuster": Decimal(env.str("AUTHORITY_LIMIT_ADJUSTER", default="10000.00")),
     "Claims manager": Decimal(env.str("AUTHORITY_LIMIT_MANAGER", default="100000.00")),
 }
-# One currency per installation (SPEC §10): the code shown beside every amount (vanguard.money.format_money).
+# One currency per installation (SPEC §10): the code shown beside every amount (vanguard.core.money.format_money).
 CURRENCY = env.str("CURRENCY", default="EUR")
 DOCUMENT_MAX_BYTES = env.int("DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024)
 # The admin dashboard's figures that do not depend on the user are cached this long.
@@ -389,7 +389,7 @@ CELERY_BEAT_SCHEDULE["seal-audit-chain"] = {
     "options": {"expires": AUDIT_SEAL_INTERVAL_SECONDS},
 }
 AUDITLOG_CID_HEADER = "x-request-id"
-AUDITLOG_CID_GETTER = "vanguard.request_context.get_request_id"
+AUDITLOG_CID_GETTER = "vanguard.core.request_context.get_request_id"
 AUDITLOG_STORE_JSON_CHANGES = True
 
 # --- logging ------------------------------------------------------------------------------------------

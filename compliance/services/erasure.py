@@ -39,8 +39,8 @@ from policies.erasure import policies_scrub_personal_text
 from policies.models import Policy, PolicyEvent
 from vanguard.accounts.permissions import require
 from vanguard.api_support.models import LoginAttempt
-from vanguard.erasure import fit_column
-from vanguard.errors import Conflict
+from vanguard.core.erasure import fit_column
+from vanguard.core.errors import Conflict
 
 if TYPE_CHECKING:
     from vanguard.accounts.models import User

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from compliance.models import PIIAccessLog
-from vanguard.request_context import request_id_var
+from vanguard.core.request_context import request_id_var
 
 if TYPE_CHECKING:
     from vanguard.accounts.models import User

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from compliance.services.erasure import HOLDING_CLAIM_STATUSES, HOLDING_POLICY_STATUSES, customer_erase
 from customers.models import Customer
-from vanguard.errors import Conflict
+from vanguard.core.errors import Conflict
 
 if TYPE_CHECKING:
     from vanguard.accounts.models import User

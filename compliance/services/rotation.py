@@ -18,7 +18,7 @@ from django.db import transaction
 
 from compliance import keys
 from compliance.models import AuditEntry
-from vanguard.tasks import as_system
+from vanguard.accounts.system import as_system
 
 # Called after each batch with the model's label and the rows re-encrypted so far in the whole run.
 Progress = Callable[[str, int], None]

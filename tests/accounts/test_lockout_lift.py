@@ -13,7 +13,7 @@ from tests.admin_support import messages_of, post_action
 from tests.factories import PASSWORD
 from vanguard.accounts import lockout
 from vanguard.api_support.models import LoginAttempt
-from vanguard.errors import InvalidInput, NotPermitted
+from vanguard.core.errors import InvalidInput, NotPermitted
 
 pytestmark = pytest.mark.django_db
 

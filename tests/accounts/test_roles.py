@@ -12,7 +12,7 @@ from vanguard.accounts import roles
 from vanguard.accounts.authority import authority_limit
 from vanguard.accounts.models import system_actor
 from vanguard.accounts.permissions import can, require
-from vanguard.errors import NotPermitted
+from vanguard.core.errors import NotPermitted
 
 pytestmark = pytest.mark.django_db
 

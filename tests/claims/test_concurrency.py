@@ -17,7 +17,7 @@ from policies import services as policy_services
 from policies.models import Policy, PolicyEvent
 from tests import factories
 from vanguard import numbers
-from vanguard.errors import BusinessRuleViolation
+from vanguard.core.errors import BusinessRuleViolation
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
 

@@ -15,7 +15,7 @@ from claims import services
 from claims.documents import inspect_upload
 from claims.models import ClaimDocument, ClaimEvent
 from tests import factories
-from vanguard.errors import BusinessRuleViolation
+from vanguard.core.errors import BusinessRuleViolation
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,7 @@ from compliance.models import AuditEntry
 from policies.models import Policy
 from tests import factories
 from vanguard.accounts import roles
-from vanguard.errors import AuthorityExceeded, BusinessRuleViolation, NotPermitted, TransitionNotAllowed
+from vanguard.core.errors import AuthorityExceeded, BusinessRuleViolation, NotPermitted, TransitionNotAllowed
 
 pytestmark = pytest.mark.django_db
 

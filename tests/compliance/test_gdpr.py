@@ -22,7 +22,7 @@ from policies import services as policy_services
 from policies.models import Policy, PolicyEvent
 from tests import factories
 from vanguard.accounts.models import system_actor
-from vanguard.errors import Conflict, NotPermitted
+from vanguard.core.errors import Conflict, NotPermitted
 
 pytestmark = pytest.mark.django_db
 

@@ -1,10 +1,10 @@
-"""The one e-mail normalisation rule (vanguard.emails) shared by customers and staff logins (issue 12, item 4)."""
+"""The one e-mail normalisation rule (vanguard.core.emails) shared by customers and staff logins (issue 12, item 4)."""
 
 from __future__ import annotations
 
 import pytest
 
-from vanguard.emails import NormalisedEmailField, normalise_email
+from vanguard.core.emails import NormalisedEmailField, normalise_email
 
 LOOK_ALIKES = [
     "ada@example.com\u200b",  # zero-width space (IDNA drops it, so the validator accepts it)

@@ -13,7 +13,7 @@ from compliance.models import AuditEntry
 from customers import pii, services
 from customers.models import Customer
 from tests import factories
-from vanguard.errors import BusinessRuleViolation, Conflict, NotPermitted
+from vanguard.core.errors import BusinessRuleViolation, Conflict, NotPermitted
 
 pytestmark = pytest.mark.django_db
 

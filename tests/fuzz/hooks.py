@@ -20,7 +20,7 @@ import schemathesis
 from hypothesis import strategies as st
 
 from vanguard.api_support import openapi
-from vanguard.api_support.pagination import MAX_PAGE_DEPTH
+from vanguard.core.pagination import MAX_PAGE_DEPTH
 
 SEEDED: dict[str, list[Any]] = json.loads(os.environ.get("FUZZ_IDS", "{}"))
 DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")

@@ -19,7 +19,7 @@ from policies.tasks import expire_policies
 from tests import factories
 from tests.ops.conftest import OPS_REDIS_URL, REPO, base_env, database_url_of_test_db, stop_process, wait_for
 from vanguard.celery import app as celery_app
-from vanguard.request_context import request_id_var
+from vanguard.core.request_context import request_id_var
 
 
 def test_beat_schedule_names_registered_tasks():

@@ -15,7 +15,7 @@ from django.utils import timezone
 from claims import services as claim_services
 from tests import factories
 from vanguard.logging import JsonFormatter, RequestIdFilter
-from vanguard.request_context import request_id_var
+from vanguard.core.request_context import request_id_var
 
 PII = {
     "email": "zebulon.quagmire@example.org",

@@ -276,7 +276,7 @@ def test_client_ip_agrees_with_uvicorns_proxy_headers_middleware(settings, trust
     from django.test import RequestFactory
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-    from vanguard.middleware import client_ip
+    from vanguard.core.net import client_ip
 
     settings.TRUSTED_PROXIES = trusted
     seen = {}
@@ -296,7 +296,7 @@ def test_client_ip_never_returns_an_unreadable_entry(settings):
     # given: a trusted proxy that passed on garbage (a database column of addresses would refuse it)
     from django.test import RequestFactory
 
-    from vanguard.middleware import client_ip
+    from vanguard.core.net import client_ip
 
     settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
     request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="unknown, 10.1.1.1")

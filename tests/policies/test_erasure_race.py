@@ -15,7 +15,7 @@ from compliance import services as compliance_services
 from policies import services as policy_services
 from policies.models import Policy
 from tests import factories
-from vanguard.errors import Conflict
+from vanguard.core.errors import Conflict
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
 

@@ -15,7 +15,7 @@ from compliance.models import AuditEntry
 from policies import services
 from policies.models import Policy, PolicyEvent
 from tests import factories
-from vanguard.errors import BusinessRuleViolation, Conflict, NotPermitted, TransitionNotAllowed
+from vanguard.core.errors import BusinessRuleViolation, Conflict, NotPermitted, TransitionNotAllowed
 
 pytestmark = pytest.mark.django_db
 

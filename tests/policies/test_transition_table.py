@@ -17,8 +17,8 @@ from policies.models import Policy, PolicyEvent
 from tests import factories
 from tests.admin_support import messages_of, post_action
 from vanguard.accounts.models import User
-from vanguard.errors import NotPermitted, TransitionNotAllowed
-from vanguard.transitions import TransitionTable
+from vanguard.core.errors import NotPermitted, TransitionNotAllowed
+from vanguard.core.transitions import TransitionTable
 
 pytestmark = pytest.mark.django_db
 

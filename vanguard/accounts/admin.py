@@ -16,7 +16,7 @@ from vanguard.accounts.permissions import can
 from vanguard.accounts.roles import role_authority_limit
 from vanguard.admin import AuditHistoryMixin, is_autocomplete_for
 from vanguard.admin_search import PostedSearchMixin
-from vanguard.money import format_money
+from vanguard.core.money import format_money
 
 
 def _is_assignee_lookup(request: HttpRequest) -> bool:

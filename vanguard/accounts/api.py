@@ -16,7 +16,7 @@ from vanguard.accounts.authority import authority_limit
 from vanguard.api_support import ratelimit
 from vanguard.api_support.http import json_response, problem
 from vanguard.api_support.schemas import ErrorResponse, Money
-from vanguard.middleware import client_ip
+from vanguard.core.net import client_ip
 
 router = Router(tags=["auth"])
 

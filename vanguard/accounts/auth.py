@@ -49,8 +49,8 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from vanguard import kv
 from vanguard.accounts.models import User
 from vanguard.api_support import ratelimit
-from vanguard.middleware import client_ip
-from vanguard.request_context import user_id_var
+from vanguard.core.net import client_ip
+from vanguard.core.request_context import user_id_var
 
 
 class InvalidToken(Exception):

@@ -6,7 +6,7 @@ from django import forms
 from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
 
 from vanguard.accounts.models import User
-from vanguard.emails import NormalisedEmailField, normalise_email
+from vanguard.core.emails import NormalisedEmailField, normalise_email
 
 
 def _clean_email(form: forms.ModelForm) -> str:
@@ -26,7 +26,7 @@ class StaffCreationForm(BaseUserCreationForm):
     class Meta:
         model = User
         fields = ("email", "full_name")
-        field_classes = {"email": NormalisedEmailField}  # look-alikes are one address (vanguard.emails)
+        field_classes = {"email": NormalisedEmailField}  # look-alikes are one address (vanguard.core.emails)
 
     def clean_email(self) -> str:
         return _clean_email(self)

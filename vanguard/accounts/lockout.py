@@ -34,10 +34,10 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 
 from vanguard.accounts.permissions import require
-from vanguard.emails import normalise_email
-from vanguard.errors import InvalidInput
-from vanguard.middleware import client_ip
-from vanguard.request_context import get_request_id
+from vanguard.core.emails import normalise_email
+from vanguard.core.errors import InvalidInput
+from vanguard.core.net import client_ip
+from vanguard.core.request_context import get_request_id
 
 if TYPE_CHECKING:
     from django.http import HttpRequest

@@ -11,7 +11,7 @@ from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from vanguard.emails import normalise_email
+from vanguard.core.emails import normalise_email
 
 
 class UserQuerySet(models.QuerySet):

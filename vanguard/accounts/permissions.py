@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vanguard.errors import NotPermitted
+from vanguard.core.errors import NotPermitted
 
 
 def can(actor, perm: str) -> bool:

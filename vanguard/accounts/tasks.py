@@ -3,7 +3,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.core.management import call_command
 
-from vanguard.tasks import RETRY
+from vanguard.accounts.system import RETRY
 
 
 @shared_task(**RETRY)

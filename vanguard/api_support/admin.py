@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from vanguard.accounts.lockout import lockout_lift
 from vanguard.admin_search import PostedSearchMixin
 from vanguard.api_support.models import LoginAttempt
-from vanguard.errors import DomainError
+from vanguard.core.errors import DomainError
 
 AUDIT_PERMISSION = "compliance.view_auditentry"
 LIFT_PERMISSION = "api_support.lift_lockout"

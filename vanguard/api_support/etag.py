@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 from uuid import UUID
 
-from vanguard.errors import DomainError
+from vanguard.core.errors import DomainError
 
 
 class PreconditionFailed(DomainError):

@@ -11,7 +11,7 @@ import orjson
 from django.http import HttpResponse
 from ninja.renderers import BaseRenderer
 
-from vanguard.request_context import get_request_id
+from vanguard.core.request_context import get_request_id
 
 PROBLEM_TYPE = "application/problem+json"
 

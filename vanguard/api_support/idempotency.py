@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from vanguard.api_support.models import IdempotencyRecord
-from vanguard.errors import InvalidInput
+from vanguard.core.errors import InvalidInput
 
 TTL = dt.timedelta(hours=24)
 MAX_KEY_LENGTH = 255

@@ -15,12 +15,12 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from ninja import Schema
 from pydantic import AfterValidator, BeforeValidator, Field, StrictBool, WithJsonSchema
 
-from vanguard.dates import MAX_YEAR, MIN_YEAR
+from vanguard.core.dates import MAX_YEAR, MIN_YEAR
 
 T = TypeVar("T")
 
 _YEAR = r"(19\d\d|2\d\d\d)"  # MIN_YEAR..MAX_YEAR, as written
-assert (MIN_YEAR, MAX_YEAR) == (1900, 2999), "keep _YEAR in step with vanguard.dates"
+assert (MIN_YEAR, MAX_YEAR) == (1900, 2999), "keep _YEAR in step with vanguard.core.dates"
 _DAY = r"(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
 DATE_TIME_PATTERN = (rf"^{_YEAR}-{_DAY}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{{1,6}})?"
                      r"(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$")
@@ -191,7 +191,7 @@ class ErrorResponse(Schema):
 
 
 class Page(Schema, Generic[T]):
-    """One page of a list (vanguard.api_support.pagination): by `page` number, or after a `cursor`."""
+    """One page of a list (vanguard.core.pagination): by `page` number, or after a `cursor`."""
 
     items: list[T]
     total: int = Field(description="rows in the whole filtered list; above 10,000 the database's estimate")

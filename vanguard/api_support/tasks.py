@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from vanguard.api_support import idempotency
 from vanguard.api_support.models import IdempotencyRecord, LoginAttempt
-from vanguard.tasks import RETRY
+from vanguard.accounts.system import RETRY
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from vanguard.outbox.models import OutboxMessage
-from vanguard.request_context import request_id_var
+from vanguard.core.request_context import request_id_var
 
 logger = logging.getLogger(__name__)
 task_logger = logging.getLogger("vanguard.tasks")

@@ -3,7 +3,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from vanguard.outbox.services import outbox_drain
-from vanguard.tasks import RETRY
+from vanguard.accounts.system import RETRY
 
 
 @shared_task(**RETRY)

@@ -1,10 +1,10 @@
-"""``{% load money %}`` then ``{{ claim.claim_amount|money }}`` -> ``12,500.00 EUR`` (vanguard.money)."""
+"""``{% load money %}`` then ``{{ claim.claim_amount|money }}`` -> ``12,500.00 EUR`` (vanguard.core.money)."""
 
 from __future__ import annotations
 
 from django import template
 
-from vanguard.money import format_money
+from vanguard.core.money import format_money
 
 register = template.Library()
 

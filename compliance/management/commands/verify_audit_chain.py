@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from compliance.chain import verify_chain
 from compliance.services import audit_checkpoint_record, audit_verification_record
-from vanguard.tasks import as_system
+from vanguard.accounts.system import as_system
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib.auth.management.commands.changepassword import Command as DjangoChangePassword
 
-from vanguard.tasks import as_system, command_cid
+from vanguard.accounts.system import as_system, command_cid
 
 
 class Command(DjangoChangePassword):

@@ -15,7 +15,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
-from vanguard.tasks import as_system, command_cid
+from vanguard.accounts.system import as_system, command_cid
 
 
 class Command(DjangoCreateSuperuser):

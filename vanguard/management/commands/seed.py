@@ -18,9 +18,9 @@ from django.utils import timezone
 
 from vanguard.accounts.models import system_actor
 from vanguard.accounts.roles import CLAIMS_ADJUSTER, CLAIMS_MANAGER, UNDERWRITER, bootstrap_roles
-from vanguard.request_context import request_id_var
+from vanguard.core.request_context import request_id_var
 from vanguard.seeding import demo, reset, staff, volume
-from vanguard.tasks import as_system
+from vanguard.accounts.system import as_system
 
 RESET_ENVIRONMENTS = frozenset({"development", "test"})
 CONSOLE_EMAIL = "django.core.mail.backends.console.EmailBackend"
