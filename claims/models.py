@@ -9,6 +9,7 @@ from pathlib import PurePath
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 from django_cryptography.fields import encrypt
 
@@ -281,7 +282,9 @@ class ReserveChange(models.Model):
     reason = models.TextField(max_length=2000)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
                               related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    # The database's clock, not the app server's: the claim's changes are written one after the other under its
+    # lock, so the latest by created_at is the last one written even when the servers' clocks disagree.
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -27,6 +27,7 @@ from django.utils import timezone
 from claims import tasks
 from claims.documents import inspect_upload
 from claims.events import claim_event_record
+from claims.financials import services as financials
 from claims.models import Claim, ClaimDocument, ClaimEvent
 from policies.models import Policy
 from policies.selectors import CUSTOMER_SUMMARY_FIELDS
@@ -35,8 +36,8 @@ from vanguard.accounts.permissions import can, require
 from vanguard.core.errors import AuthorityExceeded, BusinessRuleViolation, TransitionNotAllowed
 from vanguard.core.money import format_money
 from vanguard.core.numbers import save_with_unique_number
-from vanguard.outbox.services import outbox_enqueue
 from vanguard.core.transitions import Transition, TransitionTable
+from vanguard.outbox.services import outbox_enqueue
 
 if TYPE_CHECKING:
     from vanguard.accounts.models import User
@@ -139,9 +140,13 @@ def claim_create(
     claim.full_clean(exclude=["claim_number", "policy", "created_by"], validate_unique=False,
                      validate_constraints=False)
     _check_amount_and_term(policy, claim_amount, incident_date)
+    # SPEC §10.1: a new claim is expected to cost what is claimed, its initial indemnity reserve (the totals are
+    # written with the claim; the reserve change that says so right after it).
+    claim.reserve_indemnity = claim.gross_incurred = claim.net_incurred = claim.claim_amount
     save_with_unique_number(claim, field="claim_number", prefix="CLM", save=lambda c: c.save())
+    financials.initial_reserve(claim=claim, actor=actor)
     claim_event_record(claim=claim, actor=actor, kind=ClaimEvent.Kind.CREATED, to_status=claim.status,
-                       data={"amount": str(claim.claim_amount)})
+                       data={"amount": str(claim.claim_amount), "reserve_indemnity": str(claim.claim_amount)})
     _notify(claim)
     return claim
 
@@ -285,7 +290,40 @@ def claim_deny(*, actor: User, claim_id: UUID, reason: str) -> Claim:
     return claim
 
 
-def _simple(*, actor: User, claim_id: UUID, row: Transition, reason: str = "") -> Claim:
+@transaction.atomic
+def claim_mark_paid(*, actor: User, claim_id: UUID) -> Claim:
+    """approved → paid by hand, only once the indemnity issued equals the approved amount (409 naming the unpaid
+    balance otherwise). An issued payment that settles the claim moves it to paid by itself
+    (claims.financials.services.payment_issue); this is for a claim whose payments were settled before its
+    approval was last changed (a reopened claim approved again)."""
+    row = _row("paid")
+    require(actor, row.permission, row.may)
+    claim = _lock(claim_id)
+    if claim.status == row.target:
+        return claim
+    if not row.allows(claim.status):
+        raise _refuse(claim, row)
+    balance = financials.unpaid_balance(claim)
+    if balance != 0:
+        raise TransitionNotAllowed(
+            f"The claim cannot be marked paid: {format_money(balance)} of the approved "
+            f"{format_money(claim.approved_amount)} is unpaid (issue its payments first)."
+            if balance > 0 else
+            f"The claim cannot be marked paid: the indemnity issued ({format_money(claim.paid_indemnity)}) "
+            f"exceeds the approved {format_money(claim.approved_amount)} by {format_money(-balance)}."
+        )
+    previous = claim.status
+    claim.status = row.target
+    _save(claim, ["status"])
+    _status_changed(claim, actor=actor, previous=previous)
+    return claim
+
+
+@transaction.atomic
+def claim_close(*, actor: User, claim_id: UUID, reason: str = "") -> Claim:
+    """paid|denied → closed: refused (409) while a payment awaits issue (requested or approved); every open
+    reserve is set to 0 (a reserve change "claim closed" each) in the same transaction."""
+    row = _row("close")
     require(actor, row.permission, row.may)
     claim = _lock(claim_id)
     if claim.status == row.target:
@@ -293,22 +331,12 @@ def _simple(*, actor: User, claim_id: UUID, row: Transition, reason: str = "") -
     if not row.allows(claim.status):
         raise _refuse(claim, row)
     previous = claim.status
+    closed = financials.close_reserves(claim=claim, actor=actor)
     claim.status = row.target
-    _save(claim, ["status"])
-    _status_changed(claim, actor=actor, previous=previous, reason=reason)
+    financials.save_totals(claim, fields=["status"])
+    _status_changed(claim, actor=actor, previous=previous, reason=reason,
+                    data={"reserves_closed": closed} if closed else None)
     return claim
-
-
-@transaction.atomic
-def claim_mark_paid(*, actor: User, claim_id: UUID) -> Claim:
-    """approved → paid."""
-    return _simple(actor=actor, claim_id=claim_id, row=_row("paid"))
-
-
-@transaction.atomic
-def claim_close(*, actor: User, claim_id: UUID, reason: str = "") -> Claim:
-    """paid|denied → closed."""
-    return _simple(actor=actor, claim_id=claim_id, row=_row("close"), reason=reason)
 
 
 @transaction.atomic

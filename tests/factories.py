@@ -15,7 +15,15 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from claims.models import Claim, ClaimDocument
+from claims.models import (
+    Claim,
+    ClaimDocument,
+    ClaimPayment,
+    CostType,
+    PaymentMethod,
+    PaymentStatus,
+    ReserveChange,
+)
 from customers import pii
 from customers.models import Customer
 from policies.models import Policy
@@ -108,10 +116,13 @@ class PolicyFactory(factory.django.DjangoModelFactory):
 
 
 class ClaimFactory(factory.django.DjangoModelFactory):
-    """A pending accident claim of 1,000.00 on an active policy, incident yesterday."""
+    """A pending accident claim of 1,000.00 on an active policy, incident yesterday.
+
+    Its money (SPEC §10) is empty, as on a claim filed before the financials existed, except with `settled`."""
 
     class Meta:
         model = Claim
+        skip_postgeneration_save = True
 
     claim_number = factory.LazyFunction(lambda: _number("CLM"))
     policy = factory.SubFactory(PolicyFactory)
@@ -139,6 +150,30 @@ class ClaimFactory(factory.django.DjangoModelFactory):
             status=Claim.Status.CLOSED, approved_amount=factory.SelfAttribute("claim_amount"),
             processed_date=factory.LazyFunction(timezone.now),
         )
+        # Approved, and its whole approved amount already issued, yet not paid: as after a reopening and a new
+        # approval. The one state in which a claim may be marked paid by hand (SPEC §10.2); its rows say so.
+        settled = factory.Trait(
+            approved=True,
+            paid_indemnity=factory.SelfAttribute("claim_amount"),
+            gross_incurred=factory.SelfAttribute("claim_amount"),
+            net_incurred=factory.SelfAttribute("claim_amount"),
+        )
+
+    @factory.post_generation
+    def issued_payments(self, create, extracted, **kwargs):
+        """The rows behind a settled claim's totals: its initial reserve, the payment issued, the reserve it used."""
+        if not create or not self.paid_indemnity:
+            return
+        amount, zero = self.paid_indemnity, Decimal("0.00")
+        payment = ClaimPayment.objects.create(
+            payment_number=_number("PAY"), claim=self, cost_type=CostType.INDEMNITY, amount=amount,
+            payee_name="Settled Payee", method=PaymentMethod.BANK_TRANSFER, status=PaymentStatus.ISSUED,
+            approved_at=timezone.now(), issued_at=timezone.now(),
+        )
+        ReserveChange.objects.create(claim=self, cost_type=CostType.INDEMNITY, previous_amount=zero,
+                                     new_amount=amount, reason="initial reserve")
+        ReserveChange.objects.create(claim=self, cost_type=CostType.INDEMNITY, previous_amount=amount,
+                                     new_amount=zero, reason=f"payment {payment.payment_number}")
 
 
 class ClaimDocumentFactory(factory.django.DjangoModelFactory):

@@ -216,6 +216,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=0),
     },
     "verify-audit-chain": {"task": "compliance.tasks.verify_audit_chain", "schedule": crontab(hour=4, minute=0)},
+    "verify-claim-financials": {
+        "task": "claims.tasks.verify_claim_financials", "schedule": crontab(hour=4, minute=30),
+    },
     "flush-expired-tokens": {"task": "vanguard.accounts.tasks.flush_expired_tokens", "schedule": crontab(minute=0)},
     "prune-api-records": {"task": "vanguard.api_support.tasks.prune_api_records", "schedule": crontab(minute=30)},
     # Notifications wait in the outbox table (vanguard/outbox); a tick older than its interval is dropped unrun,
@@ -355,6 +358,8 @@ AUTHORITY_LIMITS = {
 }
 # One currency per installation (SPEC §10): the code shown beside every amount (vanguard.core.money.format_money).
 CURRENCY = env.str("CURRENCY", default="EUR")
+# Four eyes (SPEC §10.2): a claim payment above this (or above its requester's authority) waits for a second user.
+PAYMENT_FOUR_EYES_LIMIT = Decimal(env.str("PAYMENT_FOUR_EYES_LIMIT", default="5000.00"))
 DOCUMENT_MAX_BYTES = env.int("DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024)
 # The admin dashboard's figures that do not depend on the user are cached this long.
 DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=60)

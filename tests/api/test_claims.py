@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from claims.financials import services as financials
 from claims.models import Claim, ClaimDocument, ClaimEvent
 from claims.schemas import ClaimPage, ClaimResponse, DocumentResponse
+from tests import factories
 from tests.api.conftest import assert_problem
 from tests.factories import ClaimDocumentFactory, ClaimFactory, PolicyFactory, UserFactory
+from vanguard.accounts import roles
 
 pytestmark = pytest.mark.django_db
 
@@ -83,6 +87,14 @@ def test_transitions_through_patch(api_as, manager):
     assert client.patch(url, {"status": "processing"}).json()["status"] == "processing"
     approved = client.patch(url, {"status": "approved", "approved_amount": "800.00"}).json()
     assert (approved["status"], approved["approved_amount"]) == ("approved", "800.00")
+    # paid only once the approved amount has left (SPEC §10.2): by hand before that it is a 409 naming the balance
+    unpaid = assert_problem(client.patch(url, {"status": "paid"}), 409, "CONFLICT")
+    assert "800.00 EUR of the approved 800.00 EUR is unpaid" in unpaid["detail"]
+    financials.claim_reserve_set(actor=manager, claim_id=claim.pk, cost_type="indemnity", amount=Decimal("800.00"),
+                                 reason="Estimate")
+    payment = financials.payment_request(actor=manager, claim_id=claim.pk, cost_type="indemnity",
+                                         amount=Decimal("800.00"), payee_name="Body shop", method="cheque")
+    financials.payment_issue(actor=factories.staff(roles.FINANCE), payment_id=payment.pk)
     assert client.patch(url, {"status": "paid"}).json()["status"] == "paid"
     assert client.patch(url, {"status": "closed"}).json()["status"] == "closed"
     reopened = client.patch(url, {"status": "processing", "decision_reason": "New evidence"}).json()

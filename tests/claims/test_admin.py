@@ -43,7 +43,7 @@ def status_event(claim: Claim) -> ClaimEvent:
     ("traits", "name", "expected"),
     [
         ({}, "start", S.PROCESSING),
-        ({"approved": True}, "paid", S.PAID),
+        ({"settled": True}, "paid", S.PAID),  # approved, its approved amount issued (SPEC §10.2)
         ({"paid": True}, "close", S.CLOSED),
         ({"denied": True}, "close", S.CLOSED),
     ],
@@ -249,18 +249,22 @@ def test_a_refused_transition_reports_the_rule_and_changes_nothing(client, adjus
 
 
 def test_mark_paid_on_several_claims_applies_to_the_approved_ones_and_reports_the_others(client, adjuster):
-    # given
-    approved = factories.ClaimFactory(approved=True)
+    # given: an approved claim whose approved amount was issued, one with nothing issued yet, a pending, a closed
+    approved = factories.ClaimFactory(settled=True)
+    unpaid = factories.ClaimFactory(approved=True)
     pending, closed = factories.ClaimFactory(), factories.ClaimFactory(closed=True)
     client.force_login(adjuster)
     # when
-    response = post_action(client, CHANGELIST, "mark_paid", [approved, pending, closed])
+    response = post_action(client, CHANGELIST, "mark_paid", [approved, unpaid, pending, closed])
     # then
     texts = messages_of(response)
     assert f"{pending.claim_number}: A pending claim cannot be marked paid." in texts
     assert f"{closed.claim_number}: A closed claim cannot be marked paid." in texts
+    assert (f"{unpaid.claim_number}: The claim cannot be marked paid: 1,000.00 EUR of the approved 1,000.00 EUR is "
+            "unpaid (issue its payments first).") in texts
     assert "Marked paid: 1 claim." in texts
-    assert [Claim.objects.get(pk=c.pk).status for c in (approved, pending, closed)] == [S.PAID, S.PENDING, S.CLOSED]
+    assert [Claim.objects.get(pk=c.pk).status for c in (approved, unpaid, pending, closed)] == [
+        S.PAID, S.APPROVED, S.PENDING, S.CLOSED]
 
 
 def test_customer_service_sees_claims_but_runs_no_transition(client, customer_service):
@@ -325,6 +329,9 @@ def upload_data(claim: Claim, **extra) -> dict:
         "documents-2-TOTAL_FORMS": "1", "documents-2-INITIAL_FORMS": "0",
         "documents-2-0-claim": str(claim.pk), "documents-2-0-document_type": "photo",
         "events-TOTAL_FORMS": "0", "events-INITIAL_FORMS": "0",
+        # the money's read-only inlines (claims.financials.admin)
+        **{f"{prefix}-{count}": "0" for prefix in ("reserve_changes", "payments", "recoveries")
+           for count in ("TOTAL_FORMS", "INITIAL_FORMS")},
         **extra,
     }
 

@@ -173,7 +173,9 @@ def test_description_frozen_after_a_decision(adjuster, trait):
 
 # --- the transition table ---------------------------------------------------------------------------
 
-TRAITS = {S.PENDING: {}, S.PROCESSING: {"processing": True}, S.APPROVED: {"approved": True},
+# An approved claim here has its approved amount issued (`settled`): the only approved claim that may be marked
+# paid by hand (SPEC §10.2; the refusal otherwise is in test_financials_services.py).
+TRAITS = {S.PENDING: {}, S.PROCESSING: {"processing": True}, S.APPROVED: {"settled": True},
           S.DENIED: {"denied": True}, S.PAID: {"paid": True}, S.CLOSED: {"closed": True}}
 
 # service -> (target, statuses it moves from, kwargs). The factory's denied reason is "Not covered", so
@@ -541,7 +543,7 @@ def _call(service: str, actor):
     if service == "claim_create":
         return _file(actor, factories.PolicyFactory())
     claim = factories.ClaimFactory(
-        **{"claim_mark_paid": {"approved": True}, "claim_close": {"paid": True},
+        **{"claim_mark_paid": {"settled": True}, "claim_close": {"paid": True},
            "claim_reopen": {"denied": True}}.get(service, {})
     )
     kwargs = {

@@ -24,7 +24,9 @@ pytestmark = pytest.mark.django_db
 
 S = Claim.Status
 TABLE = services.CLAIM_TRANSITIONS
-TRAITS = {S.PENDING: {}, S.PROCESSING: {"processing": True}, S.APPROVED: {"approved": True},
+# An approved claim with its approved amount issued (`settled`): the rows out of approved all run from it,
+# "Mark paid" included (SPEC §10.2 refuses it while indemnity is unpaid: test_financials_services.py).
+TRAITS = {S.PENDING: {}, S.PROCESSING: {"processing": True}, S.APPROVED: {"settled": True},
           S.DENIED: {"denied": True}, S.PAID: {"paid": True}, S.CLOSED: {"closed": True}}
 INPUTS = {"deny": {"reason": "Not covered"}, "reopen": {"reason": "New evidence"}}  # what the forms would send
 CLAIM_ADMIN = admin.site._registry[Claim]

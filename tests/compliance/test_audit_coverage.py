@@ -9,11 +9,11 @@ from auditlog.registry import auditlog
 from django.apps import apps
 
 AUDITED = {"customers.customer", "policies.policy", "policies.policyevent", "claims.claim", "claims.claimdocument",
-           "claims.claimevent", "accounts.user"}
+           "claims.claimevent", "claims.reservechange", "claims.claimpayment", "claims.claimrecovery", "accounts.user"}
 # Writes that skip the model's save() and so skip auditlog's signals.
 BYPASSING_CALLS = {"update", "bulk_update", "bulk_create", "raw", "_raw_delete"}
 SERVICE_MODULES = ["customers/services.py", "policies/services.py", "policies/events.py", "claims/services.py",
-                   "claims/events.py", "policies/tasks.py", "claims/tasks.py"]
+                   "claims/events.py", "policies/tasks.py", "claims/tasks.py", "claims/financials/services.py"]
 
 
 def test_every_domain_model_is_registered_with_auditlog():
@@ -33,6 +33,8 @@ def test_encrypted_fields_are_masked_in_the_trail():
 
     # then
     assert masked >= {"phone", "date_of_birth", "address", "ssn", "ssn_hash"}
+    payment = apps.get_model("claims", "ClaimPayment")
+    assert "payee_account" in auditlog.get_model_fields(payment)["mask_fields"]
 
 
 def test_no_service_writes_around_the_audit_trail():

@@ -20,6 +20,7 @@ from django.utils import timezone
 from pydantic import ValidationError
 
 from claims import services as claim_services
+from claims.financials import services as financials
 from claims.models import Claim, ClaimDocument
 from compliance import chain, selectors, services
 from compliance.models import AuditEntry, FormerPersonalValue, PIIAccessLog
@@ -232,7 +233,12 @@ def _seeded_customer(actor, viewer) -> Customer:
         )
         claim_services.claim_start_processing(actor=actor, claim_id=paid.pk)
         claim_services.claim_approve(actor=actor, claim_id=paid.pk, amount=Decimal("950.00"), note="less excess")
-        claim_services.claim_mark_paid(actor=actor, claim_id=paid.pk)
+        # paid through its payment (SPEC §10.2): issuing the approved amount settles the claim
+        payment = financials.payment_request(
+            actor=actor, claim_id=paid.pk, cost_type="indemnity", amount=Decimal("950.00"),
+            payee_name="Ysolde Brackenbury", payee_is_policyholder=True, method="bank_transfer",
+        )
+        financials.payment_issue(actor=actor, payment_id=payment.pk)
         for name in ("receipt.pdf", "shed.png"):
             claim_services.claim_document_add(actor=actor, claim_id=paid.pk, fileobj=io.BytesIO(PNG), filename=name)
         denied = claim_services.claim_create(
