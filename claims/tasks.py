@@ -44,3 +44,21 @@ def notify_claim_status(claim_id: str) -> int:
         fail_silently=False,
     )
     return len(recipients)
+
+
+@shared_task(**RETRY)
+def verify_claim_financials() -> bool:
+    """The daily reconciliation (SPEC §10.2): recompute every claim's totals from its rows, log each mismatch at
+    ERROR (claim number and figure: no personal data), and record the outcome for the readiness note."""
+    from claims.financials.verify import financials_verification_record
+    from claims.financials.verify import verify_claim_financials as verify
+
+    mismatches = verify()
+    run = financials_verification_record(mismatches=mismatches)
+    if mismatches:
+        for mismatch in mismatches:
+            logger.error("claim financials MISMATCH: %s", mismatch)
+        logger.error("claim financials: %d mismatch(es) in %d claims", len(mismatches), run.claims)
+        return False
+    logger.info("claim financials consistent: %d claims", run.claims)
+    return True

@@ -4,7 +4,8 @@
 process restarted. ``/health/ready`` is readiness: the database, the cache, the broker (when one is configured) and
 the encryption canary, each with its latency in milliseconds; 503 when any of them fails, so a load balancer stops
 sending traffic. Failures are reported by exception class only: messages can quote connection URLs or row data.
-``notes`` carries informational items (the last audit-chain verification) that never change the status.
+``notes`` carries informational items (the last audit-chain verification, the last reconciliation of the claims'
+financial totals) that never change the status.
 
 Both answer like every other response: the security headers and ``X-Request-ID``, and 400 for a Host that is not
 in ALLOWED_HOSTS (loopback names excepted, for the container's own HEALTHCHECK). The readiness details (checks,
@@ -34,8 +35,8 @@ from django.middleware.security import SecurityMiddleware
 from django.utils.module_loading import import_string
 from django.views.decorators.cache import never_cache
 
-from vanguard.middleware import _Both, address_in, client_ip
 from vanguard.core.request_context import clean_request_id, request_id_var
+from vanguard.middleware import _Both, address_in, client_ip
 
 logger = logging.getLogger("vanguard.health")
 
@@ -219,19 +220,37 @@ def readiness_checks() -> dict[str, dict]:
     return {name: _run(check) for name, check in checks.items()}
 
 
-def readiness_notes(*, database_ok: bool = True) -> dict[str, dict]:
-    """Informational items that never change the readiness status: the last audit-chain verification
-    (SPEC §5: a break is alerted in the log and noted here; the instance can still serve traffic)."""
+def _note_sources() -> dict[str, Callable[[], dict]]:
+    sources: dict[str, Callable[[], dict]] = {}
     try:
         from compliance.selectors import audit_chain_status
     except ImportError:
-        return {}
-    if not database_ok:  # already reported as a failing check; do not wait on the database a second time
-        return {"audit_chain": {"ok": None, "verified_at": None, "detail": "unknown: the database is unavailable"}}
+        pass
+    else:
+        sources["audit_chain"] = audit_chain_status
     try:
-        return {"audit_chain": audit_chain_status()}
-    except Exception as exc:  # a note must not turn readiness into a 500
-        return {"audit_chain": {"ok": None, "verified_at": None, "detail": f"unavailable ({type(exc).__name__})"}}
+        from claims.financials.verify import financials_verification_status
+    except ImportError:
+        pass
+    else:
+        sources["claim_financials"] = financials_verification_status
+    return sources
+
+
+def readiness_notes(*, database_ok: bool = True) -> dict[str, dict]:
+    """Informational items that never change the readiness status: the last audit-chain verification (SPEC §5: a
+    break is alerted in the log and noted here; the instance can still serve traffic) and the last reconciliation
+    of the claims' stored financial totals with their rows (SPEC §10.2, the same way)."""
+    notes: dict[str, dict] = {}
+    for name, status in _note_sources().items():
+        if not database_ok:  # already reported as a failing check; do not wait on the database a second time
+            notes[name] = {"ok": None, "verified_at": None, "detail": "unknown: the database is unavailable"}
+            continue
+        try:
+            notes[name] = status()
+        except Exception as exc:  # a note must not turn readiness into a 500
+            notes[name] = {"ok": None, "verified_at": None, "detail": f"unavailable ({type(exc).__name__})"}
+    return notes
 
 
 def may_see_details(request, *, database_ok: bool) -> bool:
