@@ -2,8 +2,9 @@
 
 Legal hold (what blocks an erasure): a policy that is still a live contract — ``pending`` (about to start),
 ``active`` or ``inactive`` (suspended, may be reinstated) — or an open claim — ``pending``, ``processing``
-or ``approved`` (approved but not yet paid). Cancelled and expired policies and denied, paid or closed
-claims do not hold: those financial records are kept, only the person's identity is removed.
+or ``approved`` (approved but not yet paid) — or a claim payment not yet issued (requested or approved).
+Cancelled and expired policies and denied, paid or closed claims do not hold: those financial records are kept,
+only the person's identity is removed.
 
 This module decides what identifies the person (`_needles`) and records the erasure; the rows of the other apps
 are rewritten by their own services: `customers.services.customer_anonymise`, `claims.erasure`,
@@ -27,8 +28,16 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from claims.erasure import claims_scrub_personal_text
-from claims.models import Claim, ClaimDocument, ClaimEvent
+from claims.erasure import claims_anonymise_payees, claims_policyholder_payees, claims_scrub_personal_text
+from claims.models import (
+    PAYMENT_UNISSUED,
+    Claim,
+    ClaimDocument,
+    ClaimEvent,
+    ClaimPayment,
+    ClaimRecovery,
+    ReserveChange,
+)
 from compliance import chain
 from compliance.models import AuditEntry, FormerPersonalValue
 from compliance.services.pii_access import _check_interface
@@ -68,7 +77,13 @@ def customer_legal_hold(*, customer_id: UUID) -> str | None:
         .order_by("claim_number")
         .values_list("claim_number", "status")
     )
-    if not policies and not claims:
+    # A payment not yet issued is money still to be sent to someone (perhaps the person): it holds too.
+    payments = list(
+        ClaimPayment.objects.filter(claim__policy__customer_id=customer_id, status__in=PAYMENT_UNISSUED)
+        .order_by("payment_number")
+        .values_list("payment_number", "status")
+    )
+    if not policies and not claims and not payments:
         return None
     reasons = []
     if policies:
@@ -81,6 +96,12 @@ def customer_legal_hold(*, customer_id: UUID) -> str | None:
         reasons.append(
             f"{len(claims)} open claim{'' if len(claims) == 1 else 's'} ("
             + ", ".join(f"{number} {status}" for number, status in claims)
+            + ")"
+        )
+    if payments:
+        reasons.append(
+            f"{len(payments)} payment{'' if len(payments) == 1 else 's'} awaiting issue ("
+            + ", ".join(f"{number} {status}" for number, status in payments)
             + ")"
         )
     return "Legal hold: the customer has " + " and ".join(reasons) + "; their data cannot be erased yet."
@@ -198,7 +219,7 @@ def _address_needles(address: str) -> set[str]:
     return found
 
 
-def _needles(customer: Customer) -> list[str]:
+def _needles(customer: Customer, *, extra: set[str] | frozenset[str] = frozenset()) -> list[str]:
     """What erasure searches for: every value the person ever had (`_person_values`) and the parts of them
     that identify the person on their own, lower-cased, longest first. Matched as whole values or words
     only (`compliance.chain.scrub`): "Ness" never touches "business".
@@ -210,9 +231,10 @@ def _needles(customer: Customer) -> list[str]:
       current blind index. Birth date: ISO, day/month/year and month/day/year.
     - Address: see `_address_needles` (street line, house name, postcode and its outward part; never a
       street name, town or house number alone).
+    - `extra`: further whole values known to name the person (the payee names they were paid under).
     """
     values = _person_values(customer)
-    found: set[str] = set()
+    found: set[str] = {value.strip() for value in extra if value and value.strip() != ERASED_NAME}
     names = {"first_name": set(), "last_name": set()}
     for field, known in names.items():
         for name in values[field]:
@@ -248,7 +270,8 @@ def _choice_values() -> frozenset[str]:
     exactly one of them is the record's data, not the person's, even for a customer named Flood."""
     return frozenset(
         str(value)
-        for model in (Customer, Policy, PolicyEvent, Claim, ClaimEvent, ClaimDocument)
+        for model in (Customer, Policy, PolicyEvent, Claim, ClaimEvent, ClaimDocument, ReserveChange, ClaimPayment,
+                      ClaimRecovery)
         for f in model._meta.concrete_fields
         if f.choices
         for value, _ in f.flatchoices
@@ -276,14 +299,17 @@ def customer_erase(*, actor: User, customer_id: UUID, interface: str, reason: st
     hold = customer_legal_hold(customer_id=customer.pk)
     if hold:
         raise Conflict(hold)
-    needles, keep = _needles(customer), _choice_values()
+    needles, keep = _needles(customer, extra=claims_policyholder_payees(customer_id=customer.pk)), _choice_values()
     now = timezone.now()
     before = {name: getattr(customer, name) for name in PERSONAL_FIELDS}
     # The erasure writes its own audit entry below (with the redaction record); auditlog's automatic
     # entries would put the erased values into the trail as "old" values.
     with disable_auditlog():
         changed = customer_anonymise(customer=customer, erased_at=now)
+        payees = claims_anonymise_payees(customer_id=customer.pk)
         scrubbed = _scrub_related(customer_id=customer.pk, needles=needles, keep=keep)
+    if payees:
+        scrubbed["claims.claimpayment"] = sorted({*scrubbed.get("claims.claimpayment", []), *payees})
     related = _related_objects(customer)
     redactions = _redact_audit_history(customer, related, needles=needles, keep=keep)
     admin_log = _scrub_admin_log(customer, related, needles=needles, keep=keep)
@@ -371,6 +397,12 @@ def _related_objects(customer: Customer) -> list[tuple[type, list[str]]]:
                 str(pk)
                 for pk in ClaimEvent.objects.filter(claim__policy__customer_id=customer.pk).values_list("pk", flat=True)
             ],
+        ),
+        # The claims' money (SPEC §10): payees and reasons are in these rows' audit history.
+        *(
+            (model, [str(pk) for pk in model.objects.filter(claim__policy__customer_id=customer.pk)
+                     .values_list("pk", flat=True)])
+            for model in (ReserveChange, ClaimPayment, ClaimRecovery)
         ),
     ]
 

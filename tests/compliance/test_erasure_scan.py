@@ -17,7 +17,9 @@ from django.test import Client
 from django.utils import timezone
 
 from claims import services as claim_services
-from claims.models import Claim
+from claims.financials import services as financials
+from claims.financials.verify import verify_claim_financials
+from claims.models import Claim, ClaimPayment
 from compliance import chain, keys, services
 from compliance.models import AuditEntry
 from customers import services as customer_services
@@ -25,6 +27,7 @@ from customers.models import Customer
 from policies import services as policy_services
 from tests import factories
 from vanguard.api_support.models import LoginAttempt
+from vanguard.core.errors import Conflict
 
 pytestmark = pytest.mark.django_db
 
@@ -54,7 +57,9 @@ NEEDLES = [
       for values in (FORMER, CURRENT) for value in values.values()),
     "Ottilie Vexleigh", "Ottoline Vexleigh", "Ottoline Marchbank",
     "Larkspur Cottage", "3 Quillon Street", "DY8 4QX", "DY8", "99 Grimwald Lane", "BS35 1AA", "BS35",
+    "Ottie Vex",  # the name she was paid under (a claim payment to the policyholder)
 ]
+PAYEE_ACCOUNT = "GB29NWBK60161331926819"
 # Shares the street (not the house number) and the town: an unrelated customer, whose data stays.
 NEIGHBOUR = {"first_name": "Bartholomew", "last_name": "Penhaligon", "email": "b.penhaligon@example.test",
              "phone": "+447700900111", "address": "12 Grimwald Lane, Thornbury, BS35 1AB"}
@@ -80,6 +85,24 @@ def _seed_person(actor) -> tuple[Customer, Claim]:
                                           filename="Vexleigh_medical_note.pdf")
         customer_services.customer_update(actor=actor, customer_id=customer.pk, **CURRENT)
         claim_services.claim_deny(actor=actor, claim_id=claim.pk, reason="Ms Marchbank was not insured for it")
+        # A paid claim (SPEC §10): the policyholder paid under another spelling of her name, a garage paid too.
+        paid = claim_services.claim_create(
+            actor=actor, policy_id=policy.pk, claim_type="damage", claim_amount=Decimal("600.00"),
+            description="Storm damage to the porch", incident_date=now - dt.timedelta(days=1),
+        )
+        claim_services.claim_approve(actor=actor, claim_id=paid.pk)
+        for payee, account, own, amount in (("Ottie Vex", PAYEE_ACCOUNT, True, "400.00"),
+                                            ("Northgate Joinery", "", False, "200.00")):
+            payment = financials.payment_request(
+                actor=actor, claim_id=paid.pk, cost_type="indemnity", amount=Decimal(amount), payee_name=payee,
+                payee_account=account, payee_is_policyholder=own, method="bank_transfer",
+                reference="Porch, Ms Marchbank",
+            )
+            financials.payment_issue(actor=actor, payment_id=payment.pk)
+        financials.claim_reserve_set(actor=actor, claim_id=paid.pk, cost_type="expense", amount=Decimal("50.00"),
+                                     reason="Photos from Mrs Vexleigh's neighbour")
+        financials.recovery_record(actor=actor, claim_id=paid.pk, kind="other", amount=Decimal("20.00"),
+                                   source="Ottoline Marchbank (excess)")
         policy_services.policy_cancel(actor=actor, policy_id=policy.pk, reason="Moved to 99 Grimwald Lane")
     # What the admin writes when a document is added inline to a claim, and when the customer is changed.
     AdminLogEntry.objects.log_actions(
@@ -140,6 +163,8 @@ def test_the_scan_sees_the_person_everywhere_before_erasure(superuser):
 
     # then: the scan can fail, in every place the tester found the person
     tables = {hit.split(":")[0] for hit in hits}
+    assert {"claims_claimpayment.payee_name", "claims_claimpayment.reference", "claims_reservechange.reason",
+            "claims_claimrecovery.source"} <= tables
     assert {"claims_claim.description", "claims_claimdocument.filename", "policies_policy.cancellation_reason",
             "policies_policyevent.reason", "policies_policyevent.data", "compliance_auditentry.changes",
             "compliance_auditentry.object_repr", "django_admin_log.change_message", "django_admin_log.object_repr",
@@ -167,9 +192,32 @@ def test_erasure_removes_every_value_the_person_ever_had(superuser, compliance_o
     assert claim.documents.get().filename == "[erased]_medical_note.pdf"
     assert claim.description == "Mrs [erased] ([erased]) slipped outside [erased]; post to [erased]"
     assert claim.policy.cancellation_reason == "Moved to [erased]"
+    # the payments keep every amount; the policyholder as payee is anonymised, the garage stays
+    payments = {p.amount: p for p in ClaimPayment.objects.filter(claim__policy__customer=customer)}
+    assert (payments[Decimal("400.00")].payee_name, payments[Decimal("400.00")].payee_account) == ("Erased", "")
+    assert payments[Decimal("200.00")].payee_name == "Northgate Joinery"
+    assert {p.reference for p in payments.values()} == {"Porch, Ms [erased]"}
+    assert {(p.status, p.cost_type) for p in payments.values()} == {("issued", "indemnity")}
+    assert verify_claim_financials() == []  # the stored totals still agree with the rows
     assert LoginAttempt.objects.filter(username="[erased]", outcome="failed").count() == 1
     report = chain.verify_chain()
     assert report.ok, report.first_break
+
+
+def test_a_payment_not_yet_issued_holds_the_erasure(superuser, compliance_officer):
+    # given: a paid claim with an expense payment approved but not yet issued, on a cancelled policy
+    customer, _ = _seed_person(superuser)
+    paid = Claim.objects.get(policy__customer=customer, status="paid")
+    waiting = financials.payment_request(
+        actor=superuser, claim_id=paid.pk, cost_type="expense", amount=Decimal("50.00"), payee_name="Ottie Vex",
+        payee_is_policyholder=True, method="cheque",
+    )
+
+    # when / then: refused naming the payment, nothing erased
+    with pytest.raises(Conflict, match=f"1 payment awaiting issue \\({waiting.payment_number} approved\\)"):
+        services.customer_erase(actor=compliance_officer, customer_id=customer.pk, interface="api")
+    assert Customer.objects.get(pk=customer.pk).erased_at is None
+    assert ClaimPayment.objects.get(pk=waiting.pk).payee_name == "Ottie Vex"
 
 
 def test_erasure_leaves_unrelated_customers_alone(superuser, compliance_officer):
