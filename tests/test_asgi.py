@@ -80,10 +80,13 @@ def _hops_for_one_api_request(handler) -> int:
     from tests.ops.test_health import _asgi_get
 
     async_to_sync(_asgi_get)("/api/customers")  # warm-up: middleware chain built, settings read
-    executor = _CountingExecutor()
+    executor, idle = _CountingExecutor(), list(handler._idle)
     handler._idle[:] = [executor]
-    status = async_to_sync(_asgi_get)("/api/customers")[0]
-    executor.shutdown()
+    try:
+        status = async_to_sync(_asgi_get)("/api/customers")[0]
+    finally:
+        handler._idle[:] = idle  # the handler put the counting executor back: later requests must not get it
+        executor.shutdown()
     assert status == 401
     return executor.submitted
 
