@@ -97,6 +97,14 @@ class ClaimResponse(Schema):
     assigned_to: UUID | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    # The claim's money (SPEC §10.4): see GET /api/claims/{claim_id}/financials.
+    reserve_indemnity: Money = Field(description="open indemnity reserve")
+    reserve_expense: Money = Field(description="open expense reserve")
+    paid_indemnity: Money = Field(description="indemnity issued (voids deducted)")
+    paid_expense: Money = Field(description="expense issued (voids deducted)")
+    recovered: Money = Field(description="salvage, subrogation and other recoveries")
+    gross_incurred: Money = Field(description="paid + open reserves")
+    net_incurred: Money = Field(description="gross incurred - recovered")
     policy: PolicyResponse | None = Field(None, description="on the detail only")
     documents: list[DocumentResponse] | None = Field(None, description="on the detail only")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -16,7 +17,12 @@ FIELDS = (
     "id", "claim_number", "policy_id", "claim_type", "claim_amount", "description", "incident_date",
     "reported_date", "status", "approved_amount", "decision_reason", "processed_date", "assigned_to",
     "created_at", "updated_at",
+    # The money totals (SPEC §10.4), stored on the claim: a list shows them without reading any financial row.
+    "reserve_indemnity", "reserve_expense", "paid_indemnity", "paid_expense", "recovered", "gross_incurred",
+    "net_incurred",
 )
+MONEY_TOTALS = FIELDS[-7:]
+CENT = Decimal("0.01")
 DOCUMENT_FIELDS = (
     "id", "claim_id", "filename", "mime_type", "file_size", "sha256", "document_type", "uploaded_by_id", "created_at",
 )
@@ -79,6 +85,8 @@ def claim_row(claim: Claim, *, detail: bool = True) -> dict[str, Any]:
 
     row = {name: getattr(claim, name) for name in FIELDS if name != "assigned_to"}
     row["assigned_to"] = claim.assigned_to_id
+    for name in MONEY_TOTALS:  # two places, as the Money component says, also on a row the service just built
+        row[name] = Decimal(row[name]).quantize(CENT)
     if detail:
         row["policy"] = policy_row(claim.policy)
         row["documents"] = [document_row(d) for d in claim.documents.all()]

@@ -284,6 +284,8 @@ def api_not_found(request, rest: str = ""):
 # --- routers ------------------------------------------------------------------------------------------------
 def _mount() -> None:
     from claims.api import router as claims_router
+    from claims.financials.api import claim_router as claim_money_router
+    from claims.financials.api import payment_router
     from compliance.api import router as compliance_router
     from customers.api import router as customers_router
     from policies.api import router as policies_router
@@ -293,6 +295,8 @@ def _mount() -> None:
     api.add_router("/customers", customers_router)
     api.add_router("/policies", policies_router)
     api.add_router("/claims", claims_router)
+    api.add_router("/claims", claim_money_router)  # /claims/{claim_id}/financials|reserves|payments|recoveries
+    api.add_router("/payments", payment_router)
     api.add_router("/audit-logs", compliance_router)
 
 

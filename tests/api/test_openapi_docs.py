@@ -14,8 +14,8 @@ from tests.api.conftest import assert_problem
 from tests.factories import ClaimFactory, CustomerFactory, PolicyFactory
 from vanguard.api_support.openapi import EXAMPLES
 
-SCHEMA_MODULES = ("customers.schemas", "policies.schemas", "claims.schemas", "compliance.schemas",
-                  "vanguard.api_support.schemas", "vanguard.accounts.api")
+SCHEMA_MODULES = ("customers.schemas", "policies.schemas", "claims.schemas", "claims.financials.schemas",
+                  "compliance.schemas", "vanguard.api_support.schemas", "vanguard.accounts.api")
 PUBLIC = {"login", "refresh"}
 
 
@@ -129,7 +129,7 @@ def test_if_match_and_idempotency_key_are_explained(schema):
             assert "412" in operation["responses"], (method, path)
         if "Idempotency-Key" in names:
             assert "Idempotent-Replayed" in operation["responses"]["201"]["headers"], (method, path)
-    assert seen == {"If-Match": 3, "Idempotency-Key": 5}  # 3 PATCHes; 4 creating POSTs and renew
+    assert seen == {"If-Match": 3, "Idempotency-Key": 6}  # 3 PATCHes; 4 creating POSTs, renew and a payment
 
 
 def _etag_operations(schema):

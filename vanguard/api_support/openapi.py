@@ -31,6 +31,11 @@ TAGS: list[dict[str, str]] = [
      "their lifecycle (pending, active, inactive, cancelled, expired) and renewed for the next term."},
     {"name": "claims", "description": "Claims against a policy, their documents, and their decisions: "
      "processing, approval (within the caller's authority limit), denial, payment and closure."},
+    {"name": "claim financials", "description": "A claim's money (SPEC §10): reserves (what the claim is still "
+     "expected to cost, per cost type: indemnity and expense), payments under four-eyes control (requested, approved "
+     "by a second person above the limit, issued by Finance; cancelled before issue, voided after it) and recoveries "
+     "(salvage, subrogation). Rows are never edited: a mistake is corrected by a new row. Payee accounts are stored "
+     "encrypted and answered only as their last 4 characters."},
     {"name": "audit", "description": "The tamper-evident audit trail of every change, and the log of every "
      "view of personal data in clear (`resource_type=pii_access`). Read-only."},
 ]
@@ -187,6 +192,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "incident_date": "2025-03-10T17:45:00Z", "reported_date": "2025-03-11T08:12:00Z", "status": "approved",
         "approved_amount": "1450.00", "decision_reason": "Covered; excess applied.", "processed_date": _NOW,
         "assigned_to": _STAFF_ID, "created_at": "2025-03-11T08:12:00Z", "updated_at": _NOW,
+        "reserve_indemnity": "450.00", "reserve_expense": "0.00", "paid_indemnity": "1000.00", "paid_expense": "0.00",
+        "recovered": "0.00", "gross_incurred": "1450.00", "net_incurred": "1450.00",
         "policy": _POLICY, "documents": [_DOCUMENT],
     },
     "DocumentResponse": _DOCUMENT,
@@ -198,6 +205,49 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "correlation_id": "3f0c1a2b9d8e4f6a8b7c6d5e4f3a2b1c", "timestamp": _NOW,
     },
 }
+# A claim's money (claims.financials.schemas).
+_PAYMENT_ID = "7b3c9d1e-4f25-4a6b-8c7d-9e0f1a2b3c4d"
+_FINANCE_ID = "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9"
+_PAYMENT = {
+    "id": _PAYMENT_ID, "payment_number": "PAY-1A2B3C4D", "claim_id": _CLAIM_ID, "cost_type": "indemnity",
+    "amount": "1000.00", "payee_name": "Ada Lovelace", "payee_account": "•••• 4321", "payee_is_policyholder": True,
+    "method": "bank_transfer", "reference": "Repair invoice 2025-118", "status": "issued",
+    "requested_by": _STAFF_ID, "requested_at": "2025-03-14T09:30:00Z", "approved_by": _STAFF_ID,
+    "approved_at": "2025-03-14T09:30:00Z", "issued_by": _FINANCE_ID, "issued_at": "2025-03-15T11:02:00Z",
+    "cancelled_by": None, "cancelled_at": None, "cancel_reason": "", "voided_by": None, "voided_at": None,
+    "void_reason": "", "created_at": "2025-03-14T09:30:00Z", "updated_at": "2025-03-15T11:02:00Z",
+}
+_RESERVE_CHANGE = {
+    "id": "8c4d0e2f-5a36-4b7c-9d8e-0f1a2b3c4d5e", "claim_id": _CLAIM_ID, "cost_type": "indemnity",
+    "previous_amount": "1500.00", "new_amount": "1450.00", "reason": "Excess applied after the assessor's report.",
+    "actor_id": _STAFF_ID, "created_at": _NOW,
+}
+_RECOVERY = {
+    "id": "9d5e1f3a-6b47-4c8d-8e9f-1a2b3c4d5e6f", "claim_id": _CLAIM_ID, "kind": "subrogation", "amount": "600.00",
+    "source": "Northwind Mutual (the other driver's insurer)", "reference": "NM-88213",
+    "received_at": "2025-04-02T00:00:00Z", "actor_id": _FINANCE_ID, "created_at": "2025-04-02T08:15:00Z",
+}
+EXAMPLES.update({
+    "ClaimFinancials": {
+        "reserve_indemnity": "450.00", "reserve_expense": "0.00", "paid_indemnity": "1000.00", "paid_expense": "0.00",
+        "recovered": "600.00", "gross_incurred": "1450.00", "net_incurred": "850.00", "currency": "EUR",
+    },
+    "ReserveChangeCreate": {"cost_type": "indemnity", "amount": "1450.00",
+                            "reason": "Excess applied after the assessor's report."},
+    "ReserveChangeResponse": _RESERVE_CHANGE,
+    "PaymentCreate": {
+        "cost_type": "indemnity", "amount": "1000.00", "payee_name": "Ada Lovelace",
+        "payee_account": "GB33BUKB20201555554321", "payee_is_policyholder": True, "method": "bank_transfer",
+        "reference": "Repair invoice 2025-118",
+    },
+    "PaymentResponse": _PAYMENT,
+    "PaymentReason": {"reason": "Paid twice: the garage was also paid directly."},
+    "RecoveryCreate": {"kind": "subrogation", "amount": "600.00",
+                       "source": "Northwind Mutual (the other driver's insurer)", "reference": "NM-88213",
+                       "received_at": "2025-04-02T00:00:00Z"},
+    "RecoveryResponse": _RECOVERY,
+})
+
 # The subject-access export (customers.schemas.CustomerExport) and its parts, from one example.
 _EVENT = {"kind": "status_changed", "from": "pending", "to": "active", "reason": None, "data": {}, "at": _NOW}
 _EXPORT = {
@@ -245,7 +295,8 @@ EXAMPLES.update({
 })
 
 _PAGE_ITEMS = {"CustomerPage": "CustomerResponse", "PolicyPage": "PolicyResponse", "ClaimPage": "ClaimResponse",
-               "AuditLogPage": "AuditLogResponse"}
+               "AuditLogPage": "AuditLogResponse", "ReserveChangePage": "ReserveChangeResponse",
+               "PaymentPage": "PaymentResponse", "RecoveryPage": "RecoveryResponse"}
 for _page, _item in _PAGE_ITEMS.items():
     EXAMPLES[_page] = {"items": [EXAMPLES[_item]], "total": 1, "total_is_estimate": False, "page": 1,
                        "page_size": 20, "total_pages": 1, "has_next": False, "has_previous": False,
