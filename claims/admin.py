@@ -25,6 +25,7 @@ from django.utils.html import format_html
 
 from claims import services
 from claims.documents import human_size
+from claims.financials.admin import FINANCIAL_INLINES, ClaimFinancialsAdminMixin
 from claims.forms import ClaimChangeForm, ClaimCreateForm, DocumentUploadForm
 from claims.models import Claim, ClaimDocument, ClaimEvent
 from customers.search import customers_matching
@@ -34,8 +35,8 @@ from vanguard.accounts.roles import CLAIMS_ADJUSTER, CLAIMS_MANAGER
 from vanguard.admin import ReadOnlyInlineMixin, Transition, VanguardModelAdmin, money_column, refusal_text
 from vanguard.admin_search import PostedSearchMixin
 from vanguard.core.errors import DomainError
-from vanguard.history import EventDataInlineMixin
 from vanguard.core.money import format_money
+from vanguard.history import EventDataInlineMixin
 
 S = Claim.Status
 CLAIM_NUMBER = re.compile(r"^CLM-[0-9A-F]{8}$")
@@ -176,7 +177,7 @@ class ClaimEventInline(EventDataInlineMixin, ReadOnlyInlineMixin, admin.TabularI
 
 
 @admin.register(Claim)
-class ClaimAdmin(PostedSearchMixin, VanguardModelAdmin):
+class ClaimAdmin(ClaimFinancialsAdminMixin, PostedSearchMixin, VanguardModelAdmin):
     # Fits a 1440 px screen beside the navigation and the filters: nothing wraps (vanguard/admin.css), the
     # assignee by name, the age in days.
     list_display = ("claim", "policy_link", "customer_name", "type", "money_claimed", "status", "assignee", "age")
@@ -190,7 +191,8 @@ class ClaimAdmin(PostedSearchMixin, VanguardModelAdmin):
     search_help_text = "Claim or policy number (exact), or the customer's name or email."
     autocomplete_fields = ("policy", "assigned_to")
     ordering = ("-created_at",)
-    inlines = (ClaimDocumentInline, ClaimDocumentUploadInline, ClaimEventInline)
+    # The money (claims.financials.admin) after the documents, before the events that tell its story.
+    inlines = (ClaimDocumentInline, ClaimDocumentUploadInline, *FINANCIAL_INLINES, ClaimEventInline)
     inlines_on_add = (ClaimDocumentUploadInline,)
     transitions = services.CLAIM_TRANSITIONS  # buttons, pages, actions and their permissions
 
@@ -278,6 +280,7 @@ class ClaimAdmin(PostedSearchMixin, VanguardModelAdmin):
                                "reported_date", "age_days")}),
             ("Amount and decision", {"fields": ("money_claim_amount", "status", "money_approved", "decision_reason",
                                                 "processed_date", "decided_by")}),
+            ("Financials", {"fields": ("financials",)}),
             ("Handling", {"fields": ("assigned_to", "description", "created_by")}),
             ("Record", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
         ]
@@ -288,7 +291,7 @@ class ClaimAdmin(PostedSearchMixin, VanguardModelAdmin):
         readonly = [
             "claim_number", "policy_link", "customer_name", "claim_type", "incident_date", "reported_date", "age_days",
             "money_claim_amount", "status", "money_approved", "decision_reason", "processed_date", "decided_by",
-            "created_by", "created_at", "updated_at",
+            "financials", "created_by", "created_at", "updated_at",
         ]
         if obj.status not in services.EDITABLE:
             readonly.append("description")
