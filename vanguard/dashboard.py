@@ -10,6 +10,13 @@ claims and a year of policies on every visit to the index page.
 
 "Premium written" is the premium of policies bound (created) in the month, renewals included, by
 the created_at date in UTC.
+
+Claims money (SPEC §10.5), from the claims' stored totals and the payment rows: one sum of the open reserves,
+one sum of the payments issued this month (and not voided since), one count of the payments the user may
+approve now (not cached: it is the user's own), and the loss ratio by policy type over the last twelve months —
+two grouped aggregates: the net incurred of the claims whose incident falls in the window, and the premium
+earned in the window, pro rata over each policy's term (a cancelled policy earns until its cancellation, a
+pending one nothing yet).
 """
 
 from __future__ import annotations
@@ -21,8 +28,8 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models import Count, DecimalField, F, Func, Q, Sum, Value
+from django.db.models.functions import Coalesce, Greatest, Least, TruncMonth
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
@@ -30,7 +37,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from vanguard.core.money import format_money
 
-CACHE_KEY = "vanguard:dashboard:v1"
+CACHE_KEY = "vanguard:dashboard:v2"
 AGEING_BUCKETS = (  # (label, older than days, at most days) since the claim was reported; open claims only
     ("under 7 days", None, 7),
     ("7-30 days", 7, 30),
@@ -39,6 +46,8 @@ AGEING_BUCKETS = (  # (label, older than days, at most days) since the claim was
 )
 STATUS_COLOURS = {"pending": "#d9a520", "processing": "#417690", "approved": "#2e8540"}
 BAR_COLOUR = "#417690"
+RATIO_COLOURS = ((Decimal("0.6"), "#2e8540"), (Decimal("1"), "#d9a520"), (None, "#ba2121"))  # up to 60 %, 100 %, above
+LOSS_RATIO_DAYS = 365
 
 
 @dataclass
@@ -110,19 +119,100 @@ def _policy_figures(now: dt.datetime) -> dict:
     return {"expiring_30": expiring, "months": months}
 
 
+def _money_figures(now: dt.datetime) -> dict:
+    """Open reserves over every claim, and what was issued this month (still issued: a void takes it back)."""
+    from claims.models import Claim, ClaimPayment, PaymentStatus
+
+    zero = Value(Decimal("0"))
+    reserves = Claim.objects.aggregate(
+        indemnity=Coalesce(Sum("reserve_indemnity"), zero), expense=Coalesce(Sum("reserve_expense"), zero)
+    )
+    month = _month_start(now)
+    paid = ClaimPayment.objects.filter(status=PaymentStatus.ISSUED, issued_at__gte=month).aggregate(
+        total=Coalesce(Sum("amount"), zero), payments=Count("pk")
+    )
+    return {"reserve_indemnity": str(reserves["indemnity"]), "reserve_expense": str(reserves["expense"]),
+            "paid_month": str(paid["total"]), "paid_payments": paid["payments"], "month": month.date().isoformat()}
+
+
+class _Epoch(Func):
+    """The seconds in an interval (PostgreSQL's EXTRACT(EPOCH FROM ...))."""
+
+    template = "EXTRACT(EPOCH FROM %(expressions)s)"
+    output_field = DecimalField()
+
+
+def earned_premium_by_type(start: dt.datetime, end: dt.datetime) -> dict[str, Decimal]:
+    """The premium earned between `start` and `end` per policy type: each policy's premium times the share of its
+    term that falls in the window. A cancelled policy's term ends at its cancellation; a pending one earns nothing."""
+    from policies.models import Policy
+
+    term_end = Least(F("end_date"), Coalesce(F("cancelled_at"), F("end_date")))
+    overlap = Greatest(Least(term_end, Value(end)) - Greatest(F("start_date"), Value(start)), Value(dt.timedelta(0)))
+    rows = (
+        Policy.objects.exclude(status=Policy.Status.PENDING)
+        .filter(start_date__lt=end, end_date__gt=start)
+        .values("policy_type")
+        .annotate(earned=Sum(F("premium_amount") * _Epoch(overlap) / _Epoch(F("end_date") - F("start_date")),
+                             output_field=DecimalField()))
+        .order_by()
+    )
+    return {row["policy_type"]: row["earned"] or Decimal("0") for row in rows}
+
+
+def net_incurred_by_type(start: dt.datetime, end: dt.datetime) -> dict[str, Decimal]:
+    """The net incurred (paid + open reserves - recovered) of the claims whose incident falls in the window."""
+    from claims.models import Claim
+
+    rows = (
+        Claim.objects.filter(incident_date__gte=start, incident_date__lt=end)
+        .values("policy__policy_type")
+        .annotate(net=Sum("net_incurred"))
+        .order_by()
+    )
+    return {row["policy__policy_type"]: row["net"] or Decimal("0") for row in rows}
+
+
+def _loss_ratio_figures(now: dt.datetime) -> dict:
+    from policies.models import Policy
+
+    start = now - dt.timedelta(days=LOSS_RATIO_DAYS)
+    earned, incurred = earned_premium_by_type(start, now), net_incurred_by_type(start, now)
+    return {
+        "start": start.isoformat(),
+        "types": [
+            {"type": value, "label": label, "earned": str(earned.get(value, Decimal("0")).quantize(Decimal("0.01"))),
+             "incurred": str(incurred.get(value, Decimal("0")))}
+            for value, label in Policy.PolicyType.choices
+        ],
+    }
+
+
+def _sections(user) -> dict:
+    """The cached sections this user may see, and how each is computed."""
+    wants_claims = user.has_perm("claims.view_claim")
+    wants_policies = user.has_perm("policies.view_policy")
+    sections = {}
+    if wants_claims:
+        sections["claims"] = _claim_figures
+        sections["money"] = _money_figures
+    if wants_policies:
+        sections["policies"] = _policy_figures
+    if wants_claims and wants_policies:
+        sections["loss_ratio"] = _loss_ratio_figures
+    return sections
+
+
 def _shared_figures(user, now: dt.datetime) -> dict:
     """The figures that are the same for every user, cached briefly."""
     timeout = settings.DASHBOARD_CACHE_SECONDS
-    wants_claims = user.has_perm("claims.view_claim")
-    wants_policies = user.has_perm("policies.view_policy")
+    sections = _sections(user)
     cached = cache.get(CACHE_KEY) if timeout else None
-    if cached is None or (wants_claims and "claims" not in cached) or (wants_policies and "policies" not in cached):
+    if cached is None or any(name not in cached for name in sections):
         cached = dict(cached or {})
         cached["as_of"] = now.isoformat()
-        if wants_claims:
-            cached["claims"] = _claim_figures(now)
-        if wants_policies:
-            cached["policies"] = _policy_figures(now)
+        for name, compute in sections.items():
+            cached[name] = compute(now)
         if timeout:
             cache.set(CACHE_KEY, cached, timeout)
     return cached
@@ -167,6 +257,7 @@ def dashboard_for(user, now: dt.datetime | None = None) -> Dashboard:
         board.charts.append(Chart("Open claims by age", bar_chart([
             (label, claims[f"age_{index}"], "", BAR_COLOUR) for index, (label, _low, _high) in enumerate(AGEING_BUCKETS)
         ])))
+        _money_section(board, user, shared["money"])
     if user.has_perm("policies.view_policy"):
         policies = shared["policies"]
         this_month = policies["months"][-1]
@@ -183,7 +274,44 @@ def dashboard_for(user, now: dt.datetime | None = None) -> Dashboard:
              f"{dt.date.fromisoformat(row['month']):%B %Y}: {money(row['total'])}")
             for row in policies["months"]
         ])))
+    if "loss_ratio" in shared and user.has_perm("claims.view_claim") and user.has_perm("policies.view_policy"):
+        board.charts.append(_loss_ratio_chart(shared["loss_ratio"], now))
     return board
+
+
+def _money_section(board: Dashboard, user, figures: dict) -> None:
+    from claims.financials.selectors import payments_awaiting_approval
+
+    payments = "admin:claims_claimpayment_changelist"
+    if user.has_perm("claims.approve_payment"):
+        awaiting = payments_awaiting_approval(user).count()
+        board.tiles.append(Tile("Payments awaiting my approval", f"{awaiting:,}", _url(payments, awaiting="mine"),
+                                "requested by a colleague, within your authority"))
+    indemnity, expense = Decimal(figures["reserve_indemnity"]), Decimal(figures["reserve_expense"])
+    board.tiles.append(Tile("Outstanding reserves", money(indemnity + expense), "",
+                            f"indemnity {money(indemnity)} · expense {money(expense)}"))
+    if user.has_perm("claims.view_claimpayment"):
+        board.tiles.append(Tile(
+            "Paid this month", money(figures["paid_month"]), _url(payments, status__exact="issued"),
+            f"{figures['paid_payments']:,} payment{'' if figures['paid_payments'] == 1 else 's'} issued since "
+            f"{dt.date.fromisoformat(figures['month']):1 %b %Y}",
+        ))
+
+
+def loss_ratio(incurred: Decimal, earned: Decimal) -> Decimal | None:
+    """Net incurred ÷ earned premium; None without earned premium (no ratio to speak of)."""
+    return None if not earned else incurred / earned
+
+
+def _loss_ratio_chart(figures: dict, now: dt.datetime) -> Chart:
+    rows = []
+    for row in figures["types"]:
+        earned, incurred = Decimal(row["earned"]), Decimal(row["incurred"])
+        ratio = loss_ratio(incurred, earned)
+        rows.append((row["label"], ratio, f"{row['label']}: net incurred {money(incurred)} of {money(earned)} "
+                     f"earned premium"))
+    since = dt.datetime.fromisoformat(figures["start"])
+    return Chart(f"Loss ratio by policy type, {since.day} {since:%b %Y} to {now.day} {now:%b %Y}", ratio_chart(rows))
 
 
 # --- SVG ----------------------------------------------------------------------------------------------
@@ -210,6 +338,44 @@ def bar_chart(rows: list[tuple[str, int, str, str]], *, width: int = 360) -> Saf
             f'<text x="{label_width + bar + 6}" y="{y + 17}" font-size="12" fill="currentColor">{value:,}</text>'
         )
         parts.append(f'<a href="{escape(url)}">{body}</a>' if url else body)
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - every interpolated text is escaped above
+
+
+def _percent(ratio: Decimal | None) -> str:
+    return "—" if ratio is None else f"{ratio * 100:,.1f} %"
+
+
+def _ratio_colour(ratio: Decimal) -> str:
+    return next(colour for bound, colour in RATIO_COLOURS if bound is None or ratio <= bound)
+
+
+def ratio_chart(rows: list[tuple[str, Decimal | None, str]], *, width: int = 360) -> SafeString:
+    """Horizontal bars of ratios as percentages, with a line at 100 %: (label, ratio or None, tooltip) per row.
+    The scale reaches at least 100 %, so a ratio's length reads the same from one visit to the next."""
+    row_height, label_width, value_width = 26, 80, 70
+    height = row_height * len(rows) + 8
+    top = max([Decimal("1"), *(ratio for _label, ratio, _tip in rows if ratio is not None)])
+    span = width - label_width - value_width
+    full = label_width + round(span / top)
+    summary = ", ".join(f"{label}: {_percent(ratio)}" for label, ratio, _tip in rows)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="vanguard-chart" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(summary)}">'
+    ]
+    for index, (label, ratio, tip) in enumerate(rows):
+        y = 4 + index * row_height
+        bar = round(span * ratio / top) if ratio else 0
+        parts.append(f'<text x="0" y="{y + 17}" font-size="12" fill="currentColor">{escape(label)}</text>')
+        if ratio is not None:
+            parts.append(
+                f'<rect x="{label_width}" y="{y + 4}" width="{max(bar, 1)}" height="18" rx="2" '
+                f'fill="{_ratio_colour(ratio)}"><title>{escape(tip)}</title></rect>'
+            )
+        parts.append(f'<text x="{label_width + bar + 6}" y="{y + 17}" font-size="12" fill="currentColor">'
+                     f"{escape(_percent(ratio))}</text>")
+    parts.append(f'<line x1="{full}" y1="0" x2="{full}" y2="{height}" stroke="#999" stroke-width="1" '
+                 'stroke-dasharray="3 3"><title>100 %</title></line>')
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every interpolated text is escaped above
 
