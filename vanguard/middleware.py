@@ -9,7 +9,6 @@ import logging
 import sys
 import time
 
-import orjson
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from auditlog.context import set_extra_data
 from django.db import InterfaceError, OperationalError
@@ -209,18 +208,11 @@ def server_error(request, *args, **kwargs):
     status = 503 if unavailable else 500
     wants_json = request.path.startswith("/api/") or "json" in request.headers.get("Accept", "")
     if wants_json:
-        body = {
-            "type": "about:blank",
-            "title": "Service Unavailable" if unavailable else "Internal Server Error",
-            "status": status,
-            "detail": "The service is temporarily unavailable; retry shortly."
-            if unavailable
-            else "An unexpected error occurred.",
-            "instance": request.path,
-            "code": "SERVICE_UNAVAILABLE" if unavailable else "INTERNAL_ERROR",
-            "correlation_id": getattr(request, "request_id", None),
-        }
-        response = HttpResponse(orjson.dumps(body), status=status, content_type="application/problem+json")
+        from vanguard.api_support.http import problem  # the one problem shape of the API
+
+        detail = ("The service is temporarily unavailable; retry shortly." if unavailable
+                  else "An unexpected error occurred.")
+        response = problem(request, status, detail, code="SERVICE_UNAVAILABLE" if unavailable else "INTERNAL_ERROR")
     else:
         title = "Service temporarily unavailable" if unavailable else "Server error"
         advice = "Please try again in a moment." if unavailable else "The error has been logged."

@@ -11,6 +11,7 @@ from django.test import RequestFactory
 from django.urls import NoReverseMatch, reverse
 
 from tests.ops.conftest import PRODUCTION_KEYS, manage, production_env
+from vanguard.api_support.http import problem
 from vanguard.middleware import server_error
 
 EXPECTED = {
@@ -130,6 +131,8 @@ def test_a_lost_database_is_a_503_problem_for_the_api_and_a_503_page_for_the_adm
     assert api_response["Content-Type"] == "application/problem+json"
     body = json.loads(api_response.content)
     assert body["code"] == "SERVICE_UNAVAILABLE" and body["correlation_id"] == "req-503"
+    # the API's one problem shape (vanguard.api_support.http.problem), not a second one of its own
+    assert body == json.loads(problem(api_request, 503, body["detail"], code="SERVICE_UNAVAILABLE").content)
     assert admin_response.status_code == 503 and b"req-503" in admin_response.content
     for response in (api_response, admin_response):
         assert b"hunter2" not in response.content and b"127.0.0.1" not in response.content

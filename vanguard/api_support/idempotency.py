@@ -69,7 +69,8 @@ def clean_key(raw: str | None) -> str | None:
 def run_once(*, user, key: str | None, route: str, payload_hash: str, create: Callable[[], Any]) -> Any:
     """Call `create()` once per (user, key). Raises Replay when the key was already used with this body.
 
-    Must be called inside the caller's transaction (it is, from `sync_to_async` service wrappers).
+    Opens the transaction that holds both the key's record and `create()`'s write (the service's own atomic nests
+    inside it), so the record and the record it points to commit together or not at all.
     """
     if key is None:
         return create()
