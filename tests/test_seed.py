@@ -10,12 +10,15 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.db.models import F
 from django.utils import timezone
 
-from claims.models import Claim, ClaimDocument, ClaimEvent
+from claims.financials.verify import verify_claim_financials
+from claims.models import Claim, ClaimDocument, ClaimEvent, ClaimPayment, ClaimRecovery, ReserveChange
 from claims.services import claim_create
 from customers import pii
 from customers.models import Customer
@@ -28,7 +31,10 @@ from vanguard.accounts.models import User
 from vanguard.seeding import reset, staff, volume
 from vanguard.seeding.volume import BENCH_INCIDENT, VOLUME_DOMAIN, volume_customers
 
-COUNTED = (User, Customer, Policy, PolicyEvent, Claim, ClaimEvent, ClaimDocument)
+COUNTED = (User, Customer, Policy, PolicyEvent, Claim, ClaimEvent, ClaimDocument, ReserveChange, ClaimPayment,
+           ClaimRecovery)
+# The claim events that move a claim's status (the money's events come between them).
+STATUS_KINDS = (ClaimEvent.Kind.CREATED, ClaimEvent.Kind.STATUS_CHANGED)
 LOGIN_LINE = re.compile(r"^\s+(\S+@vanguard\.local)\s+(\S+)$", re.MULTILINE)
 
 
@@ -68,6 +74,14 @@ def test_demo_covers_every_policy_type_and_status_and_every_claim_status():
     assert Policy.objects.filter(renewal_of__isnull=False).exists()
     assert set(Claim.objects.values_list("status", flat=True)) == set(Claim.Status.values)
     assert {"image/png", "application/pdf"} <= set(ClaimDocument.objects.values_list("mime_type", flat=True))
+    # and the money (SPEC §10.5): reserves, payments in every status, a four-eyes approval, a void, a recovery
+    assert set(ClaimPayment.objects.values_list("status", flat=True)) == set(ClaimPayment.Status.values)
+    assert ClaimPayment.objects.filter(status="issued").exclude(approved_by=F("requested_by")).exists()
+    assert ClaimPayment.objects.filter(status="voided").exclude(void_reason="").exists()
+    assert ClaimRecovery.objects.exists()
+    assert ReserveChange.objects.exclude(reason="initial reserve").filter(cost_type="expense").exists()
+    assert ReserveChange.objects.filter(reason="claim closed").exists()
+    assert verify_claim_financials() == []
     for document in ClaimDocument.objects.all():
         with document.file.open("rb") as handle:
             assert len(handle.read()) == document.file_size
@@ -107,6 +121,8 @@ def test_each_demo_login_authenticates_with_its_role():
             assert list(user.groups.values_list("name", flat=True)) == [spec.role]
     adjuster = User.objects.get(email="adjuster@vanguard.local")
     assert adjuster.has_perm("claims.decide_claim") and not adjuster.has_perm("policies.change_policy")
+    finance = User.objects.get(email="finance@vanguard.local")
+    assert finance.has_perm("claims.issue_payment") and not finance.has_perm("claims.approve_payment")
 
 
 @pytest.mark.django_db
@@ -189,6 +205,17 @@ def test_volume_customers_are_valid_and_encrypted():
         assert customer.data_retention_date > timezone.now()
     _assert_encrypted_at_rest(customers)
     _assert_policies_and_claims_follow_the_rules()
+    _assert_payee_accounts_encrypted_at_rest()
+
+
+def _assert_payee_accounts_encrypted_at_rest() -> None:
+    payments = {p.pk: p.payee_account for p in ClaimPayment.objects.all()}
+    assert any(payments.values())
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, payee_account FROM claims_claimpayment")
+        for payment_id, raw in cursor.fetchall():
+            clear = payments[uuid.UUID(str(payment_id))]
+            assert bytes(raw)[:1] == b"\x80" and (not clear or clear.encode() not in bytes(raw))
 
 
 def _assert_encrypted_at_rest(customers: list[Customer]) -> None:
@@ -237,11 +264,45 @@ def _assert_policies_and_claims_follow_the_rules() -> None:
         if claim.approved_amount is not None:
             limit = authority_limit(claim.decided_by)
             assert claim.approved_amount <= claim.claim_amount and (limit is None or claim.approved_amount <= limit)
-        events = list(claim.events.order_by("id"))
+        events = list(claim.events.filter(kind__in=STATUS_KINDS).order_by("id"))
         assert events[0].kind == ClaimEvent.Kind.CREATED
         assert (events[-1].to_status or "pending") in {claim.status, "pending"}
         if claim.status != Claim.Status.PENDING:
             assert events[-1].to_status == claim.status and claim.assigned_to_id is not None
+    _assert_the_money_follows_the_rules(claims)
+
+
+def _assert_the_money_follows_the_rules(claims: list[Claim]) -> None:
+    """SPEC §10: an initial reserve on every claim, each paid claim paid by an issued payment of its approved amount
+    under four eyes, the reserves of closed claims closed, and stored totals that agree with the rows."""
+    assert verify_claim_financials() == []
+    by_claim = {claim.pk: claim for claim in claims}
+    initial = set(ReserveChange.objects.filter(claim__in=claims, reason="initial reserve", previous_amount=0)
+                  .values_list("claim_id", flat=True))
+    assert initial == set(by_claim)
+    payments = list(ClaimPayment.objects.select_related("requested_by", "approved_by").filter(claim__in=claims))
+    paid = {pk for pk, claim in by_claim.items() if claim.status == Claim.Status.PAID}
+    assert paid and paid <= {payment.claim_id for payment in payments}
+    four_eyes = 0
+    for payment in payments:
+        claim = by_claim[payment.claim_id]
+        assert (payment.status, payment.cost_type, payment.amount) == ("issued", "indemnity", claim.approved_amount)
+        assert payment.payee_is_policyholder and payment.payee_name == claim.policy.customer.full_name
+        assert payment.requested_at <= payment.approved_at <= payment.issued_at
+        if payment.amount > settings.PAYMENT_FOUR_EYES_LIMIT:
+            four_eyes += 1
+            limit = authority_limit(payment.approved_by)
+            assert payment.approved_by != payment.requested_by and (limit is None or payment.amount <= limit)
+        else:
+            assert payment.approved_by == payment.requested_by
+        kinds = list(claim.events.filter(data__payment_id=str(payment.pk)).order_by("id").values_list("kind",
+                                                                                                    flat=True))
+        assert kinds == ["payment_requested", *(["payment_approved"] * (payment.approved_by != payment.requested_by)),
+                         "payment_issued"]
+    assert four_eyes
+    for claim in claims:
+        if claim.status == Claim.Status.CLOSED:
+            assert claim.reserve_indemnity == 0
 
 
 @pytest.mark.django_db
@@ -271,6 +332,14 @@ def _volume_book() -> dict[str, list[tuple]]:
             "claim_number", "policy__policy_number", "claim_amount", "status", "approved_amount", "incident_date")),
         "events": sorted(PolicyEvent.objects.filter(policy__in=policies).values_list(
             "policy__policy_number", "kind", "to_status", "created_at")),
+        "payments": [(p.payment_number, p.claim.claim_number, p.amount, p.status, p.payee_name, p.payee_account,
+                      p.approved_by_id, p.issued_at)
+                     for p in ClaimPayment.objects.filter(claim__policy__in=policies).select_related("claim")
+                     .order_by("payment_number")],
+        "reserves": sorted(ReserveChange.objects.filter(claim__policy__in=policies).values_list(
+            "claim__claim_number", "created_at", "previous_amount", "new_amount", "reason")),
+        "recoveries": sorted(ClaimRecovery.objects.filter(claim__policy__in=policies).values_list(
+            "claim__claim_number", "kind", "amount", "source", "received_at")),
     }
 
 
@@ -285,7 +354,7 @@ def test_worker_processes_write_the_same_volume_book_as_one_process():
         _assert_encrypted_at_rest(list(volume_customers()))
         reset.wipe_domain_data()
     # then: batches do not depend on which process built them, nor numbers on what another batch drew
-    assert len(books["2"]["customers"]) == 150 and books["2"]["claims"]
+    assert len(books["2"]["customers"]) == 150 and books["2"]["claims"] and books["2"]["payments"]
     assert books["2"] == books["0"]
 
 
@@ -345,7 +414,8 @@ def test_negative_customer_count_is_refused():
         seed("--customers", "-1")
 
 
-LOADED_TABLES = ["customers_customer", "policies_policy", "policies_policyevent", "claims_claim", "claims_claimevent"]
+LOADED_TABLES = ["customers_customer", "policies_policy", "policies_policyevent", "claims_claim", "claims_claimevent",
+                 "claims_reservechange", "claims_claimpayment", "claims_claimrecovery"]
 
 
 def _foreign_keys() -> set[tuple[str, str, str]]:

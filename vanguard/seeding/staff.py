@@ -34,6 +34,7 @@ DEMO_STAFF: tuple[StaffSpec, ...] = (
     StaffSpec("adjuster@vanguard.local", "Adam Adjuster", roles.CLAIMS_ADJUSTER),
     StaffSpec("manager@vanguard.local", "Maria Manager", roles.CLAIMS_MANAGER),
     StaffSpec("compliance@vanguard.local", "Cora Compliance", roles.COMPLIANCE_OFFICER),
+    StaffSpec("finance@vanguard.local", "Fiona Finance", roles.FINANCE),
 )
 
 

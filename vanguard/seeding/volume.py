@@ -1,11 +1,14 @@
-"""Volume data for `seed --customers N`: synthetic customers with policies, claims and their events.
+"""Volume data for `seed --customers N`: synthetic customers with policies, claims and their events, and the
+claims' money (SPEC §10): each claim's initial reserve, the payment that settled each paid claim (through the
+four-eyes workflow), some recoveries, the reserves closed with the claim, and the claim's stored totals.
 
 Written with bulk inserts (PostgreSQL COPY; a batched INSERT elsewhere), one transaction per batch of
 customers. The rows are built to the same rules the services enforce, so the volume book is valid data,
 not just load: claims only on active, inactive or expired policies, incidents inside the policy term and not
 in the future, amounts within coverage, approvals within the decider's authority, premiums at or above the
-minimum, consent dated, every status change with its event. Encrypted columns are encrypted exactly as the ORM
-would encrypt them (FieldEncryptor checks itself against the field at start-up).
+minimum, consent dated, every status change with its event, stored totals that verify_claim_financials agrees
+with. Encrypted columns are encrypted exactly as the ORM would encrypt them (FieldEncryptor checks itself against
+the field at start-up).
 
 Speed (issue 13: ≥ 30,000 rows/s at a million customers). A profile of the single-process seed put about half
 its time in django-cryptography (~50 µs per value: a new Cipher, padder and HMAC key per call), a fifth in
@@ -52,7 +55,17 @@ from django_cryptography.fields import EncryptedMixin
 from psycopg import _copy_base
 from psycopg.adapt import Transformer
 
-from claims.models import Claim, ClaimEvent
+from claims.models import (
+    Claim,
+    ClaimEvent,
+    ClaimPayment,
+    ClaimRecovery,
+    CostType,
+    PaymentMethod,
+    PaymentStatus,
+    RecoveryKind,
+    ReserveChange,
+)
 from customers import pii
 from customers.models import Customer
 from policies.models import Policy, PolicyEvent
@@ -65,8 +78,9 @@ BENCH_INCIDENT = dt.datetime(2024, 6, 15, 10, 30, tzinfo=dt.UTC)
 BENCH_MIN_COVERAGE = Decimal("100.00")
 DAY = dt.timedelta(days=1)
 DAY_S = 86400.0
-# Reference-number slots per customer: at most 3 policies, each renewed at most once (6), at most 2 claims each.
-POLICY_SLOTS, CLAIM_SLOTS = 8, 16
+# Reference-number slots per customer: at most 3 policies, each renewed at most once (6), at most 2 claims each,
+# at most one payment per claim.
+POLICY_SLOTS, CLAIM_SLOTS, PAYMENT_SLOTS = 8, 16, 16
 # Below this many customers the batches are built in this process: a pool costs more than it saves.
 PARALLEL_ABOVE = 20_000
 M32 = 0xFFFFFFFF
@@ -119,6 +133,9 @@ DENIAL_REASONS = (
     "Incident reported outside the notification period.",
     "Damage pre-dates the policy term.",
 )
+SALVAGE_SOURCES = ("Copart salvage auction", "Synetiq salvage", "Ashford Reclamation", "Euro Car Parts (parts resale)")
+SUBROGATION_SOURCES = ("Third party's insurer", "Contractor's liability insurer", "Water company (burst main)")
+RECOVERY_SHARE = 0.08  # of the claims paid, the share with money recovered
 CANCELLATION_REASONS = (
     "Cancelled at the customer's request.",
     "Non-payment of premium.",
@@ -283,25 +300,44 @@ EVENT_COLUMNS = ("actor_id", "kind", "from_status", "to_status", "reason", "data
 CLAIM_COLUMNS = (
     "id", "claim_number", "policy_id", "claim_type", "claim_amount", "description", "incident_date",
     "reported_date", "status", "approved_amount", "decision_reason", "processed_date", "assigned_to_id",
-    "created_by_id", "decided_by_id", "created_at", "updated_at",
+    "created_by_id", "decided_by_id", "reserve_indemnity", "reserve_expense", "paid_indemnity", "paid_expense",
+    "recovered", "gross_incurred", "net_incurred", "created_at", "updated_at",
 )
+RESERVE_COLUMNS = ("id", "claim_id", "cost_type", "previous_amount", "new_amount", "reason", "actor_id", "created_at")
+PAYMENT_COLUMNS = (
+    "id", "payment_number", "claim_id", "cost_type", "amount", "payee_name", "payee_account", "payee_is_policyholder",
+    "method", "reference", "status", "requested_by_id", "requested_at", "approved_by_id", "approved_at",
+    "issued_by_id", "issued_at", "cancelled_by_id", "cancelled_at", "cancel_reason", "voided_by_id", "voided_at",
+    "void_reason", "encryption_key_id", "created_at", "updated_at",
+)
+RECOVERY_COLUMNS = ("id", "claim_id", "kind", "amount", "source", "reference", "received_at", "actor_id",
+                    "created_at")
 
 
 @dataclass
 class Actors:
-    """The staff the volume events name: who wrote policies, who handled and decided claims."""
+    """The staff the volume events name: who wrote policies, who handled and decided claims, who issued payments
+    (Finance; the superuser when no Finance user is given)."""
 
     underwriter: User
     adjuster: User
     manager: User
     superuser: User
     system: User
+    finance: User | None = None
     adjuster_limit: Decimal | None = field(init=False)
     manager_limit: Decimal | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.adjuster_limit = authority_limit(self.adjuster)
         self.manager_limit = authority_limit(self.manager)
+        if self.finance is None:
+            self.finance = self.superuser
+
+    def payment_approver(self, amount: Decimal) -> User:
+        """Who approves the adjuster's payment under four eyes: the least senior other user whose authority
+        covers it."""
+        return self.manager if self.manager_limit is None or amount <= self.manager_limit else self.superuser
 
     def decider_for(self, amount: Decimal) -> User:
         """The least senior handler whose approval authority covers `amount` (the business rule)."""
@@ -323,21 +359,47 @@ class VolumeResult:
         return sum(t.rows for t in self.tables)
 
 
+ZERO = Decimal("0.00")
+TICK = dt.timedelta(microseconds=1)
+
+
+class _ClaimMoney:
+    """One claim's indemnity reserve, paid and recovered as its rows are built; reserve changes stamped strictly
+    one after the other (a claim's latest change is the one with the latest created_at)."""
+
+    __slots__ = ("changes", "claim_id", "last", "paid", "recovered", "reserve")
+
+    def __init__(self, claim_id: str) -> None:
+        self.claim_id, self.reserve, self.paid, self.recovered = claim_id, ZERO, ZERO, ZERO
+        self.changes: list[tuple] = []
+        self.last: dt.datetime | None = None
+
+    def change(self, change_id: str, new: Decimal, reason: str, actor_id, at: dt.datetime) -> None:
+        if self.last is not None and at <= self.last:
+            at = self.last + TICK
+        self.changes.append((change_id, self.claim_id, CostType.INDEMNITY, self.reserve, new, reason, actor_id, at))
+        self.reserve, self.last = new, at
+
+
 class VolumeGenerator:
     """Builds the rows of one batch of customers at a time. Each batch draws from its own random source (from
     `random_seed` and the batch's first index) and numbers its policies and claims from its customers' slots, so
     batches can be built in any order, in any process, and still give the same rows."""
 
     def __init__(self, *, actors: Actors, now: dt.datetime, random_seed: int | None,
-                 taken_policy_numbers: set[str], taken_claim_numbers: set[str]) -> None:
+                 taken_policy_numbers: set[str], taken_claim_numbers: set[str],
+                 taken_payment_numbers: set[str] | None = None) -> None:
         self.actors = actors
         self.now = now
         self.random_seed = random_seed
         self.rng = random.Random(random_seed)
         self.policy_numbers = taken_policy_numbers
         self.claim_numbers = taken_claim_numbers
-        self.slots = {"POL": 0, "CLM": 0}
-        self.slot_ends = {"POL": 0, "CLM": 0}
+        self.payment_numbers = taken_payment_numbers or set()
+        self.slots = {"POL": 0, "CLM": 0, "PAY": 0}
+        self.slot_ends = {"POL": 0, "CLM": 0, "PAY": 0}
+        self.four_eyes_limit = settings.PAYMENT_FOUR_EYES_LIMIT
+        self.payee = ""
         self.key_id = settings.ENCRYPTION_KEY_ID
         self.retention = dt.timedelta(days=settings.DATA_RETENTION_DAYS)
         self.min_premium_cents = {t: int(v * 100) for t, v in settings.MINIMUM_PREMIUMS.items()}
@@ -363,18 +425,20 @@ class VolumeGenerator:
 
     def batch(self, indexes: range) -> dict[str, list[tuple]]:
         out: dict[str, list[tuple]] = {"customers": [], "policies": [], "policy_events": [], "claims": [],
-                                       "claim_events": []}
+                                       "claim_events": [], "reserve_changes": [], "payments": [], "recoveries": []}
         # A string seed is hashed with SHA-512: the same stream in every process, whatever PYTHONHASHSEED.
         self.rng = random.Random(None if self.random_seed is None else f"{self.random_seed}/{indexes.start}")
         for index in indexes:
-            self.slots = {"POL": index * POLICY_SLOTS, "CLM": index * CLAIM_SLOTS}
-            self.slot_ends = {"POL": (index + 1) * POLICY_SLOTS, "CLM": (index + 1) * CLAIM_SLOTS}
+            self.slots = {"POL": index * POLICY_SLOTS, "CLM": index * CLAIM_SLOTS, "PAY": index * PAYMENT_SLOTS}
+            self.slot_ends = {"POL": (index + 1) * POLICY_SLOTS, "CLM": (index + 1) * CLAIM_SLOTS,
+                              "PAY": (index + 1) * PAYMENT_SLOTS}
             self._customer(index, out)
         return out
 
     def _customer(self, index: int, out: dict[str, list[tuple]]) -> None:
         rng, now = self.rng, self.now
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        self.payee = f"{first} {last}"  # their claims are paid to them
         created = now - _seconds(rng.random() * 3 * 365 * DAY_S)
         city, district = rng.choice(CITIES)
         ssn = ""
@@ -496,27 +560,94 @@ class VolumeGenerator:
                 Decimal("0.01"))))
         handler = actors.decider_for(approved_amount) if approved_amount is not None else rng.choice(
             (actors.adjuster, actors.adjuster, actors.manager))
-        events = [(actors.adjuster.pk, ClaimEvent.Kind.CREATED, "", "pending", "", {"amount": str(amount)},
-                   reported)]
+        events = [(actors.adjuster.pk, ClaimEvent.Kind.CREATED, "", "pending", "",
+                   {"amount": str(amount), "reserve_indemnity": str(amount)}, reported)]
+        # The money (SPEC §10): the initial indemnity reserve of the claimed amount, as claim_create writes it.
+        money = _ClaimMoney(claim_id)
+        money.change(_uuid(rng), amount, "initial reserve", actors.adjuster.pk, reported)
         moment, previous = reported, "pending"
         decision_reason, processed, decided_by = "", None, None
         for step in path:
             moment = self._after(moment, 5)
-            reason, data = "", {}
+            reason, data, actor = "", {}, handler
             if step == "approved":
                 processed, decided_by, data = moment, handler, {"amount": str(approved_amount)}
             elif step == "denied":
                 decision_reason = reason = rng.choice(DENIAL_REASONS)
                 processed, decided_by = moment, handler
-            events.append((handler.pk, ClaimEvent.Kind.STATUS_CHANGED, previous, step, reason, data, moment))
+            elif step == "paid":
+                moment, number = self._payment(claim_id, approved_amount, moment, money, events, out)
+                actor = actors.finance
+                reason = f"Indemnity paid in full (payment {number})."
+                data = {"paid_indemnity": str(money.paid), "payment_number": number}
+            elif step == "closed" and money.reserve:
+                data = {"reserves_closed": {CostType.INDEMNITY.value: str(money.reserve)}}
+                money.change(_uuid(rng), ZERO, "claim closed", handler.pk, moment)
+            events.append((actor.pk, ClaimEvent.Kind.STATUS_CHANGED, previous, step, reason, data, moment))
             previous = step
+            if step == "paid" and rng.random() < RECOVERY_SHARE:
+                moment = self._recovery(claim_id, money, moment, events, out)
         out["claims"].append((
             claim_id, self._number("CLM", self.claim_numbers), policy_id, claim_type, amount,
             DESCRIPTIONS[claim_type], incident, reported, status, approved_amount, decision_reason, processed,
-            handler.pk if path else None, actors.adjuster.pk, decided_by.pk if decided_by else None, reported,
-            moment,
+            handler.pk if path else None, actors.adjuster.pk, decided_by.pk if decided_by else None,
+            money.reserve, ZERO, money.paid, ZERO, money.recovered, money.reserve + money.paid,
+            money.reserve + money.paid - money.recovered, reported, moment,
         ))
         out["claim_events"].extend((claim_id, *event) for event in events)
+        out["reserve_changes"].extend(money.changes)
+
+    def _payment(self, claim_id: str, amount: Decimal, moment: dt.datetime, money: _ClaimMoney, events: list,
+                 out: dict[str, list[tuple]]) -> tuple[dt.datetime, str]:
+        """The approved amount paid to the policyholder in one payment, through the four-eyes workflow as the
+        services run it: requested by the adjuster, approved at once or by a second user, issued by Finance (which
+        erodes the reserve). Returns the moment it was issued and its number."""
+        rng, actors = self.rng, self.actors
+        requester = actors.adjuster
+        four_eyes = amount > self.four_eyes_limit or (actors.adjuster_limit is not None
+                                                      and amount > actors.adjuster_limit)
+        approver = actors.payment_approver(amount) if four_eyes else requester
+        requested = moment
+        approved = self._after(requested, 2) if four_eyes else requested
+        issued = self._after(approved, 3)
+        payment_id, number = _uuid(rng), self._number("PAY", self.payment_numbers)
+        by_transfer = rng.random() < 0.8
+        account = f"GB{rng.randrange(10, 99)}VNGD{rng.randrange(10**13, 10**14)}" if by_transfer else ""
+        out["payments"].append((
+            payment_id, number, claim_id, CostType.INDEMNITY, amount, self.payee, account, True,
+            PaymentMethod.BANK_TRANSFER if by_transfer else PaymentMethod.CHEQUE, "", PaymentStatus.ISSUED,
+            requester.pk, requested, approver.pk, approved, actors.finance.pk, issued, None, None, "", None, None, "",
+            self.key_id, requested, issued,
+        ))
+        data = {"payment_id": payment_id, "payment_number": number, "cost_type": CostType.INDEMNITY.value,
+                "amount": str(amount)}
+        events.append((requester.pk, ClaimEvent.Kind.PAYMENT_REQUESTED, "",
+                       PaymentStatus.REQUESTED if four_eyes else PaymentStatus.APPROVED, "",
+                       {**data, "four_eyes": four_eyes}, requested))
+        if four_eyes:
+            events.append((approver.pk, ClaimEvent.Kind.PAYMENT_APPROVED, PaymentStatus.REQUESTED,
+                           PaymentStatus.APPROVED, "", data, approved))
+        events.append((actors.finance.pk, ClaimEvent.Kind.PAYMENT_ISSUED, PaymentStatus.APPROVED,
+                       PaymentStatus.ISSUED, "", data, issued))
+        money.change(_uuid(rng), money.reserve - amount, f"payment {number}", actors.finance.pk, issued)
+        money.paid += amount
+        return issued, number
+
+    def _recovery(self, claim_id: str, money: _ClaimMoney, moment: dt.datetime, events: list,
+                  out: dict[str, list[tuple]]) -> dt.datetime:
+        """Money back on a paid claim: salvage or subrogation, a share of what was paid."""
+        rng, finance = self.rng, self.actors.finance
+        kind = RecoveryKind.SALVAGE if rng.random() < 0.6 else RecoveryKind.SUBROGATION
+        share = Decimal(rng.randrange(5, 31)) / 100
+        amount = max(_cents(1), (money.paid * share).quantize(Decimal("0.01")))
+        received = self._after(moment, 20)
+        recovery_id = _uuid(rng)
+        source = rng.choice(SALVAGE_SOURCES if kind == RecoveryKind.SALVAGE else SUBROGATION_SOURCES)
+        out["recoveries"].append((recovery_id, claim_id, kind, amount, source, "", received, finance.pk, received))
+        events.append((finance.pk, ClaimEvent.Kind.RECOVERY_RECORDED, "", "", "",
+                       {"recovery_id": recovery_id, "kind": kind.value, "amount": str(amount)}, received))
+        money.recovered += amount
+        return received
 
 
 def write_bench_ids(directory: Path, *, incident: dt.datetime = BENCH_INCIDENT) -> tuple[int, int]:
@@ -572,6 +703,9 @@ def seed_volume(
         "policy_events": TableWriter(PolicyEvent, ("policy_id", *EVENT_COLUMNS)),
         "claims": TableWriter(Claim, CLAIM_COLUMNS),
         "claim_events": TableWriter(ClaimEvent, ("claim_id", *EVENT_COLUMNS)),
+        "reserve_changes": TableWriter(ReserveChange, RESERVE_COLUMNS),
+        "payments": TableWriter(ClaimPayment, PAYMENT_COLUMNS),
+        "recoveries": TableWriter(ClaimRecovery, RECOVERY_COLUMNS),
     }
     if missing:
         last = existing.order_by("-email").values_list("email", flat=True).first()
@@ -580,6 +714,7 @@ def seed_volume(
             actors=actors, now=now or timezone.now(), random_seed=random_seed,
             taken_policy_numbers=set(Policy.objects.values_list("policy_number", flat=True)),
             taken_claim_numbers=set(Claim.objects.values_list("claim_number", flat=True)),
+            taken_payment_numbers=set(ClaimPayment.objects.values_list("payment_number", flat=True)),
         )
         batches = [
             range(first_index + offset, first_index + min(offset + batch_size, missing))

@@ -17,10 +17,10 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from vanguard.accounts.models import system_actor
-from vanguard.accounts.roles import CLAIMS_ADJUSTER, CLAIMS_MANAGER, UNDERWRITER, bootstrap_roles
+from vanguard.accounts.roles import CLAIMS_ADJUSTER, CLAIMS_MANAGER, FINANCE, UNDERWRITER, bootstrap_roles
+from vanguard.accounts.system import as_system
 from vanguard.core.request_context import request_id_var
 from vanguard.seeding import demo, reset, staff, volume
-from vanguard.accounts.system import as_system
 
 RESET_ENVIRONMENTS = frozenset({"development", "test"})
 CONSOLE_EMAIL = "django.core.mail.backends.console.EmailBackend"
@@ -49,7 +49,8 @@ def _aware_datetime(text: str) -> dt.datetime:
 class Command(BaseCommand):
     help = (
         "Seed the demo data: staff per role, customers, policies of every type and status, claims in every "
-        "status with documents. Safe to run again. --customers N tops up N volume customers with bulk inserts; "
+        "status with documents, reserves, payments in every status and a recovery. Safe to run again. "
+        "--customers N tops up N volume customers with bulk inserts; "
         "--reset wipes the domain data first (development and test only)."
     )
 
@@ -134,7 +135,7 @@ class Command(BaseCommand):
         if result.customers or result.policies or result.claims:
             self.stdout.write(
                 f"Demo data: {result.customers} customers, {result.policies} policies, {result.claims} claims, "
-                f"{result.documents} documents created."
+                f"{result.documents} documents, {result.payments} payments created."
             )
         else:
             self.stdout.write("Demo data: already present, nothing to add.")
@@ -146,7 +147,7 @@ class Command(BaseCommand):
         actors = volume.Actors(
             underwriter=self._one_with_role(users, UNDERWRITER), adjuster=self._one_with_role(users, CLAIMS_ADJUSTER),
             manager=self._one_with_role(users, CLAIMS_MANAGER), superuser=users[staff.SUPERUSER_EMAIL],
-            system=system_actor(),
+            system=system_actor(), finance=self._one_with_role(users, FINANCE),
         )
         started = time.perf_counter()
         with tqdm(total=target, unit=" customers", disable=options["verbosity"] == 0, smoothing=0.1,
