@@ -32,6 +32,7 @@ from django.core.cache import cache
 from django.core.files.base import ContentFile
 
 from claims import services as claim_services
+from claims.financials import services as financial_services
 from claims.models import Claim, ClaimDocument
 from customers.models import Customer
 from policies.models import Policy
@@ -82,17 +83,44 @@ def _seed(user) -> dict[str, list]:
         claim_services.claim_document_add(actor=actor, claim_id=claims[0].pk, fileobj=ContentFile(PDF, "r.pdf"),
                                           filename="report.pdf", document_type=ClaimDocument.DocumentType.OTHER),
     ]
+    payable, payments = _seed_money(actor, claimable)
     return {
         "customer_id": [str(c.pk) for c in customers],
         "policy_id": [str(p.pk) for p in (active, claimable, pending)],
-        "claim_id": [str(c.pk) for c in claims],
+        "claim_id": [str(c.pk) for c in (*claims, payable)],
         "documents": [[str(d.claim_id), str(d.pk)] for d in documents],
+        "payable_claim": [str(payable.pk)],
+        "payment_id": [str(p.pk) for p in payments],
+        "claim_payments": [[str(p.claim_id), str(p.pk)] for p in payments],
         "claimable_policy": [str(claimable.pk)],
         "staff_id": [str(factories.staff(roles.CLAIMS_ADJUSTER).pk)],
         # Real credentials and refresh tokens, so login, refresh and logout are reached beyond their 401s.
         "logins": [{"email": user.email, "password": factories.PASSWORD}],
         "refresh_tokens": [tokens_issue(user=user)["refresh_token"] for _ in range(20)],
     }
+
+
+def _seed_money(actor, policy: Policy) -> tuple[Claim, list]:
+    """An approved claim whose approved amount and reserves leave room for any schema-valid payment (half the
+    largest amount each: gross incurred fits Decimal(15,2)), and payments in every status on it, so the money
+    paths reach their logic (the stateful phase moves them on: approve, issue, cancel, void)."""
+    half = Decimal("4999999999999.99")
+    claim = factories.ClaimFactory(policy=policy, approved=True, claim_amount=half)
+    for cost_type in ("indemnity", "expense"):
+        financial_services.claim_reserve_set(actor=actor, claim_id=claim.pk, cost_type=cost_type, amount=half,
+                                             reason="fuzz seed")
+    low = factories.staff(roles.CLAIMS_MANAGER, authority_limit=Decimal("1.00"))  # its payments await approval
+
+    def pay(requester, amount: str, cost_type: str = "expense"):
+        return financial_services.payment_request(
+            actor=requester, claim_id=claim.pk, cost_type=cost_type, amount=Decimal(amount), payee_name="Seed payee",
+            payee_account="NL91ABNA0417164300", payee_is_policyholder=False, method="bank_transfer")
+
+    requested, approved, issued = pay(low, "10.00"), pay(actor, "20.00", "indemnity"), pay(actor, "30.00")
+    financial_services.payment_issue(actor=actor, payment_id=issued.pk)
+    financial_services.recovery_record(actor=actor, claim_id=claim.pk, kind="salvage", amount=Decimal("5.00"),
+                                       source="Seed salvage")
+    return claim, [requested, approved, issued]
 
 
 # Every warning but missing_auth, for the limited role's run only (see tests/fuzz/schemathesis.toml).
