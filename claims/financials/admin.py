@@ -174,7 +174,7 @@ class ClaimFinancialsAdminMixin:
     """For ClaimAdmin (which lists FINANCIAL_INLINES among its inlines): the panel's read-only field and the three
     money pages, linked beside the transitions."""
 
-    @admin.display(description="Financials")
+    @admin.display(description="Totals")
     def financials(self, obj: Claim) -> SafeString:
         return financials_panel(obj)
 
