@@ -358,6 +358,15 @@ def test_worker_processes_write_the_same_volume_book_as_one_process():
     assert books["2"] == books["0"]
 
 
+@pytest.mark.django_db
+def test_a_batch_without_payments_formats_to_nothing():
+    # given: the payments' writer (an encrypted column) and a batch whose claims paid nothing
+    writer = volume.TableWriter(ClaimPayment, volume.PAYMENT_COLUMNS)
+
+    # when / then
+    assert writer.format([]) == b""
+
+
 def test_reference_numbers_of_distinct_slots_never_collide():
     numbers = {volume._scramble32(slot) for slot in range(0, 2_000_000)}
     assert len(numbers) == 2_000_000

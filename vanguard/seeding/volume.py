@@ -253,7 +253,9 @@ class TableWriter:
         global adapters and the C `_copy_base.format_row_text` that `Copy.write_row` calls (psycopg 3.3 internals,
         pinned; the text format itself is PostgreSQL's and stable). Every value is already text-safe: ids are
         strings, moments are aware datetimes (dumped with their offset), amounts Decimals, ciphertexts bytes."""
-        columns = [list(column) for column in zip(*rows, strict=True)] if rows else []
+        if not rows:  # a batch may hold none of a table's rows (no payment among a few customers' claims)
+            return b""
+        columns = [list(column) for column in zip(*rows, strict=True)]
         for index, encryptor in self.encrypted:
             # bytea as its hex text: psycopg's bytes dumper escapes for a connection's settings, and there is none.
             columns[index] = [None if b is None else "\\x" + b.hex() for b in encryptor.encrypt(columns[index])]
