@@ -46,8 +46,11 @@ def claims_policyholder_payees(*, customer_id: UUID) -> set[str]:
 
 def claims_anonymise_payees(*, customer_id: UUID) -> list[str]:
     """SPEC §10.2: the payee of every payment to the policyholder becomes "Erased" with no account; every amount,
-    status and date stays (financial records are kept for the retention period). Locks the payments in pk order;
+    status and date stays (financial records are kept for the retention period). Locks the customer's claims
+    first (pk order), as every payment service does before touching a payment, then the payments (pk order);
     saves only those that change. Returns their pks."""
+    list(Claim.objects.filter(policy__customer_id=customer_id).select_for_update(of=("self",)).order_by("pk")
+         .values_list("pk", flat=True))
     changed = []
     payments = (ClaimPayment.objects.filter(claim__policy__customer_id=customer_id, payee_is_policyholder=True)
                 .select_for_update(of=("self",)).order_by("pk"))
