@@ -31,6 +31,7 @@ from claims.financials import selectors, services
 from claims.models import Claim, ClaimPayment, ClaimRecovery, ClaimStatus, PaymentStatus, ReserveChange
 from vanguard.accounts.authority import authority_limit
 from vanguard.admin import ReadOnlyInlineMixin, VanguardModelAdmin, money_column, refusal_text, short_date
+from vanguard.admin_search import PostedSearchMixin
 from vanguard.core.errors import DomainError
 from vanguard.core.money import format_money
 from vanguard.core.net import client_ip
@@ -294,14 +295,15 @@ PAYMENT_TRANSITIONS = (
 
 
 @admin.register(ClaimPayment)
-class ClaimPaymentAdmin(VanguardModelAdmin):
+class ClaimPaymentAdmin(PostedSearchMixin, VanguardModelAdmin):
     # Fits a 1440 px screen beside the navigation and the filters; the payee account is never in the list.
     list_display = ("payment", "claim_link", "cost_type", "money_amount", "payee", "method", "status", "requested",
                     "requested_by_name")
     list_select_related = ("claim", "requested_by")
     list_filter = ("status", "cost_type", AwaitingMyApprovalFilter)
-    search_fields = ("=payment_number", "=claim__claim_number")
-    search_help_text = "Payment or claim number (exact)."
+    # A payee is often a person: the search posts and travels as a token, never in the URL (vanguard.admin_search).
+    search_fields = ("=payment_number", "=claim__claim_number", "payee_name")
+    search_help_text = "Payment or claim number (exact), or the payee's name."
     ordering = ("-created_at", "-id")
     transitions = PAYMENT_TRANSITIONS
 
