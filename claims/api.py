@@ -18,10 +18,10 @@ from vanguard.accounts.permissions import require
 from vanguard.api_support.etag import etag_for
 from vanguard.api_support.http import json_response
 from vanguard.api_support.idempotency import idempotency_key_header
-from vanguard.core.pagination import PageQuery
 from vanguard.api_support.schemas import ErrorResponse
 from vanguard.api_support.writes import create_response, detail_response, guarded_update
 from vanguard.core.errors import InvalidInput
+from vanguard.core.pagination import PageQuery
 
 router = Router(tags=["claims"])
 

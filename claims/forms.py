@@ -13,8 +13,8 @@ from claims.models import Claim, ClaimDocument
 from policies.forms import policy_choice_label
 from vanguard.accounts.handlers import handler_label
 from vanguard.core.errors import DomainError
-from vanguard.forms import ServiceModelForm, TransitionForm
 from vanguard.core.money import format_money
+from vanguard.forms import ServiceModelForm, TransitionForm
 
 
 class ClaimCreateForm(ServiceModelForm):

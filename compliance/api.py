@@ -15,9 +15,9 @@ from compliance.models import AuditEntry, PIIAccessLog
 from compliance.schemas import AuditAction, AuditLogFilter, AuditLogPage, ResourceType
 from vanguard.accounts.permissions import can
 from vanguard.api_support.http import json_response
-from vanguard.core.pagination import PageQuery, page_of
 from vanguard.api_support.schemas import ErrorResponse
 from vanguard.core.errors import NotPermitted
+from vanguard.core.pagination import PageQuery, page_of
 
 router = Router(tags=["audit"])
 

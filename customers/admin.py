@@ -38,8 +38,8 @@ from vanguard.admin import (
 )
 from vanguard.admin_search import PostedSearchMixin
 from vanguard.core.errors import DomainError
-from vanguard.core.net import client_ip
 from vanguard.core.money import format_money
+from vanguard.core.net import client_ip
 
 CONTACT_FIELDS = ("phone", "date_of_birth", "address")
 MASKED_CONTACT_FIELDS = ("masked_phone", "masked_date_of_birth", "masked_address")

@@ -23,10 +23,10 @@ from vanguard.accounts.permissions import can, require
 from vanguard.api_support.etag import etag_for
 from vanguard.api_support.http import json_response
 from vanguard.api_support.idempotency import idempotency_key_header
-from vanguard.core.pagination import PageQuery
 from vanguard.api_support.schemas import ErrorResponse
 from vanguard.api_support.writes import create_response, detail_response, guarded_update
 from vanguard.core.net import client_ip
+from vanguard.core.pagination import PageQuery
 
 router = Router(tags=["customers"])
 

@@ -10,8 +10,8 @@ from django.db.models.functions import Lower
 
 from customers import pii
 from customers.models import Customer
-from vanguard.core.pagination import PageQuery, page_of
 from vanguard.core.emails import normalise_email
+from vanguard.core.pagination import PageQuery, page_of
 
 LIST_FIELDS = (
     "id", "email", "first_name", "last_name", "phone", "date_of_birth", "address", "ssn", "gdpr_consent",

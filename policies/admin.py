@@ -22,8 +22,8 @@ from policies.forms import PolicyChangeForm, PolicyCreateForm, policy_choice_lab
 from policies.models import Policy, PolicyEvent
 from vanguard.admin import ReadOnlyInlineMixin, VanguardModelAdmin, is_autocomplete_for, money_column, term_text
 from vanguard.admin_search import PostedSearchMixin
-from vanguard.history import EventDataInlineMixin
 from vanguard.core.money import format_money
+from vanguard.history import EventDataInlineMixin
 
 S = Policy.Status
 POLICY_NUMBER = re.compile(r"^POL-[0-9A-F]{8}$", re.IGNORECASE)

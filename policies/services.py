@@ -30,8 +30,8 @@ from vanguard.core.dates import OUT_OF_RANGE, year_in_range
 from vanguard.core.errors import BusinessRuleViolation, Conflict, DomainError, TransitionNotAllowed, validate_all
 from vanguard.core.money import format_money
 from vanguard.core.numbers import save_with_unique_number
-from vanguard.outbox.services import outbox_enqueue
 from vanguard.core.transitions import Transition, TransitionTable
+from vanguard.outbox.services import outbox_enqueue
 
 if TYPE_CHECKING:
     from vanguard.accounts.models import User

@@ -40,11 +40,11 @@ from django.utils.functional import cached_property, lazy
 from django.utils.module_loading import import_string
 from django.utils.text import capfirst
 
-from vanguard.core.pagination import estimated_rows
 from vanguard.core.errors import DomainError
-from vanguard.forms import ServiceModelForm, TransitionForm
 from vanguard.core.money import format_money
+from vanguard.core.pagination import estimated_rows
 from vanguard.core.transitions import Transition, TransitionTable
+from vanguard.forms import ServiceModelForm, TransitionForm
 
 # A changelist action runs one service call per object; beyond this many, staff should narrow the filter
 # (or an operator should use a command) rather than hold a request open for minutes.

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from claims import services as claim_services
 from tests import factories
-from vanguard.logging import JsonFormatter, RequestIdFilter
 from vanguard.core.request_context import request_id_var
+from vanguard.logging import JsonFormatter, RequestIdFilter
 
 PII = {
     "email": "zebulon.quagmire@example.org",

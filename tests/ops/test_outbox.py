@@ -25,9 +25,9 @@ from tests import factories
 from tests.ops.conftest import OPS_REDIS_URL, REPO, base_env, database_url_of_test_db, free_port, stop_process, wait_for
 from vanguard.celery import app as celery_app
 from vanguard.core.errors import TransitionNotAllowed
+from vanguard.core.request_context import request_id_var
 from vanguard.outbox import services as outbox
 from vanguard.outbox.models import OutboxMessage
-from vanguard.core.request_context import request_id_var
 
 NOTIFY_CLAIM = "claims.tasks.notify_claim_status"
 

@@ -7,9 +7,9 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from vanguard.accounts.system import RETRY
 from vanguard.api_support import idempotency
 from vanguard.api_support.models import IdempotencyRecord, LoginAttempt
-from vanguard.accounts.system import RETRY
 
 logger = logging.getLogger(__name__)
 

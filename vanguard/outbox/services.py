@@ -11,8 +11,8 @@ from celery import Task
 from django.db import transaction
 from django.utils import timezone
 
-from vanguard.outbox.models import OutboxMessage
 from vanguard.core.request_context import request_id_var
+from vanguard.outbox.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
 task_logger = logging.getLogger("vanguard.tasks")

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from vanguard.outbox.services import outbox_drain
 from vanguard.accounts.system import RETRY
+from vanguard.outbox.services import outbox_drain
 
 
 @shared_task(**RETRY)
