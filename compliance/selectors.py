@@ -13,7 +13,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import F
 from django.utils import timezone
 
-from claims.models import Claim, ClaimDocument, ClaimEvent
+from claims.models import Claim, ClaimDocument, ClaimEvent, ClaimPayment
 from compliance.chain import seal_bound
 from compliance.models import AuditEntry, AuditVerification, FormerPersonalValue, PIIAccessLog
 from customers.models import Customer
@@ -59,6 +59,10 @@ CONSENT_FIELDS = ("gdpr_consent", "gdpr_consent_date", "gdpr_consent_withdrawn_a
 # An event of a policy or a claim: the schema's "from", "to" and "at" are the row's statuses and time.
 EVENT_FIELDS = ("kind", "reason", "data")
 EVENT_RENAMED = {"from": F("from_status"), "to": F("to_status"), "at": F("created_at")}
+# A payment to the policyholder: what was paid, to whom and when; not who on the staff handled it.
+EXPORT_PAYMENT_FIELDS = ("payment_number", "cost_type", "amount", "payee_name", "payee_account", "method",
+                         "reference", "status", "requested_at", "approved_at", "issued_at", "cancelled_at",
+                         "voided_at")
 
 
 def customer_export_profile(*, customer_id: UUID) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -98,7 +102,8 @@ def customer_export_policies(*, customer_id: UUID) -> list[dict[str, Any]]:
 
 def customer_export_claims(*, customer_id: UUID) -> list[dict[str, Any]]:
     """The customer's claims (by reported date, then number) with their policy's number, their events in the
-    order they happened and their documents' metadata in upload order."""
+    order they happened, their documents' metadata in upload order and the payments made to the policyholder in
+    the order they were requested (the payee's account decrypted: it is the person's own)."""
     claims = list(
         Claim.objects.filter(policy__customer_id=customer_id).order_by("reported_date", "claim_number").values(
             "id", "claim_number", "claim_type", "status", "claim_amount", "approved_amount", "description",
@@ -120,9 +125,17 @@ def customer_export_claims(*, customer_id: UUID) -> list[dict[str, Any]]:
                 uploaded_at=F("created_at")),
         "claim_id",
     )
+    # Only payments to the policyholder: a third party's name and account (a garage, a lawyer) are that party's
+    # data, not the customer's, and a subject-access export must not disclose them (SPEC §7.2, §10.2).
+    payments = _grouped(
+        ClaimPayment.objects.filter(claim_id__in=ids, payee_is_policyholder=True).order_by("requested_at", "pk")
+        .values("claim_id", *EXPORT_PAYMENT_FIELDS),
+        "claim_id",
+    )
     for claim in claims:
         claim["events"] = events.get(claim["id"], [])
         claim["documents"] = documents.get(claim["id"], [])
+        claim["payments"] = payments.get(claim["id"], [])
     return claims
 
 

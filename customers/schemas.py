@@ -251,6 +251,24 @@ class ExportedDocument(_Exported):
     uploaded_at: ExportMoment
 
 
+class ExportedPayment(_Exported):
+    """A payment to the policyholder on one of their claims (SPEC §10.1): who was paid is the person."""
+
+    payment_number: str
+    cost_type: str
+    amount: Money
+    payee_name: str
+    payee_account: ExportText = Field(description="the account in full (the person's own); null when none")
+    method: str
+    reference: ExportText
+    status: str
+    requested_at: ExportMoment
+    approved_at: ExportMoment | None
+    issued_at: ExportMoment | None
+    cancelled_at: ExportMoment | None
+    voided_at: ExportMoment | None
+
+
 class ExportedClaim(_Exported):
     id: UUID
     claim_number: str
@@ -266,6 +284,9 @@ class ExportedClaim(_Exported):
     processed_date: ExportMoment | None
     events: list[ExportedEvent]
     documents: list[ExportedDocument]
+    payments: list[ExportedPayment] = Field(
+        description="payments to the policyholder only; a third party's payee and account are not their data"
+    )
 
 
 class ExportedHistoryEntry(_Exported):
@@ -291,8 +312,9 @@ class PIIAccess(_Exported):
 
 class CustomerExport(_Exported):
     """Everything held about the person: profile, consent and its history, policies and claims with their
-    events and documents (metadata), the customer record's audit history, the former values of their personal
-    fields (kept encrypted so an erasure can find them) and who saw their personal data when."""
+    events, documents (metadata) and the payments made to them, the customer record's audit history, the former
+    values of their personal fields (kept encrypted so an erasure can find them) and who saw their personal data
+    when."""
 
     export: ExportMeta
     customer: ExportedCustomer

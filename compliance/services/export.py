@@ -41,11 +41,12 @@ def customer_export(
     """GDPR subject-access export (SPEC §7.2): everything held about the person, JSON-serialisable.
 
     Profile with PII in clear, consent history (from the audit trail), policies with their events, claims
-    with their events and document metadata, the audit history of the customer record, the former values of
-    their personal fields (kept for erasure), and who (the staff member's e-mail) saw which of their PII when
-    and through which interface. Requires
-    `customers.export_customer`; records one PII access row (interface "export"). `interface` is the
-    caller's ("admin" or "api"), kept in the export's metadata.
+    with their events, document metadata and the payments made to the policyholder (their account in full,
+    as the SSN is), the audit history of the customer record, the former values of their personal fields
+    (kept for erasure), and who (the staff member's e-mail) saw which of their PII when and through which
+    interface. Requires `customers.export_customer`; records one PII access row (interface "export"), naming
+    `payee_account` too when a payment's account was exported in clear (as the admin payment page does).
+    `interface` is the caller's ("admin" or "api"), kept in the export's metadata.
     """
     require(actor, "customers.export_customer", "export customers' personal data")
     _check_interface(interface)
@@ -69,7 +70,9 @@ def customer_export(
             "pii_accesses": accesses,
         }
     )
+    shown_accounts = any(payment["payee_account"] for claim in claims for payment in claim["payments"])
+    fields = [*ALL_PII_FIELDS, "payee_account"] if shown_accounts else ALL_PII_FIELDS
     pii_access_record(
-        actor=actor, customer_id=customer_id, fields=ALL_PII_FIELDS, interface="export", remote_addr=remote_addr
+        actor=actor, customer_id=customer_id, fields=fields, interface="export", remote_addr=remote_addr
     )
     return export.model_dump(mode="json", by_alias=True)

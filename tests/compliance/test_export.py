@@ -1,5 +1,6 @@
 """The GDPR subject-access export (SPEC §7.2) is the schema rendered from the selectors' rows, and the document
-is exactly the one the hand-built export wrote before (compliance/services.py until the split of issue 11)."""
+is exactly the one the hand-built export wrote before (compliance/services.py until the split of issue 11), plus
+one deliberate addition since: each claim's payments to the policyholder (issue 10, SPEC §10.1)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from pydantic import ValidationError
 
 from claims import services as claim_services
 from claims.financials import services as financials
-from claims.models import Claim, ClaimDocument
+from claims.models import Claim, ClaimDocument, ClaimPayment
 from compliance import chain, selectors, services
 from compliance.models import AuditEntry, FormerPersonalValue, PIIAccessLog
 from customers import services as customer_services
@@ -34,11 +35,15 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+RETURNED_ACCOUNT = "GB29NWBK60161331926819"
+POLICYHOLDER_ACCOUNT = "GB33BUKB20201555555555"
+THIRD_PARTY_ACCOUNT = "DE89370400440532013000"
 
 
 def _hand_built_export(customer_id: UUID, interface: str) -> dict[str, Any]:
     """The export as the hand-built service wrote it, kept verbatim as the oracle (without its permission check
-    and its PII access row): the reads through the ORM and a dict written key by key."""
+    and its PII access row): the reads through the ORM and a dict written key by key. The one addition, marked
+    below, is the claims' `payments` (issue 10): written the same way, by hand, from the ORM."""
 
     def _iso(value):
         return value.isoformat() if value is not None else None
@@ -68,6 +73,12 @@ def _hand_built_export(customer_id: UUID, interface: str) -> dict[str, Any]:
         .order_by("reported_date", "claim_number")
         .prefetch_related("events", "documents")
     )
+    # Added for issue 10: the payments to the policyholder, the account in full (a third party's are left out).
+    payments: dict[Any, list[ClaimPayment]] = {}
+    for payment in ClaimPayment.objects.filter(claim__in=claims, payee_is_policyholder=True).order_by(
+        "requested_at", "pk"
+    ):
+        payments.setdefault(payment.claim_id, []).append(payment)
     ct = ContentType.objects.get_for_model(Customer)
     history = list(
         AuditEntry.objects.filter(content_type=ct, object_pk=str(customer.pk))
@@ -163,6 +174,24 @@ def _hand_built_export(customer_id: UUID, interface: str) -> dict[str, Any]:
                     }
                     for d in sorted(c.documents.all(), key=lambda d: (d.created_at, d.pk))
                 ],
+                "payments": [  # added for issue 10
+                    {
+                        "payment_number": pay.payment_number,
+                        "cost_type": pay.cost_type,
+                        "amount": _money(pay.amount),
+                        "payee_name": pay.payee_name,
+                        "payee_account": pay.payee_account or None,
+                        "method": pay.method,
+                        "reference": pay.reference or None,
+                        "status": pay.status,
+                        "requested_at": _iso(pay.requested_at),
+                        "approved_at": _iso(pay.approved_at),
+                        "issued_at": _iso(pay.issued_at),
+                        "cancelled_at": _iso(pay.cancelled_at),
+                        "voided_at": _iso(pay.voided_at),
+                    }
+                    for pay in payments.get(c.pk, [])
+                ],
             }
             for c in claims
         ],
@@ -194,7 +223,9 @@ def _hand_built_export(customer_id: UUID, interface: str) -> dict[str, Any]:
 def _seeded_customer(actor, viewer) -> Customer:
     """A customer with everything an export lists: edits (former values), a consent withdrawal and renewal,
     a cancelled policy and its renewal, a paid claim and a denied one with events and documents, a document
-    of the same instant as another, an empty phone, and views of their data."""
+    of the same instant as another, an empty phone, and views of their data. The paid claim's payments: one to
+    the policyholder voided (a returned transfer), one to them issued, one to them without an account and
+    cancelled, and one to a third party (an assessor, with their own account) that the export leaves out."""
     now = timezone.now()
     with set_actor(actor, remote_addr="10.0.0.7"):
         customer = customer_services.customer_create(
@@ -233,12 +264,32 @@ def _seeded_customer(actor, viewer) -> Customer:
         )
         claim_services.claim_start_processing(actor=actor, claim_id=paid.pk)
         claim_services.claim_approve(actor=actor, claim_id=paid.pk, amount=Decimal("950.00"), note="less excess")
+        returned = financials.payment_request(
+            actor=actor, claim_id=paid.pk, cost_type="indemnity", amount=Decimal("950.00"),
+            payee_name="Ysolde Brackenbury", payee_account=RETURNED_ACCOUNT, payee_is_policyholder=True,
+            method="bank_transfer",
+        )
+        financials.payment_issue(actor=actor, payment_id=returned.pk)
+        financials.payment_void(actor=actor, payment_id=returned.pk, reason="Returned: account closed")
         # paid through its payment (SPEC §10.2): issuing the approved amount settles the claim
         payment = financials.payment_request(
             actor=actor, claim_id=paid.pk, cost_type="indemnity", amount=Decimal("950.00"),
-            payee_name="Ysolde Brackenbury", payee_is_policyholder=True, method="bank_transfer",
+            payee_name="Ysolde Brackenbury", payee_account=POLICYHOLDER_ACCOUNT, payee_is_policyholder=True,
+            method="bank_transfer", reference="Second transfer",
         )
         financials.payment_issue(actor=actor, payment_id=payment.pk)
+        financials.claim_reserve_set(actor=actor, claim_id=paid.pk, cost_type="expense", amount=Decimal("300.00"),
+                                     reason="assessor and postage")
+        financials.payment_request(
+            actor=actor, claim_id=paid.pk, cost_type="expense", amount=Decimal("180.00"),
+            payee_name="Hartley Loss Assessors", payee_account=THIRD_PARTY_ACCOUNT, payee_is_policyholder=False,
+            method="bank_transfer", reference="Invoice HLA-5531",
+        )
+        postage = financials.payment_request(
+            actor=actor, claim_id=paid.pk, cost_type="expense", amount=Decimal("12.50"),
+            payee_name="Ysolde Brackenbury", payee_is_policyholder=True, method="cheque",
+        )
+        financials.payment_cancel(actor=actor, payment_id=postage.pk, reason="Paid with the transfer")
         for name in ("receipt.pdf", "shed.png"):
             claim_services.claim_document_add(actor=actor, claim_id=paid.pk, fileobj=io.BytesIO(PNG), filename=name)
         denied = claim_services.claim_create(
@@ -283,6 +334,63 @@ def test_the_export_is_its_schema_rendered_and_equals_the_hand_built_document(
     assert json.dumps(data, indent=1) == json.dumps(expected, indent=1)
 
 
+def test_the_export_carries_the_payments_to_the_policyholder_in_full_and_none_to_a_third_party(
+    superuser, compliance_officer, customer_service
+):
+    # given: a paid claim with three payments to the policyholder and one to an assessor, and a denied claim
+    customer = _seeded_customer(superuser, customer_service)
+
+    # when
+    data = services.customer_export(actor=compliance_officer, customer_id=customer.pk, interface="api")
+
+    # then: the policyholder's payments in the order they were requested, each account in full (as the SSN is)
+    paid, denied = data["claims"]
+    assert [(p["status"], p["cost_type"], p["amount"], p["payee_account"], p["method"], p["reference"])
+            for p in paid["payments"]] == [
+        ("voided", "indemnity", "950.00", RETURNED_ACCOUNT, "bank_transfer", None),
+        ("issued", "indemnity", "950.00", POLICYHOLDER_ACCOUNT, "bank_transfer", "Second transfer"),
+        ("cancelled", "expense", "12.50", None, "cheque", None),
+    ]
+    assert {p["payee_name"] for p in paid["payments"]} == {"Ysolde Brackenbury"}
+    voided, issued, cancelled = paid["payments"]
+    assert voided["issued_at"] and voided["voided_at"] and voided["cancelled_at"] is None
+    assert issued["issued_at"] and issued["voided_at"] is None
+    assert cancelled["cancelled_at"] and cancelled["issued_at"] is None
+    assert data["customer"]["ssn"] == "123-45-6789"  # the same treatment as the person's own national id
+    assert denied["payments"] == []
+    # and the assessor's payment is not among them, and its payee, account and reference are nowhere (the claim's
+    # events name its number and amount, as the claim's history always did, never whom it paid)
+    assessor = ClaimPayment.objects.get(payee_is_policyholder=False)
+    assert assessor.payment_number not in {p["payment_number"] for p in paid["payments"]}
+    text = json.dumps(data)
+    for needle in ("Hartley", THIRD_PARTY_ACCOUNT, "HLA-5531"):
+        assert needle not in text
+    # and the access row of the export names the payee account, which it showed in clear
+    access = PIIAccessLog.objects.filter(customer=customer, interface="export").get()
+    assert "payee_account" in access.fields and "ssn" in access.fields
+
+
+def test_an_export_that_shows_no_payee_account_does_not_log_one_as_seen(superuser, compliance_officer):
+    # given: a payment to the policyholder without an account (a cheque), and a third party's with one
+    claim = factories.ClaimFactory(approved=True)
+    customer = claim.policy.customer
+    financials.claim_reserve_set(actor=superuser, claim_id=claim.pk, cost_type="indemnity", amount=Decimal("20.00"),
+                                 reason="two cheques")
+    for name, account, own in (("Cheque Holder", "", True), ("Garage Ltd", THIRD_PARTY_ACCOUNT, False)):
+        financials.payment_request(actor=superuser, claim_id=claim.pk, cost_type="indemnity",
+                                   amount=Decimal("10.00"), payee_name=name, payee_account=account,
+                                   payee_is_policyholder=own, method="cheque")
+
+    # when
+    data = services.customer_export(actor=compliance_officer, customer_id=customer.pk, interface="admin")
+
+    # then
+    [exported] = data["claims"][0]["payments"]
+    assert (exported["payee_name"], exported["payee_account"]) == ("Cheque Holder", None)
+    access = PIIAccessLog.objects.filter(customer=customer).get()
+    assert "payee_account" not in access.fields
+
+
 def test_the_export_of_a_customer_with_nothing_but_a_profile_equals_the_hand_built_document(compliance_officer):
     # given
     customer = factories.CustomerFactory(phone="", address="", ssn="", ssn_hash="")
@@ -314,11 +422,22 @@ def test_a_selector_row_with_a_key_the_schema_does_not_name_is_refused(complianc
     assert not PIIAccessLog.objects.exists()
 
 
+def _payment(claim: Claim, *, payee_is_policyholder: bool = True) -> ClaimPayment:
+    """A requested payment on `claim`, written directly (the export reads rows; the rules are tested elsewhere)."""
+    return ClaimPayment.objects.create(
+        payment_number=factories._number("PAY"), claim=claim, cost_type="indemnity", amount=Decimal("25.00"),
+        payee_name="Pat Payee" if payee_is_policyholder else "Third Party Ltd",
+        payee_account=POLICYHOLDER_ACCOUNT if payee_is_policyholder else THIRD_PARTY_ACCOUNT,
+        payee_is_policyholder=payee_is_policyholder, method="bank_transfer",
+    )
+
+
 def test_the_exports_queries_do_not_grow_with_the_customers_records(compliance_officer):
-    # given: a customer with one policy, one claim, one event each and one document
+    # given: a customer with one policy, one claim, one event each, one document and one payment to them
     customer = factories.CustomerFactory()
     claim = factories.ClaimFactory(policy=factories.PolicyFactory(customer=customer))
     factories.ClaimDocumentFactory(claim=claim)
+    _payment(claim)
     services.customer_export(actor=compliance_officer, customer_id=customer.pk, interface="api")  # warm caches
     with CaptureQueriesContext(connection) as few:
         services.customer_export(actor=compliance_officer, customer_id=customer.pk, interface="api")
@@ -327,9 +446,14 @@ def test_the_exports_queries_do_not_grow_with_the_customers_records(compliance_o
     for _ in range(5):
         more = factories.ClaimFactory(policy=factories.PolicyFactory(customer=customer))
         factories.ClaimDocumentFactory.create_batch(2, claim=more)
+        for _ in range(3):
+            _payment(more)
+        _payment(more, payee_is_policyholder=False)
     with CaptureQueriesContext(connection) as many:
         data = services.customer_export(actor=compliance_officer, customer_id=customer.pk, interface="api")
 
     # then
     assert len(data["policies"]) == 6 and sum(len(c["documents"]) for c in data["claims"]) == 11
+    assert sum(len(c["payments"]) for c in data["claims"]) == 16
+    assert {p["payee_account"] for c in data["claims"] for p in c["payments"]} == {POLICYHOLDER_ACCOUNT}
     assert len(many.captured_queries) == len(few.captured_queries)

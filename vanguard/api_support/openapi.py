@@ -279,6 +279,14 @@ _EXPORT = {
             "mime_type": "application/pdf", "file_size": 48213,
             "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "uploaded_at": _NOW,
         }],
+        # to the policyholder only, the account in full: it is the person's own data
+        "payments": [{
+            "payment_number": "PAY-1A2B3C4D", "cost_type": "indemnity", "amount": "1000.00",
+            "payee_name": "Ada Lovelace", "payee_account": "GB33BUKB20201555554321", "method": "bank_transfer",
+            "reference": "Repair invoice 2025-118", "status": "issued", "requested_at": "2025-03-14T09:30:00Z",
+            "approved_at": "2025-03-14T09:30:00Z", "issued_at": "2025-03-15T11:02:00Z", "cancelled_at": None,
+            "voided_at": None,
+        }],
     }],
     "record_history": [{"seq": 1042, "at": _NOW, "action": "create", "changes": {"first_name": ["None", "Ada"]},
                         "by": "clerk@vanguard.example"}],
@@ -290,7 +298,8 @@ EXAMPLES.update({
     "CustomerExport": _EXPORT, "ExportMeta": _EXPORT["export"], "ExportedCustomer": _EXPORT["customer"],
     "ExportedConsent": _EXPORT["consent"], "ConsentChange": _EXPORT["consent"]["history"][0],
     "ExportedPolicy": _EXPORT["policies"][0], "ExportedEvent": _EVENT, "ExportedClaim": _EXPORT["claims"][0],
-    "ExportedDocument": _EXPORT["claims"][0]["documents"][0], "ExportedHistoryEntry": _EXPORT["record_history"][0],
+    "ExportedDocument": _EXPORT["claims"][0]["documents"][0], "ExportedPayment": _EXPORT["claims"][0]["payments"][0],
+    "ExportedHistoryEntry": _EXPORT["record_history"][0],
     "FormerValue": _EXPORT["former_values"][0], "PIIAccess": _EXPORT["pii_accesses"][0],
 })
 
