@@ -50,5 +50,7 @@ proxy_allow_ips = forwarded_allow_ips
 def on_starting(server) -> None:
     if os.environ.get("FORWARDED_ALLOW_IPS", "").strip():
         server.log.warning("FORWARDED_ALLOW_IPS is ignored: list the trusted proxies in TRUSTED_PROXIES")
+
+
 # Tmp files for the worker heartbeat on a RAM disk where one exists (containers: /dev/shm).
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108

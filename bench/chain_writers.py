@@ -41,8 +41,14 @@ def main() -> int:
     with psycopg.connect(f"{args.server}/postgres", autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{args.database}"')
-    os.environ.update({"DATABASE_URL": f"{args.server}/{args.database}", "DJANGO_ENV": "test", "DB_POOL": "false",
-                       "DJANGO_SETTINGS_MODULE": "vanguard.settings"})
+    os.environ.update(
+        {
+            "DATABASE_URL": f"{args.server}/{args.database}",
+            "DJANGO_ENV": "test",
+            "DB_POOL": "false",
+            "DJANGO_SETTINGS_MODULE": "vanguard.settings",
+        }
+    )
     os.environ.pop("CELERY_BROKER_URL", None)
     os.environ.pop("REDIS_URL", None)
     sys.path.insert(0, str(REPO))
@@ -52,8 +58,10 @@ def main() -> int:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    print(f"{args.writers} writers in {args.processes} processes, {args.seconds:g} s per mode, {args.entries} "
-          f"entries and {args.work_ms:g} ms of other work per transaction; database {args.database}")
+    print(
+        f"{args.writers} writers in {args.processes} processes, {args.seconds:g} s per mode, {args.entries} "
+        f"entries and {args.work_ms:g} ms of other work per transaction; database {args.database}"
+    )
     for mode in args.modes.split(","):
         run(mode.strip(), args)
     return 0
@@ -78,9 +86,13 @@ def _write(mode: str, args, first: int, count: int, deadline: float) -> tuple[in
             while time.time() < deadline:
                 with transaction.atomic():
                     for k in range(args.entries):
-                        AuditEntry.objects.create(content_type=ct, object_pk=f"bench-{first + n}-{done[n]}-{k}",
-                                                  object_repr="bench", action=AuditEntry.Action.UPDATE,
-                                                  changes={"field": ["old", "new"]})
+                        AuditEntry.objects.create(
+                            content_type=ct,
+                            object_pk=f"bench-{first + n}-{done[n]}-{k}",
+                            object_repr="bench",
+                            action=AuditEntry.Action.UPDATE,
+                            changes={"field": ["old", "new"]},
+                        )
                     with connection.cursor() as cursor:
                         cursor.execute("SELECT pg_sleep(%s)", [args.work_ms / 1000])
                 done[n] += 1
@@ -118,8 +130,10 @@ def run(mode: str, args) -> None:
     deadline = time.time() + 1.0 + args.seconds  # a second for the children to start
     context = multiprocessing.get_context("fork")
     results = context.Queue()
-    children = [context.Process(target=_child, args=(mode, args, sum(shares[:p]), shares[p], deadline, results))
-                for p in range(processes)]
+    children = [
+        context.Process(target=_child, args=(mode, args, sum(shares[:p]), shares[p], deadline, results))
+        for p in range(processes)
+    ]
     for child in children:
         child.start()
     outcomes = [results.get() for _ in children]
@@ -132,10 +146,12 @@ def run(mode: str, args) -> None:
     lag = time.monotonic() - lag_started
     report = chain.verify_chain()
     written = AuditEntry.objects.count() - start_count
-    print(f"  {mode:9s}: {transactions / args.seconds:8.1f} transactions/s, {written / args.seconds:8.1f} audit "
-          f"entries/s; left unsealed at the end {pending} (sealed in {lag * 1000:.0f} ms); chain "
-          f"{'intact' if report.ok else 'BROKEN: ' + str(report.first_break)}, {report.entries} entries"
-          + (f"; {errors} writer error(s)" if errors else ""))
+    print(
+        f"  {mode:9s}: {transactions / args.seconds:8.1f} transactions/s, {written / args.seconds:8.1f} audit "
+        f"entries/s; left unsealed at the end {pending} (sealed in {lag * 1000:.0f} ms); chain "
+        f"{'intact' if report.ok else 'BROKEN: ' + str(report.first_break)}, {report.entries} entries"
+        + (f"; {errors} writer error(s)" if errors else "")
+    )
 
 
 if __name__ == "__main__":

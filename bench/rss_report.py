@@ -25,7 +25,7 @@ def main(results: Path, target: str = "django", workers: int = 2) -> int:
     print("| repetition | requests answered (all workers) | worker RSS MB |")
     print("|---:|---:|---|")
     for rep, start in zip(sorted(requests), range(0, len(stops), workers), strict=False):
-        rss = [int(kb) / 1024 for _, _, kb in stops[start:start + workers]]
+        rss = [int(kb) / 1024 for _, _, kb in stops[start : start + workers]]
         worst = max([worst, *rss])
         print(f"| {rep} | {requests[rep]:,} | {', '.join(f'{mb:.0f}' for mb in rss)} |")
     print(f"\nLargest worker RSS: {worst:.0f} MB (goal: under 250 MB after 100,000 requests).")

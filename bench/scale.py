@@ -33,11 +33,17 @@ DEEP_ROW = 40_000  # "page 2,000" of 20
 
 
 def _setup(database_url: str) -> None:
-    os.environ.update({
-        "DATABASE_URL": database_url, "DJANGO_ENV": os.environ.get("DJANGO_ENV", "development"),
-        "DJANGO_DEBUG": "false", "DJANGO_SETTINGS_MODULE": "vanguard.settings", "LOG_LEVEL": "WARNING",
-        "API_RATE_LIMIT_USER": "10000000/m", "API_RATE_LIMIT_ANON": "10000000/m",
-    })
+    os.environ.update(
+        {
+            "DATABASE_URL": database_url,
+            "DJANGO_ENV": os.environ.get("DJANGO_ENV", "development"),
+            "DJANGO_DEBUG": "false",
+            "DJANGO_SETTINGS_MODULE": "vanguard.settings",
+            "LOG_LEVEL": "WARNING",
+            "API_RATE_LIMIT_USER": "10000000/m",
+            "API_RATE_LIMIT_ANON": "10000000/m",
+        }
+    )
     os.environ.pop("REDIS_URL", None)  # the local-memory cache: no Redis round trip measured, none needed
     import django
 
@@ -131,9 +137,16 @@ def api_cases(client, headers: dict[str, str]) -> list[tuple[str, str, object]]:
         ]
     cases += [
         ("/api/customers", f"search last_name={NAME}", get("/api/customers", last_name=NAME)),
-        ("/api/customers/search", "POST email (exact)", lambda: client.post(
-            "/api/customers/search", {"email": "v0012345.olivia.smith@volume.example"},
-            content_type="application/json", **headers)),
+        (
+            "/api/customers/search",
+            "POST email (exact)",
+            lambda: client.post(
+                "/api/customers/search",
+                {"email": "v0012345.olivia.smith@volume.example"},
+                content_type="application/json",
+                **headers,
+            ),
+        ),
         ("/api/audit-logs", "first page", get("/api/audit-logs")),
         ("/api/audit-logs", "filter resource_type=customer", get("/api/audit-logs", resource_type="customer")),
     ]
@@ -159,8 +172,13 @@ def main() -> int:
 
     if options.vacuum:
         with connection.cursor() as cursor:
-            for table in ("customers_customer", "policies_policy", "policies_policyevent", "claims_claim",
-                          "claims_claimevent"):
+            for table in (
+                "customers_customer",
+                "policies_policy",
+                "policies_policyevent",
+                "claims_claim",
+                "claims_claimevent",
+            ):
                 cursor.execute(f"VACUUM (ANALYZE) {table}")
     user = User.objects.filter(is_superuser=True, is_active=True).order_by("date_joined").first()
     if user is None:
@@ -170,8 +188,10 @@ def main() -> int:
     client.force_login(user)
     headers = {"HTTP_AUTHORIZATION": f"Bearer {tokens_issue(user=user)['access_token']}"}
 
-    print(f"{options.database}: {Customer.objects.count():,} customers; median of {options.repeat}, ms; "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"{options.database}: {Customer.objects.count():,} customers; median of {options.repeat}, ms; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     cases = []
     if options.only != "api":
         cases += [("admin " + label, what, call) for label, what, call in admin_cases(client, user)]

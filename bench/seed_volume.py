@@ -39,7 +39,11 @@ VOLUME_LINE = re.compile(r"Wrote ([\d,]+) rows in ([\d.]+) s")
 
 def run(args: list[str], env: dict[str, str], *, capture: bool = False) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, text=True,
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        text=True,
         stdout=subprocess.PIPE if capture else None,
     )
 
@@ -47,8 +51,11 @@ def run(args: list[str], env: dict[str, str], *, capture: bool = False) -> subpr
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", "--customers", type=int, default=100_000)
-    parser.add_argument("--server", default=os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432"),
-                        help="PostgreSQL server URL, without a database name")
+    parser.add_argument(
+        "--server",
+        default=os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432"),
+        help="PostgreSQL server URL, without a database name",
+    )
     parser.add_argument("--database", default="vanguard_bench_seed")
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
@@ -67,16 +74,29 @@ def main() -> int:
         started = time.perf_counter()
         run(["migrate", "--noinput", "-v", "0"], env)
         migrated = time.perf_counter()
-        result = run(["seed", "--customers", str(options.customers), "--batch-size", str(options.batch_size),
-                      "--random-seed", "1"], env, capture=True)
+        result = run(
+            [
+                "seed",
+                "--customers",
+                str(options.customers),
+                "--batch-size",
+                str(options.batch_size),
+                "--random-seed",
+                "1",
+            ],
+            env,
+            capture=True,
+        )
         seeded = time.perf_counter()
         print(result.stdout, end="")
 
         match = VOLUME_LINE.search(result.stdout)
         volume_seconds = float(match.group(2)) if match else seeded - migrated
         with psycopg.connect(database_url) as conn:
-            rows = {table: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]
-                    for table, _ in TABLES}
+            rows = {
+                table: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]
+                for table, _ in TABLES
+            }
             size = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()[0]
 
         total_rows = sum(rows.values())

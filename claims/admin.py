@@ -42,7 +42,9 @@ S = Claim.Status
 CLAIM_NUMBER = re.compile(r"^CLM-[0-9A-F]{8}$")
 POLICY_NUMBER = re.compile(r"^POL-[0-9A-F]{8}$")
 CUSTOMER_PII = (
-    "policy__customer__phone", "policy__customer__date_of_birth", "policy__customer__address",
+    "policy__customer__phone",
+    "policy__customer__date_of_birth",
+    "policy__customer__address",
     "policy__customer__ssn",
 )
 
@@ -78,7 +80,8 @@ class AssigneeFilter(admin.SimpleListFilter):
         )
         # By name (the e-mail where there is none): e-mails do not fit the filter column.
         return (
-            ("mine", "Mine"), ("none", "Unassigned"),
+            ("mine", "Mine"),
+            ("none", "Unassigned"),
             *((str(pk), name or email) for pk, name, email in handlers),
         )
 
@@ -182,10 +185,18 @@ class ClaimAdmin(ClaimFinancialsAdminMixin, PostedSearchMixin, VanguardModelAdmi
     # assignee by name, the age in days.
     list_display = ("claim", "policy_link", "customer_name", "type", "money_claimed", "status", "assignee", "age")
     list_select_related = ("policy", "policy__customer", "assigned_to")
-    list_filter = (ClaimStatusFilter, "claim_type", AssigneeFilter, AgeFilter,
-                   ("incident_date", admin.DateFieldListFilter))
+    list_filter = (
+        ClaimStatusFilter,
+        "claim_type",
+        AssigneeFilter,
+        AgeFilter,
+        ("incident_date", admin.DateFieldListFilter),
+    )
     search_fields = (
-        "=claim_number", "=policy__policy_number", "policy__customer__last_name", "policy__customer__first_name",
+        "=claim_number",
+        "=policy__policy_number",
+        "policy__customer__last_name",
+        "policy__customer__first_name",
         "policy__customer__email",
     )
     search_help_text = "Claim or policy number (exact), or the customer's name or email."
@@ -199,7 +210,8 @@ class ClaimAdmin(ClaimFinancialsAdminMixin, PostedSearchMixin, VanguardModelAdmi
     def get_queryset(self, request: HttpRequest):
         # The customer is shown by name: never fetch (and decrypt) their encrypted columns here.
         return (
-            super().get_queryset(request)
+            super()
+            .get_queryset(request)
             .select_related("policy", "policy__customer", "assigned_to")
             .defer(*CUSTOMER_PII)
         )
@@ -227,7 +239,8 @@ class ClaimAdmin(ClaimFinancialsAdminMixin, PostedSearchMixin, VanguardModelAdmi
     @admin.display(description="Policy", ordering="policy__policy_number")
     def policy_link(self, obj: Claim):
         return format_html(
-            '<a href="{}">{}</a>', reverse("admin:policies_policy_change", args=[obj.policy_id]),
+            '<a href="{}">{}</a>',
+            reverse("admin:policies_policy_change", args=[obj.policy_id]),
             obj.policy.policy_number,
         )
 
@@ -235,8 +248,10 @@ class ClaimAdmin(ClaimFinancialsAdminMixin, PostedSearchMixin, VanguardModelAdmi
     def customer_name(self, obj: Claim):
         customer = obj.policy.customer
         return format_html(
-            '<a href="{}" title="{}">{}</a>', reverse("admin:customers_customer_change", args=[customer.pk]),
-            customer.full_name, customer.full_name,
+            '<a href="{}" title="{}">{}</a>',
+            reverse("admin:customers_customer_change", args=[customer.pk]),
+            customer.full_name,
+            customer.full_name,
         )
 
     @admin.display(description="Age (days)", ordering="reported_date")
@@ -276,10 +291,33 @@ class ClaimAdmin(ClaimFinancialsAdminMixin, PostedSearchMixin, VanguardModelAdmi
         if obj is None:
             return [(None, {"fields": ("policy", "claim_type", "claim_amount", "incident_date", "description")})]
         return [
-            (None, {"fields": ("claim_number", "policy_link", "customer_name", "claim_type", "incident_date",
-                               "reported_date", "age_days")}),
-            ("Amount and decision", {"fields": ("money_claim_amount", "status", "money_approved", "decision_reason",
-                                                "processed_date", "decided_by")}),
+            (
+                None,
+                {
+                    "fields": (
+                        "claim_number",
+                        "policy_link",
+                        "customer_name",
+                        "claim_type",
+                        "incident_date",
+                        "reported_date",
+                        "age_days",
+                    )
+                },
+            ),
+            (
+                "Amount and decision",
+                {
+                    "fields": (
+                        "money_claim_amount",
+                        "status",
+                        "money_approved",
+                        "decision_reason",
+                        "processed_date",
+                        "decided_by",
+                    )
+                },
+            ),
             ("Financials", {"fields": ("financials",)}),
             ("Handling", {"fields": ("assigned_to", "description", "created_by")}),
             ("Record", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
@@ -289,9 +327,23 @@ class ClaimAdmin(ClaimFinancialsAdminMixin, PostedSearchMixin, VanguardModelAdmi
         if obj is None:
             return ()
         readonly = [
-            "claim_number", "policy_link", "customer_name", "claim_type", "incident_date", "reported_date", "age_days",
-            "money_claim_amount", "status", "money_approved", "decision_reason", "processed_date", "decided_by",
-            "financials", "created_by", "created_at", "updated_at",
+            "claim_number",
+            "policy_link",
+            "customer_name",
+            "claim_type",
+            "incident_date",
+            "reported_date",
+            "age_days",
+            "money_claim_amount",
+            "status",
+            "money_approved",
+            "decision_reason",
+            "processed_date",
+            "decided_by",
+            "financials",
+            "created_by",
+            "created_at",
+            "updated_at",
         ]
         if obj.status not in services.EDITABLE:
             readonly.append("description")
@@ -310,7 +362,10 @@ class ClaimAdmin(ClaimFinancialsAdminMixin, PostedSearchMixin, VanguardModelAdmi
                 continue
             try:
                 document = services.claim_document_add(
-                    actor=request.user, claim_id=form.instance.pk, fileobj=upload, filename=upload.name,
+                    actor=request.user,
+                    claim_id=form.instance.pk,
+                    fileobj=upload,
+                    filename=upload.name,
                     document_type=upload_form.cleaned_data.get("document_type") or ClaimDocument.DocumentType.OTHER,
                 )
             except DomainError as exc:
@@ -367,6 +422,8 @@ class ClaimAdmin(ClaimFinancialsAdminMixin, PostedSearchMixin, VanguardModelAdmi
         if transition.name == "approve":  # the user's own limit: not a line the table can hold
             limit = authority_limit(request.user)
             authority = "unlimited" if limit is None else format_money(limit)
-            return [f"Your approval authority: {authority} per claim. An approval may not exceed the amount "
-                    "claimed or the policy's coverage."]
+            return [
+                f"Your approval authority: {authority} per claim. An approval may not exceed the amount "
+                "claimed or the policy's coverage."
+            ]
         return super().transition_notes(request, transition, objects)

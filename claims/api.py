@@ -34,8 +34,10 @@ def _render_by_id(claim_id: UUID) -> dict:
 
 
 @router.get(
-    "", operation_id="listClaims",
-    response={200: ClaimPage, **READ_ERRORS}, summary="List claims (newest first)",
+    "",
+    operation_id="listClaims",
+    response={200: ClaimPage, **READ_ERRORS},
+    summary="List claims (newest first)",
 )
 async def claim_list(request, filters: Query[ClaimFilter], paging: Query[PageQuery]):
     """A page of claims, newest first, filtered by policy, customer, status, type, assignee and incident
@@ -45,12 +47,14 @@ async def claim_list(request, filters: Query[ClaimFilter], paging: Query[PageQue
 
 
 @router.post(
-    "", operation_id="createClaim",
+    "",
+    operation_id="createClaim",
     response={201: ClaimResponse, 400: E, 401: E, 403: E, 404: E, 409: E, 422: E, 429: E},
     summary="File a claim against an active, inactive or expired policy",
 )
 async def claim_create(
-    request, payload: ClaimCreate,
+    request,
+    payload: ClaimCreate,
     idempotency_key: str | None = idempotency_key_header(),
 ):
     """File a claim against a policy. An amount above the coverage, an incident outside the policy term
@@ -58,15 +62,21 @@ async def claim_create(
     Honours Idempotency-Key."""
     actor, data = request.auth, payload.dict()
     return await create_response(
-        request, key_header=idempotency_key, route="POST /api/claims", payload=data,
-        create=lambda: services.claim_create(actor=actor, **data), render=_render_by_id,
+        request,
+        key_header=idempotency_key,
+        route="POST /api/claims",
+        payload=data,
+        create=lambda: services.claim_create(actor=actor, **data),
+        render=_render_by_id,
         render_created=selectors.new_claim_row,
     )
 
 
 @router.get(
-    "/{claim_id}", operation_id="getClaim",
-    response={200: ClaimResponse, **READ_ERRORS}, summary="A claim with its policy and documents"
+    "/{claim_id}",
+    operation_id="getClaim",
+    response={200: ClaimResponse, **READ_ERRORS},
+    summary="A claim with its policy and documents",
 )
 async def claim_get(request, claim_id: UUID):
     """A claim with its policy and documents, and the ETag to send as If-Match when changing it."""
@@ -76,12 +86,15 @@ async def claim_get(request, claim_id: UUID):
 
 
 @router.patch(
-    "/{claim_id}", operation_id="updateClaim",
+    "/{claim_id}",
+    operation_id="updateClaim",
     response={200: ClaimResponse, 400: E, 401: E, 403: E, 404: E, 409: E, 412: E, 422: E, 429: E},
     summary="Edit, assign, or change the status (runs the transition; If-Match honoured)",
 )
 async def claim_update(
-    request, claim_id: UUID, payload: ClaimUpdate,
+    request,
+    claim_id: UUID,
+    payload: ClaimUpdate,
     if_match: str | None = Header(None, alias="If-Match", max_length=1024),
 ):
     """Edit the description, assign (null unassigns), or change the status, which runs the transition:
@@ -95,8 +108,12 @@ async def claim_update(
 
     def write():
         # One service call, one transaction: a refused transition also undoes the edits sent with it.
-        guarded_update(model=Claim, pk=claim_id, if_match=if_match,
-                       update=lambda: services.claim_update(actor=actor, claim_id=claim_id, **changes))
+        guarded_update(
+            model=Claim,
+            pk=claim_id,
+            if_match=if_match,
+            update=lambda: services.claim_update(actor=actor, claim_id=claim_id, **changes),
+        )
         claim = selectors.claim_get(claim_id=claim_id)
         return selectors.claim_row(claim), etag_for(claim.pk, claim.updated_at)
 
@@ -125,12 +142,15 @@ def _refuse_unknown_parts(request) -> None:
 
 
 @router.post(
-    "/{claim_id}/documents", operation_id="uploadClaimDocument",
+    "/{claim_id}/documents",
+    operation_id="uploadClaimDocument",
     response={201: DocumentResponse, 400: E, 401: E, 403: E, 404: E, 422: E, 429: E},
     summary="Upload a document (multipart; JPEG, PNG, GIF, PDF, DOC, DOCX; ≤ 10 MB; type sniffed from content)",
 )
 async def document_upload(
-    request, claim_id: UUID, file: File[UploadedFile],
+    request,
+    claim_id: UUID,
+    file: File[UploadedFile],
     document_type: Form[ClaimDocument.DocumentType] = ClaimDocument.DocumentType.OTHER,
     idempotency_key: str | None = idempotency_key_header(),
 ):
@@ -141,12 +161,19 @@ async def document_upload(
     actor = request.auth
     payload = None
     if idempotency_key:
-        payload = {"claim_id": str(claim_id), "document_type": str(document_type), "filename": file.name,
-                   "sha256": await sync_to_async(_sha256)(file)}
+        payload = {
+            "claim_id": str(claim_id),
+            "document_type": str(document_type),
+            "filename": file.name,
+            "sha256": await sync_to_async(_sha256)(file),
+        }
 
     def create():
         return services.claim_document_add(
-            actor=actor, claim_id=claim_id, fileobj=file, filename=file.name or "document",
+            actor=actor,
+            claim_id=claim_id,
+            fileobj=file,
+            filename=file.name or "document",
             document_type=document_type,
         )
 
@@ -154,19 +181,29 @@ async def document_upload(
         return selectors.document_row(ClaimDocument.objects.get(pk=document_id))
 
     return await create_response(
-        request, key_header=idempotency_key, route=f"POST /api/claims/{claim_id}/documents", payload=payload,
-        create=create, render=render,
+        request,
+        key_header=idempotency_key,
+        route=f"POST /api/claims/{claim_id}/documents",
+        payload=payload,
+        create=create,
+        render=render,
     )
 
 
 @router.get(
-    "/{claim_id}/documents/{document_id}", operation_id="downloadClaimDocument", response=READ_ERRORS,
+    "/{claim_id}/documents/{document_id}",
+    operation_id="downloadClaimDocument",
+    response=READ_ERRORS,
     summary="Download a document (streamed with its sniffed content type)",
-    openapi_extra={"responses": {"200": {
-        "description": "the file",
-        # Served with the type sniffed at upload: one of the allowed document types.
-        "content": {mime: {"schema": {"type": "string", "format": "binary"}} for mime in ALLOWED_TYPES},
-    }}},
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "the file",
+                # Served with the type sniffed at upload: one of the allowed document types.
+                "content": {mime: {"schema": {"type": "string", "format": "binary"}} for mime in ALLOWED_TYPES},
+            }
+        }
+    },
 )
 async def document_download(request, claim_id: UUID, document_id: UUID):
     """Download a claim document: the file as an attachment, with the content type sniffed at upload."""

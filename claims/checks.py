@@ -15,9 +15,11 @@ def check_document_max_bytes(app_configs, **kwargs) -> list[Error]:
     limit = settings.DOCUMENT_MAX_BYTES
     if isinstance(limit, int) and 0 < limit <= DOCUMENT_SIZE_CEILING:
         return []
-    return [Error(
-        f"DOCUMENT_MAX_BYTES must be between 1 and {DOCUMENT_SIZE_CEILING} bytes (the database's limit on a claim "
-        f"document), not {limit!r}.",
-        hint="Lower DOCUMENT_MAX_BYTES, or raise DOCUMENT_SIZE_CEILING in claims/models.py with a migration.",
-        id="claims.E001",
-    )]
+    return [
+        Error(
+            f"DOCUMENT_MAX_BYTES must be between 1 and {DOCUMENT_SIZE_CEILING} bytes (the database's limit on a claim "
+            f"document), not {limit!r}.",
+            hint="Lower DOCUMENT_MAX_BYTES, or raise DOCUMENT_SIZE_CEILING in claims/models.py with a migration.",
+            id="claims.E001",
+        )
+    ]

@@ -27,8 +27,10 @@ def claims_scrub_personal_text(*, customer_id: UUID, scrub: Scrub) -> dict[str, 
             (ClaimDocument.objects.filter(claim__policy__customer_id=customer_id), ("filename",)),
             # The claims' money (SPEC §10): staff's free text may name the person too; the amounts stay.
             (ReserveChange.objects.filter(claim__policy__customer_id=customer_id), ("reason",)),
-            (ClaimPayment.objects.filter(claim__policy__customer_id=customer_id),
-             ("payee_name", "reference", "cancel_reason", "void_reason")),
+            (
+                ClaimPayment.objects.filter(claim__policy__customer_id=customer_id),
+                ("payee_name", "reference", "cancel_reason", "void_reason"),
+            ),
             (ClaimRecovery.objects.filter(claim__policy__customer_id=customer_id), ("source", "reference")),
         ],
         scrub,
@@ -40,7 +42,8 @@ def claims_policyholder_payees(*, customer_id: UUID) -> set[str]:
     erasure to search for elsewhere (the payments' audit history), as they may be spelt unlike the customer."""
     return set(
         ClaimPayment.objects.filter(claim__policy__customer_id=customer_id, payee_is_policyholder=True)
-        .exclude(payee_name=ERASED_NAME).values_list("payee_name", flat=True)
+        .exclude(payee_name=ERASED_NAME)
+        .values_list("payee_name", flat=True)
     )
 
 
@@ -49,11 +52,18 @@ def claims_anonymise_payees(*, customer_id: UUID) -> list[str]:
     status and date stays (financial records are kept for the retention period). Locks the customer's claims
     first (pk order), as every payment service does before touching a payment, then the payments (pk order);
     saves only those that change. Returns their pks."""
-    list(Claim.objects.filter(policy__customer_id=customer_id).select_for_update(of=("self",)).order_by("pk")
-         .values_list("pk", flat=True))
+    list(
+        Claim.objects.filter(policy__customer_id=customer_id)
+        .select_for_update(of=("self",))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
     changed = []
-    payments = (ClaimPayment.objects.filter(claim__policy__customer_id=customer_id, payee_is_policyholder=True)
-                .select_for_update(of=("self",)).order_by("pk"))
+    payments = (
+        ClaimPayment.objects.filter(claim__policy__customer_id=customer_id, payee_is_policyholder=True)
+        .select_for_update(of=("self",))
+        .order_by("pk")
+    )
     for payment in payments:
         if payment.payee_name != ERASED_NAME or payment.payee_account:
             payment.payee_name, payment.payee_account = ERASED_NAME, ""

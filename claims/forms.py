@@ -32,8 +32,11 @@ class ClaimCreateForm(ServiceModelForm):
     def call_service(self) -> Claim:
         data = self.cleaned_data
         return services.claim_create(
-            actor=self.actor, policy_id=data["policy"].pk, claim_type=data["claim_type"],
-            claim_amount=data["claim_amount"], incident_date=data["incident_date"],
+            actor=self.actor,
+            policy_id=data["policy"].pk,
+            claim_type=data["claim_type"],
+            claim_amount=data["claim_amount"],
+            incident_date=data["incident_date"],
             description=data.get("description", ""),
         )
 
@@ -81,14 +84,18 @@ class DocumentUploadForm(forms.ModelForm):
 
 class DenyForm(TransitionForm):
     reason = forms.CharField(
-        label="Reason for the denial", max_length=2000, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        label="Reason for the denial",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text="Recorded on the claim and sent to the customer.",
     )
 
 
 class ReopenForm(TransitionForm):
     reason = forms.CharField(
-        label="Reason for reopening", max_length=2000, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        label="Reason for reopening",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text="Recorded in the claim's events, e.g. new evidence received.",
     )
 
@@ -96,16 +103,20 @@ class ReopenForm(TransitionForm):
 class ApproveForm(TransitionForm):
     """One amount per selected claim (defaults to the amount claimed) and an optional note."""
 
-    note = forms.CharField(label="Note", required=False, max_length=2000,
-                           widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+    note = forms.CharField(
+        label="Note", required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2, "cols": 60})
+    )
 
     def __init__(self, data=None, *, objects: list[Claim], **kwargs):
         super().__init__(data, objects=objects, **kwargs)
         amounts = {}
         for claim in objects:
             amounts[self.amount_field(claim)] = forms.DecimalField(
-                label="Amount to approve" if len(objects) == 1 else claim.claim_number, max_digits=15,
-                decimal_places=2, min_value=Decimal("0.01"), initial=claim.claim_amount,
+                label="Amount to approve" if len(objects) == 1 else claim.claim_number,
+                max_digits=15,
+                decimal_places=2,
+                min_value=Decimal("0.01"),
+                initial=claim.claim_amount,
                 help_text=f"Claimed {format_money(claim.claim_amount)}; defaults to the full amount.",
             )
         self.fields = {**amounts, **self.fields}

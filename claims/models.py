@@ -112,9 +112,7 @@ class Claim(models.Model):
                 | (Q(approved_amount__gt=0) & Q(approved_amount__lte=F("claim_amount"))),
                 name="claims_claim_approved_within_amount",
             ),
-            models.CheckConstraint(
-                condition=Q(claim_type__in=ClaimType.values), name="claims_claim_type_valid"
-            ),
+            models.CheckConstraint(condition=Q(claim_type__in=ClaimType.values), name="claims_claim_type_valid"),
             models.CheckConstraint(condition=Q(status__in=ClaimStatus.values), name="claims_claim_status_valid"),
             models.CheckConstraint(
                 condition=~Q(status__in=["approved", "paid"]) | Q(approved_amount__isnull=False),
@@ -127,14 +125,23 @@ class Claim(models.Model):
                 condition=Q(claim_number__regex=r"^CLM-[0-9A-F]{8}$"), name="claims_claim_number_format"
             ),
             models.CheckConstraint(
-                condition=Q(reserve_indemnity__gte=0, reserve_expense__gte=0, paid_indemnity__gte=0,
-                            paid_expense__gte=0, recovered__gte=0),
+                condition=Q(
+                    reserve_indemnity__gte=0,
+                    reserve_expense__gte=0,
+                    paid_indemnity__gte=0,
+                    paid_expense__gte=0,
+                    recovered__gte=0,
+                ),
                 name="claims_claim_totals_not_negative",
             ),
             # The derived totals cannot disagree with the ones they are derived from, whoever writes the row.
             models.CheckConstraint(
-                condition=Q(gross_incurred=F("reserve_indemnity") + F("reserve_expense") + F("paid_indemnity")
-                            + F("paid_expense")),
+                condition=Q(
+                    gross_incurred=F("reserve_indemnity")
+                    + F("reserve_expense")
+                    + F("paid_indemnity")
+                    + F("paid_expense")
+                ),
                 name="claims_claim_gross_incurred_sum",
             ),
             models.CheckConstraint(
@@ -280,8 +287,9 @@ class ReserveChange(models.Model):
     previous_amount = money_field()
     new_amount = money_field()
     reason = models.TextField(max_length=2000)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                              related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     # The database's clock, not the app server's: the claim's changes are written one after the other under its
     # lock, so the latest by created_at is the last one written even when the servers' clocks disagree.
     created_at = models.DateTimeField(db_default=Now(), editable=False)
@@ -291,10 +299,13 @@ class ReserveChange(models.Model):
         default_permissions = ("add", "view")
         constraints = [
             # 0 closes a reserve; nothing below it.
-            models.CheckConstraint(condition=Q(new_amount__gte=0) & Q(previous_amount__gte=0),
-                                   name="claims_reservechange_amounts_not_negative"),
-            models.CheckConstraint(condition=Q(cost_type__in=CostType.values),
-                                   name="claims_reservechange_cost_type_valid"),
+            models.CheckConstraint(
+                condition=Q(new_amount__gte=0) & Q(previous_amount__gte=0),
+                name="claims_reservechange_amounts_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(cost_type__in=CostType.values), name="claims_reservechange_cost_type_valid"
+            ),
             models.CheckConstraint(condition=~Q(reason=""), name="claims_reservechange_has_reason"),
         ]
         indexes = [
@@ -324,28 +335,38 @@ class ClaimPayment(models.Model):
     cost_type = models.CharField(max_length=16, choices=CostType.choices)
     amount = money_field()
     payee_name = models.CharField(max_length=200)
-    payee_account = encrypt(models.CharField(
-        max_length=64, blank=True, default="", help_text="IBAN or account number; stored encrypted.",
-    ))
+    payee_account = encrypt(
+        models.CharField(
+            max_length=64,
+            blank=True,
+            default="",
+            help_text="IBAN or account number; stored encrypted.",
+        )
+    )
     payee_is_policyholder = models.BooleanField("payee is the policyholder", default=False)
     method = models.CharField(max_length=16, choices=PaymentMethod.choices)
     reference = models.CharField(max_length=100, blank=True, default="")
     status = models.CharField(max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.REQUESTED)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                     related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     requested_at = models.DateTimeField(default=timezone.now)
-    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                    related_name="+")
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     approved_at = models.DateTimeField(null=True, blank=True)
-    issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                  related_name="+")
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     issued_at = models.DateTimeField(null=True, blank=True)
-    cancelled_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                     related_name="+")
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     cancelled_at = models.DateTimeField(null=True, blank=True)
     cancel_reason = models.TextField(blank=True, default="", max_length=2000)
-    voided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                  related_name="+")
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     voided_at = models.DateTimeField(null=True, blank=True)
     void_reason = models.TextField(blank=True, default="", max_length=2000)
     # Which key generation encrypted payee_account (compliance's key rotation resumes by it).
@@ -412,8 +433,9 @@ class ClaimRecovery(models.Model):
     source = models.CharField("paid back by", max_length=200)
     reference = models.CharField(max_length=100, blank=True, default="")
     received_at = models.DateTimeField(default=timezone.now)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                              related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -450,8 +472,10 @@ class FinancialsVerification(models.Model):
         default_permissions = ("view",)
         get_latest_by = "created_at"
         constraints = [
-            models.CheckConstraint(condition=Q(ok=True, mismatches=0) | Q(ok=False, mismatches__gt=0),
-                                   name="claims_financialsverification_ok_means_none"),
+            models.CheckConstraint(
+                condition=Q(ok=True, mismatches=0) | Q(ok=False, mismatches__gt=0),
+                name="claims_financialsverification_ok_means_none",
+            ),
         ]
 
     def __str__(self) -> str:

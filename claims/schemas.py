@@ -42,10 +42,13 @@ class ClaimUpdate(Schema):
     `decision_reason` need a `status` (422 without one)."""
 
     # Documented as the server checks it: the decision fields are only read with a transition.
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "dependentRequired": {"approved_amount": ["status"], "decision_reason": ["status"]},
-        **text_required_when("status", ClaimStatus.DENIED.value, "decision_reason"),  # claim_deny's 422
-    })
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "dependentRequired": {"approved_amount": ["status"], "decision_reason": ["status"]},
+            **text_required_when("status", ClaimStatus.DENIED.value, "decision_reason"),  # claim_deny's 422
+        },
+    )
 
     status: ClaimStatus = Field(None, description="the target status; omit to leave it")
     approved_amount: Amount = Field(None, description="with status=approved; default the full claim amount")

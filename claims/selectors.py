@@ -14,17 +14,42 @@ from policies.selectors import ONLY_FIELDS as POLICY_ONLY_FIELDS
 from vanguard.core.pagination import PageQuery, page_of
 
 FIELDS = (
-    "id", "claim_number", "policy_id", "claim_type", "claim_amount", "description", "incident_date",
-    "reported_date", "status", "approved_amount", "decision_reason", "processed_date", "assigned_to",
-    "created_at", "updated_at",
+    "id",
+    "claim_number",
+    "policy_id",
+    "claim_type",
+    "claim_amount",
+    "description",
+    "incident_date",
+    "reported_date",
+    "status",
+    "approved_amount",
+    "decision_reason",
+    "processed_date",
+    "assigned_to",
+    "created_at",
+    "updated_at",
     # The money totals (SPEC §10.4), stored on the claim: a list shows them without reading any financial row.
-    "reserve_indemnity", "reserve_expense", "paid_indemnity", "paid_expense", "recovered", "gross_incurred",
+    "reserve_indemnity",
+    "reserve_expense",
+    "paid_indemnity",
+    "paid_expense",
+    "recovered",
+    "gross_incurred",
     "net_incurred",
 )
 MONEY_TOTALS = FIELDS[-7:]
 CENT = Decimal("0.01")
 DOCUMENT_FIELDS = (
-    "id", "claim_id", "filename", "mime_type", "file_size", "sha256", "document_type", "uploaded_by_id", "created_at",
+    "id",
+    "claim_id",
+    "filename",
+    "mime_type",
+    "file_size",
+    "sha256",
+    "document_type",
+    "uploaded_by_id",
+    "created_at",
 )
 
 
@@ -66,7 +91,9 @@ def claim_get(*, claim_id: UUID) -> Claim:
     """The claim with its policy (and the policy's customer summary) joined and its documents prefetched:
     two queries, and nothing a response reads is loaded lazily (Claim.DoesNotExist → 404)."""
     only = [
-        *(f for f in FIELDS if f not in {"policy_id", "assigned_to"}), "policy", "assigned_to",
+        *(f for f in FIELDS if f not in {"policy_id", "assigned_to"}),
+        "policy",
+        "assigned_to",
         *(f"policy__{f}" for f in POLICY_ONLY_FIELDS),
         *(f"policy__customer__{f}" for f in CUSTOMER_SUMMARY_FIELDS),
     ]
@@ -108,5 +135,3 @@ def document_get(*, claim_id: UUID, document_id: UUID) -> ClaimDocument:
     return ClaimDocument.objects.only("id", "claim", "filename", "file", "mime_type", "file_size").get(
         pk=document_id, claim_id=claim_id
     )
-
-

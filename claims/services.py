@@ -73,8 +73,15 @@ def _notify(claim: Claim) -> None:
 
 
 def _status_changed(claim: Claim, *, actor: User, previous: str, reason: str = "", data: dict | None = None) -> None:
-    claim_event_record(claim=claim, actor=actor, kind=ClaimEvent.Kind.STATUS_CHANGED, from_status=previous,
-                       to_status=claim.status, reason=reason, data=data)
+    claim_event_record(
+        claim=claim,
+        actor=actor,
+        kind=ClaimEvent.Kind.STATUS_CHANGED,
+        from_status=previous,
+        to_status=claim.status,
+        reason=reason,
+        data=data,
+    )
     _notify(claim)
 
 
@@ -95,7 +102,12 @@ def _check_amount_and_term(policy: Policy, amount: Decimal, incident_date: dt.da
 
 @transaction.atomic
 def claim_create(
-    *, actor: User, policy_id: UUID, claim_type: str, claim_amount: Decimal, incident_date: dt.datetime,
+    *,
+    actor: User,
+    policy_id: UUID,
+    claim_type: str,
+    claim_amount: Decimal,
+    incident_date: dt.datetime,
     description: str = "",
 ) -> Claim:
     """File a claim against an active, inactive or expired policy (400 otherwise).
@@ -117,9 +129,11 @@ def claim_create(
     # With the customer's summary columns (never its encrypted PII): the response shows them, and reading them
     # here saves the endpoint a second read of what this transaction just wrote (claims.selectors.new_claim_row).
     policy = (
-        Policy.objects.lock_for_update().select_related("customer")
-        .only(*(f.name for f in Policy._meta.concrete_fields),
-              *(f"customer__{name}" for name in CUSTOMER_SUMMARY_FIELDS))
+        Policy.objects.lock_for_update()
+        .select_related("customer")
+        .only(
+            *(f.name for f in Policy._meta.concrete_fields), *(f"customer__{name}" for name in CUSTOMER_SUMMARY_FIELDS)
+        )
         .get(pk=policy_id)
     )
     if policy.status not in Policy.CLAIMABLE_STATUSES:
@@ -129,32 +143,47 @@ def claim_create(
     # The values as the database will hold them (cents, UTC), so the claim returned is the claim
     # stored: its event records the same amount, and the endpoint renders it without reading it back.
     claim = Claim(
-        policy=policy, claim_type=claim_type,
+        policy=policy,
+        claim_type=claim_type,
         claim_amount=None if claim_amount is None else Decimal(claim_amount).quantize(Decimal("0.01")),
         incident_date=incident_date.astimezone(dt.UTC) if incident_date else incident_date,
-        description=description or "", reported_date=now, created_by=actor if actor and actor.pk else None,
+        description=description or "",
+        reported_date=now,
+        created_by=actor if actor and actor.pk else None,
     )
     # The number is drawn on save (retried on a collision); the constraints are the database's to check there.
     # The policy was just locked and the actor is the authenticated caller: validating those foreign keys would
     # only query for rows we hold. The constraints are the database's to check on save.
-    claim.full_clean(exclude=["claim_number", "policy", "created_by"], validate_unique=False,
-                     validate_constraints=False)
+    claim.full_clean(
+        exclude=["claim_number", "policy", "created_by"], validate_unique=False, validate_constraints=False
+    )
     _check_amount_and_term(policy, claim_amount, incident_date)
     # SPEC §10.1: a new claim is expected to cost what is claimed, its initial indemnity reserve (the totals are
     # written with the claim; the reserve change that says so right after it).
     claim.reserve_indemnity = claim.gross_incurred = claim.net_incurred = claim.claim_amount
     save_with_unique_number(claim, field="claim_number", prefix="CLM", save=lambda c: c.save())
     financials.initial_reserve(claim=claim, actor=actor)
-    claim_event_record(claim=claim, actor=actor, kind=ClaimEvent.Kind.CREATED, to_status=claim.status,
-                       data={"amount": str(claim.claim_amount), "reserve_indemnity": str(claim.claim_amount)})
+    claim_event_record(
+        claim=claim,
+        actor=actor,
+        kind=ClaimEvent.Kind.CREATED,
+        to_status=claim.status,
+        data={"amount": str(claim.claim_amount), "reserve_indemnity": str(claim.claim_amount)},
+    )
     _notify(claim)
     return claim
 
 
 @transaction.atomic
 def claim_update(
-    *, actor: User, claim_id: UUID, description: str | None = None, assignee_id: UUID | None = _UNCHANGED,
-    status: str | None = None, approved_amount: Decimal | None = None, decision_reason: str | None = None,
+    *,
+    actor: User,
+    claim_id: UUID,
+    description: str | None = None,
+    assignee_id: UUID | None = _UNCHANGED,
+    status: str | None = None,
+    approved_amount: Decimal | None = None,
+    decision_reason: str | None = None,
 ) -> Claim:
     """One change to a claim, in one transaction, each part only when given: the description while pending or
     processing (409 after a decision), the assignee (claim_assign; None unassigns) and the status
@@ -165,8 +194,9 @@ def claim_update(
     if assignee_id is not _UNCHANGED:
         claim = claim_assign(actor=actor, claim_id=claim_id, assignee_id=assignee_id)
     if status is not None:
-        claim = claim_set_status(actor=actor, claim_id=claim_id, status=status, amount=approved_amount,
-                                 reason=decision_reason or "")
+        claim = claim_set_status(
+            actor=actor, claim_id=claim_id, status=status, amount=approved_amount, reason=decision_reason or ""
+        )
     return claim if claim is not None else _lock(claim_id)
 
 
@@ -308,8 +338,8 @@ def claim_mark_paid(*, actor: User, claim_id: UUID) -> Claim:
         raise TransitionNotAllowed(
             f"The claim cannot be marked paid: {format_money(balance)} of the approved "
             f"{format_money(claim.approved_amount)} is unpaid (issue its payments first)."
-            if balance > 0 else
-            f"The claim cannot be marked paid: the indemnity issued ({format_money(claim.paid_indemnity)}) "
+            if balance > 0
+            else f"The claim cannot be marked paid: the indemnity issued ({format_money(claim.paid_indemnity)}) "
             f"exceeds the approved {format_money(claim.approved_amount)} by {format_money(-balance)}."
         )
     previous = claim.status
@@ -334,8 +364,9 @@ def claim_close(*, actor: User, claim_id: UUID, reason: str = "") -> Claim:
     closed = financials.close_reserves(claim=claim, actor=actor)
     claim.status = row.target
     financials.save_totals(claim, fields=["status"])
-    _status_changed(claim, actor=actor, previous=previous, reason=reason,
-                    data={"reserves_closed": closed} if closed else None)
+    _status_changed(
+        claim, actor=actor, previous=previous, reason=reason, data={"reserves_closed": closed} if closed else None
+    )
     return claim
 
 
@@ -392,20 +423,28 @@ def claim_assign(*, actor: User, claim_id: UUID, assignee_id: UUID | None) -> Cl
     previous = claim.assigned_to_id
     claim.assigned_to_id = assignee_id
     _save(claim, ["assigned_to"])
-    claim_event_record(claim=claim, actor=actor, kind=ClaimEvent.Kind.ASSIGNED,
-                       data={"from": str(previous or ""), "to": str(assignee_id or "")})
+    claim_event_record(
+        claim=claim,
+        actor=actor,
+        kind=ClaimEvent.Kind.ASSIGNED,
+        data={"from": str(previous or ""), "to": str(assignee_id or "")},
+    )
     _notify(claim)
     return claim
 
 
 def claim_assign_to_me(*, actor: User, claim_id: UUID) -> Claim:
-    """"Assign to me": claim_assign with the actor as the assignee."""
+    """ "Assign to me": claim_assign with the actor as the assignee."""
     return claim_assign(actor=actor, claim_id=claim_id, assignee_id=actor.pk)
 
 
 @transaction.atomic
 def claim_document_add(
-    *, actor: User, claim_id: UUID, fileobj: BinaryIO, filename: str,
+    *,
+    actor: User,
+    claim_id: UUID,
+    fileobj: BinaryIO,
+    filename: str,
     document_type: str = ClaimDocument.DocumentType.OTHER,
 ) -> ClaimDocument:
     """Attach a document: content-sniffed type (JPEG, PNG, GIF, PDF, DOC, DOCX), ≤ DOCUMENT_MAX_BYTES (400 otherwise).
@@ -418,8 +457,13 @@ def claim_document_add(
     claim = Claim.objects.get(pk=claim_id)
     safe_name = PurePath((filename or "document").replace("\\", "/")).name[:255] or "document"
     document = ClaimDocument(
-        claim=claim, filename=safe_name, mime_type=inspected.mime_type, file_size=inspected.size,
-        sha256=inspected.sha256, document_type=document_type, uploaded_by=actor,
+        claim=claim,
+        filename=safe_name,
+        mime_type=inspected.mime_type,
+        file_size=inspected.size,
+        sha256=inspected.sha256,
+        document_type=document_type,
+        uploaded_by=actor,
     )
     document.file.save(f"document{inspected.extension}", File(fileobj), save=False)
     stored = document.file.name
@@ -430,8 +474,12 @@ def claim_document_add(
     except Exception:
         document.file.storage.delete(stored)
         raise
-    claim_event_record(claim=claim, actor=actor, kind=ClaimEvent.Kind.DOCUMENT_ADDED,
-                       data={"document_id": str(document.pk), "type": document_type, "mime": inspected.mime_type})
+    claim_event_record(
+        claim=claim,
+        actor=actor,
+        kind=ClaimEvent.Kind.DOCUMENT_ADDED,
+        data={"document_id": str(document.pk), "type": document_type, "mime": inspected.mime_type},
+    )
     # The claim's detail lists its documents: a new one is a new version of the claim (its ETag changes).
     claim.save(update_fields=["updated_at"])
     return document
@@ -447,44 +495,112 @@ def _approved_message(label: str, claim: Claim) -> str:
 
 CLAIM_TRANSITIONS = TransitionTable(
     Transition(
-        "start", "Start processing", "claims.process_claim", frozenset({S.PENDING}), S.PROCESSING,
-        claim_start_processing, may="process claims", verb="moved to processing",
+        "start",
+        "Start processing",
+        "claims.process_claim",
+        frozenset({S.PENDING}),
+        S.PROCESSING,
+        claim_start_processing,
+        may="process claims",
+        verb="moved to processing",
         done="{obj} is now in processing.",
-        action="start_processing", action_label="Start processing selected claims", done_many="moved to processing",
+        action="start_processing",
+        action_label="Start processing selected claims",
+        done_many="moved to processing",
     ),
     Transition(
-        "approve", "Approve…", "claims.decide_claim", frozenset({S.PENDING, S.PROCESSING}), S.APPROVED,
-        claim_approve, may="approve claims", verb="approved", form="claims.forms.ApproveForm",
-        submit="Approve claim", submit_many="Approve claims", done=_approved_message,
-        action="approve_claims", action_label="Approve selected claims…", done_many="approved",
+        "approve",
+        "Approve…",
+        "claims.decide_claim",
+        frozenset({S.PENDING, S.PROCESSING}),
+        S.APPROVED,
+        claim_approve,
+        may="approve claims",
+        verb="approved",
+        form="claims.forms.ApproveForm",
+        submit="Approve claim",
+        submit_many="Approve claims",
+        done=_approved_message,
+        action="approve_claims",
+        action_label="Approve selected claims…",
+        done_many="approved",
     ),
     Transition(
-        "deny", "Deny…", "claims.decide_claim", frozenset({S.PENDING, S.PROCESSING}), S.DENIED,
-        claim_deny, may="deny claims", verb="denied", form="claims.forms.DenyForm",
-        submit="Deny claim", submit_many="Deny claims", done="{obj} denied.",
-        action="deny_claims", action_label="Deny selected claims…", done_many="denied",
+        "deny",
+        "Deny…",
+        "claims.decide_claim",
+        frozenset({S.PENDING, S.PROCESSING}),
+        S.DENIED,
+        claim_deny,
+        may="deny claims",
+        verb="denied",
+        form="claims.forms.DenyForm",
+        submit="Deny claim",
+        submit_many="Deny claims",
+        done="{obj} denied.",
+        action="deny_claims",
+        action_label="Deny selected claims…",
+        done_many="denied",
         note="The reason is recorded on the claim and sent to the customer.",
     ),
     Transition(
-        "assign_me", "Assign to me", "claims.process_claim", frozenset(set(S) - {S.PAID, S.CLOSED}), None,
-        claim_assign_to_me, may="take claims", verb="reassigned", done="{obj} assigned to you.",
-        action="assign_to_me", action_label="Assign selected claims to me", done_many="assigned to you",
+        "assign_me",
+        "Assign to me",
+        "claims.process_claim",
+        frozenset(set(S) - {S.PAID, S.CLOSED}),
+        None,
+        claim_assign_to_me,
+        may="take claims",
+        verb="reassigned",
+        done="{obj} assigned to you.",
+        action="assign_to_me",
+        action_label="Assign selected claims to me",
+        done_many="assigned to you",
     ),
     Transition(
-        "paid", "Mark paid", "claims.decide_claim", frozenset({S.APPROVED}), S.PAID,
-        claim_mark_paid, may="mark claims paid", verb="marked paid", done="{obj} marked paid.",
-        action="mark_paid", action_label="Mark selected claims paid", done_many="marked paid",
+        "paid",
+        "Mark paid",
+        "claims.decide_claim",
+        frozenset({S.APPROVED}),
+        S.PAID,
+        claim_mark_paid,
+        may="mark claims paid",
+        verb="marked paid",
+        done="{obj} marked paid.",
+        action="mark_paid",
+        action_label="Mark selected claims paid",
+        done_many="marked paid",
     ),
     Transition(
-        "close", "Close", "claims.decide_claim", frozenset({S.PAID, S.DENIED}), S.CLOSED,
-        claim_close, may="close claims", verb="closed", done="{obj} closed.",
-        action="close_claims", action_label="Close selected claims", done_many="closed",
+        "close",
+        "Close",
+        "claims.decide_claim",
+        frozenset({S.PAID, S.DENIED}),
+        S.CLOSED,
+        claim_close,
+        may="close claims",
+        verb="closed",
+        done="{obj} closed.",
+        action="close_claims",
+        action_label="Close selected claims",
+        done_many="closed",
     ),
     Transition(
-        "reopen", "Reopen…", "claims.reopen_claim", frozenset({S.DENIED, S.CLOSED}), S.PROCESSING,
-        claim_reopen, may="reopen claims", verb="reopened", form="claims.forms.ReopenForm",
-        submit="Reopen claim", submit_many="Reopen claims", done="{obj} reopened: back in processing.",
-        action="reopen_claims", action_label="Reopen selected claims…", done_many="reopened",
+        "reopen",
+        "Reopen…",
+        "claims.reopen_claim",
+        frozenset({S.DENIED, S.CLOSED}),
+        S.PROCESSING,
+        claim_reopen,
+        may="reopen claims",
+        verb="reopened",
+        form="claims.forms.ReopenForm",
+        submit="Reopen claim",
+        submit_many="Reopen claims",
+        done="{obj} reopened: back in processing.",
+        action="reopen_claims",
+        action_label="Reopen selected claims…",
+        done_many="reopened",
         note="Reopening puts the claim back in processing and clears its decision (kept in its events).",
     ),
     record_id="claim_id",

@@ -19,9 +19,7 @@ def notify_claim_status(claim_id: str) -> int:
     harmless (a notification, not a state change); returns the number of recipients."""
     from claims.models import Claim
 
-    claim = (
-        Claim.objects.select_related("policy__customer", "assigned_to").filter(pk=claim_id).first()
-    )
+    claim = Claim.objects.select_related("policy__customer", "assigned_to").filter(pk=claim_id).first()
     if claim is None:
         logger.warning("notify_claim_status: claim not found", extra={"claim_id": claim_id})
         return 0

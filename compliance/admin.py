@@ -54,8 +54,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(PostedSearchMixin, LogEntryAdminMixin, ReadOnlyAdmin):
-    list_display = ("seq", "timestamp", "action", "content_type", "object_repr", "actor_email", "remote_addr",
-                    "cid")
+    list_display = ("seq", "timestamp", "action", "content_type", "object_repr", "actor_email", "remote_addr", "cid")
     list_display_links = ("seq", "timestamp")
     list_filter = ("action", ("content_type", AuditedModelFilter), ("timestamp", admin.DateFieldListFilter), "actor")
     # Exact and prefix lookups only: a free-text search over change sets would scan the table and match
@@ -70,9 +69,23 @@ class AuditEntryAdmin(PostedSearchMixin, LogEntryAdminMixin, ReadOnlyAdmin):
         ("Changes", {"fields": ("msg", "pretty_additional_data")}),
         ("Tamper evidence", {"fields": ("prev_hash", "entry_hash"), "classes": ("collapse",)}),
     )
-    readonly_fields = ("seq", "timestamp", "action", "resource_url", "object_pk", "object_repr", "actor_display",
-                       "actor_email", "remote_addr", "remote_port", "cid", "msg", "pretty_additional_data",
-                       "prev_hash", "entry_hash")
+    readonly_fields = (
+        "seq",
+        "timestamp",
+        "action",
+        "resource_url",
+        "object_pk",
+        "object_repr",
+        "actor_display",
+        "actor_email",
+        "remote_addr",
+        "remote_port",
+        "cid",
+        "msg",
+        "pretty_additional_data",
+        "prev_hash",
+        "entry_hash",
+    )
 
     @admin.display(description="Changes")
     def msg(self, obj: AuditEntry) -> str:

@@ -33,10 +33,30 @@ MODELS: dict[str, tuple[str, str, str]] = {  # resource type → (app label, mod
 }
 ACTIONS = {AuditAction.CREATE: 0, AuditAction.UPDATE: 1, AuditAction.DELETE: 2, AuditAction.ACCESS: 3}
 ACTION_NAMES = {value: name.value for name, value in ACTIONS.items()}
-ENTRY_FIELDS = ("id", "content_type__model", "object_pk", "object_repr", "action", "changes", "actor_id",
-                "actor_email", "remote_addr", "cid", "timestamp")
-PII_FIELDS = ("id", "customer_id", "fields", "interface", "actor_id", "actor__email", "remote_addr", "request_id",
-              "created_at")
+ENTRY_FIELDS = (
+    "id",
+    "content_type__model",
+    "object_pk",
+    "object_repr",
+    "action",
+    "changes",
+    "actor_id",
+    "actor_email",
+    "remote_addr",
+    "cid",
+    "timestamp",
+)
+PII_FIELDS = (
+    "id",
+    "customer_id",
+    "fields",
+    "interface",
+    "actor_id",
+    "actor__email",
+    "remote_addr",
+    "request_id",
+    "created_at",
+)
 
 
 def _authorise(actor, filters: AuditLogFilter) -> None:
@@ -53,19 +73,32 @@ def _authorise(actor, filters: AuditLogFilter) -> None:
 
 def _entry_row(r: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": r["id"], "resource_type": r["content_type__model"], "resource_id": r["object_pk"],
-        "resource_repr": r["object_repr"], "action": ACTION_NAMES.get(r["action"], "update"),
-        "changes": r["changes"], "actor_id": r["actor_id"], "actor_email": r["actor_email"],
-        "remote_addr": r["remote_addr"], "correlation_id": r["cid"], "timestamp": r["timestamp"],
+        "id": r["id"],
+        "resource_type": r["content_type__model"],
+        "resource_id": r["object_pk"],
+        "resource_repr": r["object_repr"],
+        "action": ACTION_NAMES.get(r["action"], "update"),
+        "changes": r["changes"],
+        "actor_id": r["actor_id"],
+        "actor_email": r["actor_email"],
+        "remote_addr": r["remote_addr"],
+        "correlation_id": r["cid"],
+        "timestamp": r["timestamp"],
     }
 
 
 def _pii_row(r: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": r["id"], "resource_type": ResourceType.PII_ACCESS.value, "resource_id": str(r["customer_id"]),
-        "resource_repr": f"customer {r['customer_id']}", "action": "access",
-        "changes": {"fields": r["fields"], "interface": r["interface"]}, "actor_id": r["actor_id"],
-        "actor_email": r["actor__email"], "remote_addr": r["remote_addr"], "correlation_id": r["request_id"] or None,
+        "id": r["id"],
+        "resource_type": ResourceType.PII_ACCESS.value,
+        "resource_id": str(r["customer_id"]),
+        "resource_repr": f"customer {r['customer_id']}",
+        "action": "access",
+        "changes": {"fields": r["fields"], "interface": r["interface"]},
+        "actor_id": r["actor_id"],
+        "actor_email": r["actor__email"],
+        "remote_addr": r["remote_addr"],
+        "correlation_id": r["request_id"] or None,
         "timestamp": r["created_at"],
     }
 
@@ -115,7 +148,9 @@ E = ErrorResponse
 
 
 @router.get(
-    "", operation_id="listAuditLogs", response={200: AuditLogPage, 401: E, 403: E, 422: E, 429: E},
+    "",
+    operation_id="listAuditLogs",
+    response={200: AuditLogPage, 401: E, 403: E, 422: E, 429: E},
     summary="The audit trail (or resource_type=pii_access: the PII access log), newest first",
 )
 async def audit_log_list_endpoint(request, filters: Query[AuditLogFilter], paging: Query[PageQuery]):

@@ -35,8 +35,15 @@ def register_models() -> None:
         mask_callable=MASK,
     )
     pre_save.connect(_keep_former_values, sender=Customer, dispatch_uid="compliance.keep_former_values")
-    for label in ("policies.Policy", "policies.PolicyEvent", "claims.Claim", "claims.ClaimDocument",
-                  "claims.ClaimEvent", "claims.ReserveChange", "claims.ClaimRecovery"):
+    for label in (
+        "policies.Policy",
+        "policies.PolicyEvent",
+        "claims.Claim",
+        "claims.ClaimDocument",
+        "claims.ClaimEvent",
+        "claims.ReserveChange",
+        "claims.ClaimRecovery",
+    ):
         auditlog.register(apps.get_model(label), exclude_fields=["updated_at"])
     # A payee's bank account is encrypted at rest: the trail records that it changed, never its value.
     auditlog.register(
@@ -72,8 +79,11 @@ def _record_clears_accurately(model, field_name: str) -> None:
     def receiver(signal, sender, instance, action, reverse, pk_set, **kwargs):
         cleared = instance.__dict__.setdefault("_audit_m2m_cleared", {})
         if action == "pre_clear":
-            own, other = ((field.m2m_reverse_field_name(), field.m2m_field_name()) if reverse
-                          else (field.m2m_field_name(), field.m2m_reverse_field_name()))
+            own, other = (
+                (field.m2m_reverse_field_name(), field.m2m_field_name())
+                if reverse
+                else (field.m2m_field_name(), field.m2m_reverse_field_name())
+            )
             cleared[through] = set(through.objects.filter(**{own: instance.pk}).values_list(other, flat=True))
             return
         if action == "post_clear":
@@ -96,8 +106,9 @@ def _keep_former_values(sender, instance, raw: bool = False, update_fields=None,
         return
     FormerPersonalValue = apps.get_model("compliance", "FormerPersonalValue")
     kept = [
-        FormerPersonalValue(customer_id=instance.pk, field=name, value=_text(before),
-                            encryption_key_id=settings.ENCRYPTION_KEY_ID)
+        FormerPersonalValue(
+            customer_id=instance.pk, field=name, value=_text(before), encryption_key_id=settings.ENCRYPTION_KEY_ID
+        )
         for name, before in zip(names, old, strict=True)
         if before not in (None, "") and before != getattr(instance, name)
     ]

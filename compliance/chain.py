@@ -221,7 +221,7 @@ def _normalise_json(entry) -> None:
 
 
 def sealing_mode(using: str = "default") -> str:
-    """"deferred" or "inline" (see the module docstring); inline wherever there is no advisory lock."""
+    """ "deferred" or "inline" (see the module docstring); inline wherever there is no advisory lock."""
     if connections[using].vendor != "postgresql":
         return "inline"
     mode = getattr(settings, "AUDIT_CHAIN_SEALING", "deferred")
@@ -248,8 +248,7 @@ def _lock_head(using: str, *, wait: bool = True) -> bool:
 
 def _head(model, using: str) -> tuple[int, str]:
     head = (
-        model.objects.using(using).filter(seq__isnull=False).order_by("-seq").values_list("seq", "entry_hash")
-        .first()
+        model.objects.using(using).filter(seq__isnull=False).order_by("-seq").values_list("seq", "entry_hash").first()
     )
     return head if head else (0, GENESIS)
 
@@ -317,8 +316,9 @@ def _wake_sealer(using: str) -> None:
             thread = _sealer_threads.get(using)
             if thread is None or not thread.is_alive():
                 event = _sealer_events[using] = threading.Event()
-                thread = threading.Thread(target=_sealer_loop, args=(using, event), daemon=True,
-                                          name=f"audit-sealer-{using}")
+                thread = threading.Thread(
+                    target=_sealer_loop, args=(using, event), daemon=True, name=f"audit-sealer-{using}"
+                )
                 _sealer_threads[using] = thread
                 thread.start()
     _sealer_events[using].set()
@@ -331,8 +331,7 @@ def _sealer_loop(using: str, event: threading.Event) -> None:
         try:
             seal_pending(using=using, wait=True)
         except Exception as exc:  # beat seals what this pass could not
-            logger.warning("audit sealing after commit failed (%s); the scheduled sealer will seal",
-                           type(exc).__name__)
+            logger.warning("audit sealing after commit failed (%s); the scheduled sealer will seal", type(exc).__name__)
         finally:
             connections[using].close()  # back to the pool; a broken connection is not reused
 
@@ -348,8 +347,7 @@ def _copies(batch: list, using: str) -> set[int]:
 
     salts = {entry.salt for entry in batch if entry.salt}
     first: dict[str, int] = {}
-    for salt, pk in (AuditEntry.objects.using(using).filter(salt__in=salts).order_by("pk")
-                     .values_list("salt", "pk")):
+    for salt, pk in AuditEntry.objects.using(using).filter(salt__in=salts).order_by("pk").values_list("salt", "pk"):
         first.setdefault(salt, pk)
     return {entry.pk for entry in batch if entry.salt and first.get(entry.salt, entry.pk) != entry.pk}
 
@@ -380,7 +378,9 @@ def seal_pending(*, using: str = "default", wait: bool = True, batch_size: int =
         after = 0
         while True:
             batch = list(
-                AuditEntry.objects.using(using).filter(seq__isnull=True, pk__gt=after).order_by("pk")
+                AuditEntry.objects.using(using)
+                .filter(seq__isnull=True, pk__gt=after)
+                .order_by("pk")
                 .select_for_update(skip_locked=True)[:batch_size]
             )
             if not batch:
@@ -399,16 +399,20 @@ def seal_pending(*, using: str = "default", wait: bool = True, batch_size: int =
             if chained:
                 # Only rows still unsealed: a count short of the batch means another sealer got there, which
                 # the lock rules out; refuse to commit a chain that would then fork.
-                updated = AuditEntry.objects.using(using).filter(seq__isnull=True).bulk_update(
-                    chained, ["seq", "prev_hash", "entry_hash"]
+                updated = (
+                    AuditEntry.objects.using(using)
+                    .filter(seq__isnull=True)
+                    .bulk_update(chained, ["seq", "prev_hash", "entry_hash"])
                 )
                 if updated != len(chained):
                     raise RuntimeError(f"sealed {updated} of {len(chained)} audit entries; rolled back")
                 result.sealed += [entry.pk for entry in chained]
     result.head_seq = last_seq
     if result.refused:
-        logger.error("audit entries left unsealed: altered, forged or copied before sealing (ids %s)",
-                     ", ".join(str(pk) for pk in result.refused[:20]))
+        logger.error(
+            "audit entries left unsealed: altered, forged or copied before sealing (ids %s)",
+            ", ".join(str(pk) for pk in result.refused[:20]),
+        )
     return result
 
 
@@ -467,8 +471,14 @@ def _scrub(value: Any, pattern: re.Pattern[str], keep: frozenset[str]) -> Any:
     return value
 
 
-def redact_entries(entries: Iterable, *, needles: list[str], fields: frozenset[str] = frozenset(),
-                   object_repr: str | None = None, keep: frozenset[str] = frozenset()) -> dict[str, dict[str, str]]:
+def redact_entries(
+    entries: Iterable,
+    *,
+    needles: list[str],
+    fields: frozenset[str] = frozenset(),
+    object_repr: str | None = None,
+    keep: frozenset[str] = frozenset(),
+) -> dict[str, dict[str, str]]:
     """Rewrite the person's values in `entries` and return the redaction map for the redaction entry.
 
     `fields` names change-set fields whose values are erased wholesale (the erased customer's own
@@ -487,9 +497,7 @@ def redact_entries(entries: Iterable, *, needles: list[str], fields: frozenset[s
         original = content_digest(entry)
         changes = entry.changes
         if isinstance(changes, dict) and fields:
-            changes = {
-                name: (_erase_values(value) if name in fields else value) for name, value in changes.items()
-            }
+            changes = {name: (_erase_values(value) if name in fields else value) for name, value in changes.items()}
         new = {
             "object_repr": object_repr if object_repr is not None else scrub(entry.object_repr, needles, keep=keep),
             "changes": scrub(changes, needles, keep=keep),
@@ -583,8 +591,9 @@ def _batches(batch_size: int) -> Iterator[list]:
         last = batch[-1].seq
 
 
-def verify_chain(*, batch_size: int = 2000, check_checkpoint: bool = True,
-                 now: dt.datetime | None = None) -> ChainReport:
+def verify_chain(
+    *, batch_size: int = 2000, check_checkpoint: bool = True, now: dt.datetime | None = None
+) -> ChainReport:
     """Walk the whole chain, then the unsealed entries; return a report whose `first_break` names the first
     bad entry and whose `pending` counts the unsealed entries still within the bound."""
     from compliance.models import AuditCheckpoint, AuditEntry
@@ -606,14 +615,19 @@ def verify_chain(*, batch_size: int = 2000, check_checkpoint: bool = True,
                     found.append(ChainBreak("inserted", entry.seq, entry.pk, "duplicate or out-of-order sequence"))
                     continue
                 if entry.seq > expected_seq:
-                    missing = (f"#{expected_seq}" if entry.seq == expected_seq + 1
-                               else f"#{expected_seq}-#{entry.seq - 1}")
+                    missing = (
+                        f"#{expected_seq}" if entry.seq == expected_seq + 1 else f"#{expected_seq}-#{entry.seq - 1}"
+                    )
                     found.append(ChainBreak("deleted", entry.seq, entry.pk, f"entries {missing} are missing before it"))
                 elif entry.prev_hash != expected_prev:
-                    found.append(ChainBreak(
-                        "deleted" if entry.seq > 1 else "altered", entry.seq, entry.pk,
-                        "its link does not match the previous entry's hash (an entry was removed or replaced)",
-                    ))
+                    found.append(
+                        ChainBreak(
+                            "deleted" if entry.seq > 1 else "altered",
+                            entry.seq,
+                            entry.pk,
+                            "its link does not match the previous entry's hash (an entry was removed or replaced)",
+                        )
+                    )
                 current = content_digest(entry)
                 if link_hash(entry.prev_hash, current) != entry.entry_hash:
                     suspects[entry.seq] = _Suspect(entry.seq, entry.pk, entry.prev_hash, entry.entry_hash, current)
@@ -627,14 +641,26 @@ def verify_chain(*, batch_size: int = 2000, check_checkpoint: bool = True,
         if check_checkpoint:
             checkpoint = AuditCheckpoint.objects.order_by("-seq").first()
             if checkpoint and (report.head_seq or 0) < checkpoint.seq:
-                found.append(ChainBreak("deleted", checkpoint.seq, None,
-                                        f"the chain ends at #{report.head_seq or 0}, before the verified "
-                                        f"checkpoint #{checkpoint.seq} (tail truncated)"))
+                found.append(
+                    ChainBreak(
+                        "deleted",
+                        checkpoint.seq,
+                        None,
+                        f"the chain ends at #{report.head_seq or 0}, before the verified "
+                        f"checkpoint #{checkpoint.seq} (tail truncated)",
+                    )
+                )
             elif checkpoint:
                 at = AuditEntry.objects.filter(seq=checkpoint.seq).values_list("entry_hash", flat=True).first()
                 if at != checkpoint.entry_hash:
-                    found.append(ChainBreak("altered", checkpoint.seq, None,
-                                            "its hash differs from the one recorded by the last verification"))
+                    found.append(
+                        ChainBreak(
+                            "altered",
+                            checkpoint.seq,
+                            None,
+                            "its hash differs from the one recorded by the last verification",
+                        )
+                    )
     for suspect in suspects.values():
         if suspect.accepted is not None and suspect.accepted == suspect.current:
             report.redacted += 1
@@ -662,16 +688,34 @@ def _check_unsealed(found: list[ChainBreak], *, batch_size: int, now: dt.datetim
         checked += len(batch)
         for entry in batch:
             if not entry.entry_hash:
-                found.append(ChainBreak("inserted", None, entry.pk,
-                                        "it carries no sequence number and no seal (written outside the chain)"))
+                found.append(
+                    ChainBreak(
+                        "inserted",
+                        None,
+                        entry.pk,
+                        "it carries no sequence number and no seal (written outside the chain)",
+                    )
+                )
             elif not hmac.compare_digest(entry.entry_hash, pending_seal(entry)):
-                found.append(ChainBreak("altered", None, entry.pk,
-                                        "its content does not match the seal it was written with (altered before "
-                                        "it was sealed, or written without the key)"))
+                found.append(
+                    ChainBreak(
+                        "altered",
+                        None,
+                        entry.pk,
+                        "its content does not match the seal it was written with (altered before "
+                        "it was sealed, or written without the key)",
+                    )
+                )
             elif entry.timestamp < deadline:
-                found.append(ChainBreak("unsealed", None, entry.pk,
-                                        f"not sealed within {int(seal_bound().total_seconds())} s of being written "
-                                        "(is the sealer running?)"))
+                found.append(
+                    ChainBreak(
+                        "unsealed",
+                        None,
+                        entry.pk,
+                        f"not sealed within {int(seal_bound().total_seconds())} s of being written "
+                        "(is the sealer running?)",
+                    )
+                )
             else:
                 pending += 1
 
@@ -683,11 +727,19 @@ def _check_copies(found: list[ChainBreak]) -> None:
 
     from compliance.models import AuditEntry
 
-    shared = (AuditEntry.objects.exclude(salt="").values("salt").annotate(n=Count("id")).filter(n__gt=1)
-              .values_list("salt", flat=True))
+    shared = (
+        AuditEntry.objects.exclude(salt="")
+        .values("salt")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .values_list("salt", flat=True)
+    )
     for salt in shared:
-        rows = list(AuditEntry.objects.filter(salt=salt).order_by(models.F("seq").asc(nulls_last=True), "pk")
-                    .values_list("seq", "pk"))
+        rows = list(
+            AuditEntry.objects.filter(salt=salt)
+            .order_by(models.F("seq").asc(nulls_last=True), "pk")
+            .values_list("seq", "pk")
+        )
         original = f"#{rows[0][0]}" if rows[0][0] is not None else f"id {rows[0][1]}"
         for seq, pk in rows[1:]:
             found.append(ChainBreak("inserted", seq, pk, f"a copy of entry {original} (the same salt)"))

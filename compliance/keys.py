@@ -32,8 +32,17 @@ from django.utils.encoding import force_bytes
 from django_cryptography.fields import EncryptedMixin
 from django_cryptography.utils.crypto import FernetBytes, InvalidToken
 
-DECRYPT_ERRORS = (BadSignature, InvalidToken, pickle.UnpicklingError, ValueError, EOFError, TypeError, KeyError,
-                  AttributeError, IndexError)
+DECRYPT_ERRORS = (
+    BadSignature,
+    InvalidToken,
+    pickle.UnpicklingError,
+    ValueError,
+    EOFError,
+    TypeError,
+    KeyError,
+    AttributeError,
+    IndexError,
+)
 
 
 def derive_aes_key(raw: str | bytes) -> bytes:

@@ -30,7 +30,11 @@ class AuditEntry(AbstractLogEntry):
     # History outlives staff accounts and content types: a user with audit history is deactivated, never
     # deleted (SET_NULL would rewrite sealed rows and break the chain).
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, blank=True, null=True, related_name="+",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        blank=True,
+        null=True,
+        related_name="+",
         verbose_name="actor",
     )
     content_type = models.ForeignKey(
@@ -57,8 +61,9 @@ class AuditEntry(AbstractLogEntry):
             models.UniqueConstraint(fields=["seq"], name="compliance_auditentry_seq_unique"),
             # A copy of a genuine unsealed row (same content, same pending seal) would otherwise be chained as a
             # second entry: its random salt gives it away (compliance.chain, "replay"). Redacted rows have none.
-            models.UniqueConstraint(fields=["salt"], condition=~models.Q(salt=""),
-                                    name="compliance_auditentry_salt_unique"),
+            models.UniqueConstraint(
+                fields=["salt"], condition=~models.Q(salt=""), name="compliance_auditentry_salt_unique"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -74,8 +79,7 @@ class AuditEntry(AbstractLogEntry):
         with transaction.atomic(using=using, savepoint=False):
             super().save(*args, **kwargs)
 
-    def _save_table(self, raw=False, cls=None, force_insert=False, force_update=False, using=None,
-                    update_fields=None):
+    def _save_table(self, raw=False, cls=None, force_insert=False, force_update=False, using=None, update_fields=None):
         # Stamping happens here rather than in save(): this is the first point after the pre_save receivers
         # through which auditlog's context sets actor and remote address, and those are part of the hash.
         from compliance import chain

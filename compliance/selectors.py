@@ -30,21 +30,33 @@ def audit_chain_status(*, now: dt.datetime | None = None) -> dict[str, Any]:
     An audit entry left unsealed beyond the bound (the sealer is not running) is noted as broken at once,
     without waiting for the daily verification; one more query, on the partial index of unsealed entries."""
     now = now or timezone.now()
-    last = (AuditVerification.objects.order_by("-created_at", "-id")
-            .only("ok", "entries", "breaks", "created_at").first())
+    last = (
+        AuditVerification.objects.order_by("-created_at", "-id").only("ok", "entries", "breaks", "created_at").first()
+    )
     if AuditEntry.objects.filter(seq__isnull=True, timestamp__lt=now - seal_bound()).order_by().exists():
-        return {"ok": False, "verified_at": last.created_at.isoformat() if last else None,
-                "detail": ("BROKEN: audit entries are not being sealed within the bound (the sealer stopped, or it "
-                           "refused altered entries: run manage.py verify_audit_chain)")}
+        return {
+            "ok": False,
+            "verified_at": last.created_at.isoformat() if last else None,
+            "detail": (
+                "BROKEN: audit entries are not being sealed within the bound (the sealer stopped, or it "
+                "refused altered entries: run manage.py verify_audit_chain)"
+            ),
+        }
     if last is None:
         return {"ok": None, "verified_at": None, "detail": "not verified yet (run manage.py verify_audit_chain)"}
     verified_at = last.created_at.isoformat()
     if not last.ok:
-        return {"ok": False, "verified_at": verified_at,
-                "detail": f"BROKEN: {last.breaks} break(s) found in {last.entries} entries at the last verification"}
+        return {
+            "ok": False,
+            "verified_at": verified_at,
+            "detail": f"BROKEN: {last.breaks} break(s) found in {last.entries} entries at the last verification",
+        }
     if now - last.created_at > VERIFICATION_OVERDUE_AFTER:
-        return {"ok": None, "verified_at": verified_at,
-                "detail": "overdue: the last verification (intact) is more than 36 hours old"}
+        return {
+            "ok": None,
+            "verified_at": verified_at,
+            "detail": "overdue: the last verification (intact) is more than 36 hours old",
+        }
     return {"ok": True, "verified_at": verified_at, "detail": f"intact: {last.entries} entries"}
 
 
@@ -53,16 +65,40 @@ def audit_chain_status(*, now: dt.datetime | None = None) -> dict[str, Any]:
 # (customers.schemas.CustomerExport), in the export's order; the schema types and renders them. One query per
 # table, as the prefetches of the hand-built export made.
 
-PROFILE_FIELDS = ("id", "email", "first_name", "last_name", "phone", "date_of_birth", "address", "ssn",
-                  "pii_encrypted", "created_at", "updated_at", "erased_at")
+PROFILE_FIELDS = (
+    "id",
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "date_of_birth",
+    "address",
+    "ssn",
+    "pii_encrypted",
+    "created_at",
+    "updated_at",
+    "erased_at",
+)
 CONSENT_FIELDS = ("gdpr_consent", "gdpr_consent_date", "gdpr_consent_withdrawn_at", "data_retention_date")
 # An event of a policy or a claim: the schema's "from", "to" and "at" are the row's statuses and time.
 EVENT_FIELDS = ("kind", "reason", "data")
 EVENT_RENAMED = {"from": F("from_status"), "to": F("to_status"), "at": F("created_at")}
 # A payment to the policyholder: what was paid, to whom and when; not who on the staff handled it.
-EXPORT_PAYMENT_FIELDS = ("payment_number", "cost_type", "amount", "payee_name", "payee_account", "method",
-                         "reference", "status", "requested_at", "approved_at", "issued_at", "cancelled_at",
-                         "voided_at")
+EXPORT_PAYMENT_FIELDS = (
+    "payment_number",
+    "cost_type",
+    "amount",
+    "payee_name",
+    "payee_account",
+    "method",
+    "reference",
+    "status",
+    "requested_at",
+    "approved_at",
+    "issued_at",
+    "cancelled_at",
+    "voided_at",
+)
 
 
 def customer_export_profile(*, customer_id: UUID) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -82,15 +118,28 @@ def _grouped(rows: Iterable[dict[str, Any]], key: str) -> dict[Any, list[dict[st
 def customer_export_policies(*, customer_id: UUID) -> list[dict[str, Any]]:
     """The customer's policies (by start date, then number), each with its events in the order they happened."""
     policies = list(
-        Policy.objects.filter(customer_id=customer_id).order_by("start_date", "policy_number").values(
-            "id", "policy_number", "policy_type", "status", "premium_amount", "coverage_amount", "start_date",
-            "end_date", "cancellation_reason", "cancelled_at", "renewal_of_id", "created_at",
+        Policy.objects.filter(customer_id=customer_id)
+        .order_by("start_date", "policy_number")
+        .values(
+            "id",
+            "policy_number",
+            "policy_type",
+            "status",
+            "premium_amount",
+            "coverage_amount",
+            "start_date",
+            "end_date",
+            "cancellation_reason",
+            "cancelled_at",
+            "renewal_of_id",
+            "created_at",
         )
     )
     if not policies:
         return []
     events = _grouped(
-        PolicyEvent.objects.filter(policy_id__in=[p["id"] for p in policies]).order_by("created_at", "pk")
+        PolicyEvent.objects.filter(policy_id__in=[p["id"] for p in policies])
+        .order_by("created_at", "pk")
         .values("policy_id", *EVENT_FIELDS, **EVENT_RENAMED),
         "policy_id",
     )
@@ -105,9 +154,20 @@ def customer_export_claims(*, customer_id: UUID) -> list[dict[str, Any]]:
     order they happened, their documents' metadata in upload order and the payments made to the policyholder in
     the order they were requested (the payee's account decrypted: it is the person's own)."""
     claims = list(
-        Claim.objects.filter(policy__customer_id=customer_id).order_by("reported_date", "claim_number").values(
-            "id", "claim_number", "claim_type", "status", "claim_amount", "approved_amount", "description",
-            "decision_reason", "incident_date", "reported_date", "processed_date",
+        Claim.objects.filter(policy__customer_id=customer_id)
+        .order_by("reported_date", "claim_number")
+        .values(
+            "id",
+            "claim_number",
+            "claim_type",
+            "status",
+            "claim_amount",
+            "approved_amount",
+            "description",
+            "decision_reason",
+            "incident_date",
+            "reported_date",
+            "processed_date",
             policy_number=F("policy__policy_number"),
         )
     )
@@ -115,20 +175,31 @@ def customer_export_claims(*, customer_id: UUID) -> list[dict[str, Any]]:
         return []
     ids = [c["id"] for c in claims]
     events = _grouped(
-        ClaimEvent.objects.filter(claim_id__in=ids).order_by("created_at", "pk")
+        ClaimEvent.objects.filter(claim_id__in=ids)
+        .order_by("created_at", "pk")
         .values("claim_id", *EVENT_FIELDS, **EVENT_RENAMED),
         "claim_id",
     )
     documents = _grouped(
-        ClaimDocument.objects.filter(claim_id__in=ids).order_by("created_at", "pk")
-        .values("claim_id", "id", "filename", "document_type", "mime_type", "file_size", "sha256",
-                uploaded_at=F("created_at")),
+        ClaimDocument.objects.filter(claim_id__in=ids)
+        .order_by("created_at", "pk")
+        .values(
+            "claim_id",
+            "id",
+            "filename",
+            "document_type",
+            "mime_type",
+            "file_size",
+            "sha256",
+            uploaded_at=F("created_at"),
+        ),
         "claim_id",
     )
     # Only payments to the policyholder: a third party's name and account (a garage, a lawyer) are that party's
     # data, not the customer's, and a subject-access export must not disclose them (SPEC §7.2, §10.2).
     payments = _grouped(
-        ClaimPayment.objects.filter(claim_id__in=ids, payee_is_policyholder=True).order_by("requested_at", "pk")
+        ClaimPayment.objects.filter(claim_id__in=ids, payee_is_policyholder=True)
+        .order_by("requested_at", "pk")
         .values("claim_id", *EXPORT_PAYMENT_FIELDS),
         "claim_id",
     )
@@ -144,8 +215,7 @@ def customer_record_history(*, customer_id: UUID) -> list[dict[str, Any]]:
     by its name."""
     names = dict(AuditEntry.Action.choices)
     rows = list(
-        AuditEntry.objects.filter(content_type=ContentType.objects.get_for_model(Customer),
-                                  object_pk=str(customer_id))
+        AuditEntry.objects.filter(content_type=ContentType.objects.get_for_model(Customer), object_pk=str(customer_id))
         .order_by(F("seq").asc(nulls_last=True), "pk")
         .values("seq", "action", "changes", at=F("timestamp"), by=F("actor_email"))
     )
@@ -157,14 +227,16 @@ def customer_record_history(*, customer_id: UUID) -> list[dict[str, Any]]:
 def customer_former_values(*, customer_id: UUID) -> list[dict[str, Any]]:
     """The former values of the customer's personal fields, kept encrypted for an erasure to find (oldest first)."""
     return list(
-        FormerPersonalValue.objects.filter(customer_id=customer_id).values("field", "value",
-                                                                           replaced_at=F("created_at"))
+        FormerPersonalValue.objects.filter(customer_id=customer_id).values(
+            "field", "value", replaced_at=F("created_at")
+        )
     )
 
 
 def customer_pii_accesses(*, customer_id: UUID) -> list[dict[str, Any]]:
     """Who (the staff member's e-mail) saw which of the customer's personal data, when and through what."""
     return list(
-        PIIAccessLog.objects.filter(customer_id=customer_id).order_by("created_at", "id")
+        PIIAccessLog.objects.filter(customer_id=customer_id)
+        .order_by("created_at", "id")
         .values("interface", "fields", at=F("created_at"), by=F("actor__email"))
     )

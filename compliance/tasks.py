@@ -35,7 +35,9 @@ def verify_audit_chain() -> bool:
         audit_verification_record(report=report)
         if not report.ok:
             logger.error(
-                "audit chain BROKEN: %s (%d break(s) in %d entries)", report.first_break, len(report.breaks),
+                "audit chain BROKEN: %s (%d break(s) in %d entries)",
+                report.first_break,
+                len(report.breaks),
                 report.entries,
             )
             return False

@@ -88,9 +88,15 @@ class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
     inlines = (PolicyInline,)
     actions = ("export_personal_data", "erase_personal_data")
     transitions = (
-        Transition("erase", "Erase (GDPR)…", "erase", form="customers.forms.EraseForm", submit="Erase personal data",
-                   # Never the person's name or e-mail: the message outlives the erasure (session, screenshots).
-                   done="Personal data erased. The customer is kept anonymised with their policies and claims."),
+        Transition(
+            "erase",
+            "Erase (GDPR)…",
+            "erase",
+            form="customers.forms.EraseForm",
+            submit="Erase personal data",
+            # Never the person's name or e-mail: the message outlives the erasure (session, screenshots).
+            done="Personal data erased. The customer is kept anonymised with their policies and claims.",
+        ),
     )
 
     # --- list ---------------------------------------------------------------------------------------------
@@ -184,9 +190,15 @@ class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
         else:
             contact = CONTACT_FIELDS if user.has_perm("customers.view_pii") else MASKED_CONTACT_FIELDS
             national_id = ("ssn",) if user.has_perm("customers.view_ssn") else ("masked_ssn",)
-        consent = ("gdpr_consent",) if obj is None else (
-            "consent_status" if obj.is_erased else "gdpr_consent", "gdpr_consent_date", "gdpr_consent_withdrawn_at",
-            "data_retention_date",
+        consent = (
+            ("gdpr_consent",)
+            if obj is None
+            else (
+                "consent_status" if obj.is_erased else "gdpr_consent",
+                "gdpr_consent_date",
+                "gdpr_consent_withdrawn_at",
+                "data_retention_date",
+            )
         )
         fieldsets = [
             (None, {"fields": ("first_name", "last_name", "email")}),
@@ -198,16 +210,30 @@ class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
             if user.has_perm("claims.view_claim"):
                 fieldsets.append(("Claims", {"fields": ("claims_summary",)}))
             fieldsets.append(
-                ("Record", {"fields": ("erased_at", "pii_encrypted", "encryption_key_id", "created_at", "updated_at"),
-                            "classes": ("collapse",)})
+                (
+                    "Record",
+                    {
+                        "fields": ("erased_at", "pii_encrypted", "encryption_key_id", "created_at", "updated_at"),
+                        "classes": ("collapse",),
+                    },
+                )
             )
         return fieldsets
 
     def get_readonly_fields(self, request: HttpRequest, obj: Customer | None = None):
         readonly = [
-            *MASKED_CONTACT_FIELDS, "masked_ssn", "gdpr_consent_date", "gdpr_consent_withdrawn_at",
-            "data_retention_date", "erased_at", "pii_encrypted", "encryption_key_id", "created_at", "updated_at",
-            "claims_summary", "consent_status",
+            *MASKED_CONTACT_FIELDS,
+            "masked_ssn",
+            "gdpr_consent_date",
+            "gdpr_consent_withdrawn_at",
+            "data_retention_date",
+            "erased_at",
+            "pii_encrypted",
+            "encryption_key_id",
+            "created_at",
+            "updated_at",
+            "claims_summary",
+            "consent_status",
         ]
         if obj is not None:
             readonly.append("email")  # the lookup key: not changeable (customer_update refuses it)
@@ -233,8 +259,9 @@ class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
         claims = list(
             Claim.objects.filter(policy__customer=obj)
             .select_related("policy")
-            .only("pk", "claim_number", "claim_type", "claim_amount", "status", "reported_date",
-                  "policy__policy_number")
+            .only(
+                "pk", "claim_number", "claim_type", "claim_amount", "status", "reported_date", "policy__policy_number"
+            )
             .order_by("-reported_date")[: CLAIMS_SHOWN + 1]
         )
         if not claims:
@@ -244,9 +271,15 @@ class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
             "<tr><td><a href='{}'>{}</a></td><td>{}</td><td>{}</td><td class='vanguard-money'>{}</td><td>{}</td>"
             "<td>{}</td></tr>",
             (
-                (reverse("admin:claims_claim_change", args=[claim.pk]), claim.claim_number, claim.policy.policy_number,
-                 claim.get_claim_type_display(), format_money(claim.claim_amount), claim.get_status_display(),
-                 f"{claim.reported_date:%Y-%m-%d}")
+                (
+                    reverse("admin:claims_claim_change", args=[claim.pk]),
+                    claim.claim_number,
+                    claim.policy.policy_number,
+                    claim.get_claim_type_display(),
+                    format_money(claim.claim_amount),
+                    claim.get_status_display(),
+                    f"{claim.reported_date:%Y-%m-%d}",
+                )
                 for claim in claims[:CLAIMS_SHOWN]
             ),
         )
@@ -258,7 +291,8 @@ class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
             "<table class='vanguard-related'><thead><tr><th>Claim</th><th>Policy</th><th>Type</th>"
             "<th class='vanguard-money'>Amount</th>"
             "<th>Status</th><th>Reported</th></tr></thead><tbody>{}</tbody></table>{}",
-            rows, more,
+            rows,
+            more,
         )
 
     def save_model(self, request: HttpRequest, obj: Customer, form, change: bool) -> None:
@@ -272,14 +306,16 @@ class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
         others = customers_sharing_national_id(customer=obj)
         if others:
             links = format_html_join(
-                ", ", '<a href="{}">{}</a>',
+                ", ",
+                '<a href="{}">{}</a>',
                 ((reverse("admin:customers_customer_change", args=[other.pk]), other.full_name) for other in others),
             )
             self.message_user(
                 request,
                 format_html(
                     "Saved, but this national id is also recorded for {}. Two people do not share a national id: "
-                    "check it for a typing error, or whether the customer was entered twice.", links,
+                    "check it for a typing error, or whether the customer was entered twice.",
+                    links,
                 ),
                 messages.WARNING,
             )
@@ -300,7 +336,10 @@ class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
                 from compliance.services import pii_access_record
 
                 pii_access_record(
-                    actor=request.user, customer_id=obj.pk, fields=shown, interface="admin",
+                    actor=request.user,
+                    customer_id=obj.pk,
+                    fields=shown,
+                    interface="admin",
                     remote_addr=client_ip(request),
                 )
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
@@ -346,8 +385,9 @@ class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
         for customer in customers:
             try:
                 exports.append(
-                    customer_export(actor=request.user, customer_id=customer.pk, interface="admin",
-                                    remote_addr=client_ip(request))
+                    customer_export(
+                        actor=request.user, customer_id=customer.pk, interface="admin", remote_addr=client_ip(request)
+                    )
                 )
             except DomainError as exc:
                 self.message_user(request, f"{self.message_label(customer)}: {refusal_text(exc)}", messages.ERROR)

@@ -43,8 +43,9 @@ def _render(actor, customer: Customer, remote_addr: str | None) -> dict:
         if fields:
             from compliance.services import pii_access_record
 
-            pii_access_record(actor=actor, customer_id=customer.pk, fields=fields, interface="api",
-                              remote_addr=remote_addr)
+            pii_access_record(
+                actor=actor, customer_id=customer.pk, fields=fields, interface="api", remote_addr=remote_addr
+            )
     return selectors.customer_detail(customer, clear=clear)
 
 
@@ -53,8 +54,10 @@ def _render_by_id(actor, customer_id: UUID, remote_addr: str | None) -> dict:
 
 
 @router.get(
-    "", operation_id="listCustomers",
-    response={200: CustomerPage, **READ_ERRORS}, summary="List customers (newest first)",
+    "",
+    operation_id="listCustomers",
+    response={200: CustomerPage, **READ_ERRORS},
+    summary="List customers (newest first)",
 )
 async def customer_list(request, filters: Query[CustomerFilter], paging: Query[PageQuery]):
     """A page of customers, newest first, filtered by e-mail, names, `search` (name or e-mail), consent
@@ -65,11 +68,14 @@ async def customer_list(request, filters: Query[CustomerFilter], paging: Query[P
 
 
 @router.post(
-    "", operation_id="createCustomer", response={201: CustomerResponse, 400: E, 401: E, 403: E, 409: E, 422: E, 429: E},
+    "",
+    operation_id="createCustomer",
+    response={201: CustomerResponse, 400: E, 401: E, 403: E, 409: E, 422: E, 429: E},
     summary="Create a customer (consent required)",
 )
 async def customer_create(
-    request, payload: CustomerCreate,
+    request,
+    payload: CustomerCreate,
     idempotency_key: str | None = idempotency_key_header(),
 ):
     """Create a customer. `gdpr_consent` must be true (400 otherwise); an e-mail already on file is a 409.
@@ -77,7 +83,10 @@ async def customer_create(
     actor, addr = request.auth, client_ip(request)
     data = payload.dict()
     return await create_response(
-        request, key_header=idempotency_key, route="POST /api/customers", payload=data,
+        request,
+        key_header=idempotency_key,
+        route="POST /api/customers",
+        payload=data,
         create=lambda: services.customer_create(actor=actor, **data),
         render=lambda pk: _render_by_id(actor, pk, addr),
         render_created=lambda customer: _render(actor, customer, addr),  # what the service stored, unread
@@ -85,7 +94,9 @@ async def customer_create(
 
 
 @router.post(
-    "/search", operation_id="searchCustomers", response={200: CustomerPage, 401: E, 403: E, 422: E, 429: E},
+    "/search",
+    operation_id="searchCustomers",
+    response={200: CustomerPage, 401: E, 403: E, 422: E, 429: E},
     summary="Find customers by e-mail or national id (sent in the body, never in the URL)",
 )
 async def customer_search(request, payload: CustomerSearch, paging: Query[PageQuery]):
@@ -99,8 +110,10 @@ async def customer_search(request, payload: CustomerSearch, paging: Query[PageQu
 
 
 @router.get(
-    "/{customer_id}", operation_id="getCustomer",
-    response={200: CustomerResponse, **READ_ERRORS}, summary="A customer (ETag)",
+    "/{customer_id}",
+    operation_id="getCustomer",
+    response={200: CustomerResponse, **READ_ERRORS},
+    summary="A customer (ETag)",
 )
 async def customer_get(request, customer_id: UUID):
     """A customer, with the ETag to send as If-Match when changing it. Contact data in clear needs
@@ -117,12 +130,15 @@ async def customer_get(request, customer_id: UUID):
 
 
 @router.patch(
-    "/{customer_id}", operation_id="updateCustomer",
+    "/{customer_id}",
+    operation_id="updateCustomer",
     response={200: CustomerResponse, 401: E, 403: E, 404: E, 409: E, 412: E, 422: E, 429: E},
     summary="Change names, contact data or consent (If-Match honoured)",
 )
 async def customer_update(
-    request, customer_id: UUID, payload: CustomerUpdate,
+    request,
+    customer_id: UUID,
+    payload: CustomerUpdate,
     if_match: str | None = Header(None, alias="If-Match", max_length=1024),
 ):
     """Change names, phone, address or consent (a withdrawal is recorded with its time). An erased
@@ -134,8 +150,12 @@ async def customer_update(
             changes[name] = ""
 
     def write():
-        guarded_update(model=Customer, pk=customer_id, if_match=if_match,
-                       update=lambda: services.customer_update(actor=actor, customer_id=customer_id, **changes))
+        guarded_update(
+            model=Customer,
+            pk=customer_id,
+            if_match=if_match,
+            update=lambda: services.customer_update(actor=actor, customer_id=customer_id, **changes),
+        )
         customer = selectors.customer_get(customer_id=customer_id)
         return _render(actor, customer, addr), etag_for(customer.pk, customer.updated_at)
 
@@ -144,7 +164,9 @@ async def customer_update(
 
 
 @router.get(
-    "/{customer_id}/export", operation_id="exportCustomer", response={200: CustomerExport, **READ_ERRORS},
+    "/{customer_id}/export",
+    operation_id="exportCustomer",
+    response={200: CustomerExport, **READ_ERRORS},
     summary="GDPR subject-access export: all personal data with policies and claims",
     by_alias=True,  # an event's `from` (a Python keyword: the model's field is from_)
 )
@@ -160,7 +182,9 @@ async def customer_export(request, customer_id: UUID):
 
 
 @router.delete(
-    "/{customer_id}/gdpr-delete", operation_id="eraseCustomer", response={200: CustomerErased, **READ_ERRORS, 409: E},
+    "/{customer_id}/gdpr-delete",
+    operation_id="eraseCustomer",
+    response={200: CustomerErased, **READ_ERRORS, 409: E},
     summary="GDPR erasure (409 with the reason under legal hold)",
 )
 async def customer_gdpr_delete(
@@ -174,5 +198,3 @@ async def customer_gdpr_delete(
         actor=request.auth, customer_id=customer_id, interface="api", reason=reason
     )
     return json_response({"id": customer.pk, "status": "erased", "erased_at": customer.erased_at})
-
-

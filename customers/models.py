@@ -22,18 +22,30 @@ class Customer(models.Model):
     email = models.EmailField(max_length=254, help_text="Stored lower-case; unique regardless of case.")
     first_name = models.CharField(max_length=100, validators=NAME_VALIDATORS)
     last_name = models.CharField(max_length=100, validators=NAME_VALIDATORS)
-    phone = encrypt(models.CharField(
-        max_length=16, blank=True, default="", validators=[PHONE_VALIDATOR],
-        help_text="International format: + and the country code, digits only, e.g. +442071234567.",
-    ))
+    phone = encrypt(
+        models.CharField(
+            max_length=16,
+            blank=True,
+            default="",
+            validators=[PHONE_VALIDATOR],
+            help_text="International format: + and the country code, digits only, e.g. +442071234567.",
+        )
+    )
     date_of_birth = encrypt(models.DateField(null=True, blank=True, validators=[pii.validate_not_future]))
     address = encrypt(models.TextField(blank=True, default="", max_length=500))
-    ssn = encrypt(models.CharField(
-        "national id (SSN)", max_length=32, blank=True, default="", validators=[pii.validate_national_id],
-        help_text=pii.NATIONAL_ID_HELP,
-    ))
-    ssn_hash = models.CharField("national id blind index", max_length=64, blank=True, default="", db_index=True,
-                                editable=False)
+    ssn = encrypt(
+        models.CharField(
+            "national id (SSN)",
+            max_length=32,
+            blank=True,
+            default="",
+            validators=[pii.validate_national_id],
+            help_text=pii.NATIONAL_ID_HELP,
+        )
+    )
+    ssn_hash = models.CharField(
+        "national id blind index", max_length=64, blank=True, default="", db_index=True, editable=False
+    )
     pii_encrypted = models.BooleanField("PII encrypted", default=True, editable=False)
     encryption_key_id = models.CharField("encryption key", max_length=32, blank=True, default="", editable=False)
     gdpr_consent = models.BooleanField("GDPR consent", default=False)
@@ -69,8 +81,11 @@ class Customer(models.Model):
             models.Index(fields=["created_at", "id"], name="customers_created_id_idx"),
             models.Index(fields=["gdpr_consent", "data_retention_date"], name="customers_consent_ret_idx"),
             # The retention job's scan (compliance.services.customers_due_for_erasure): live rows only.
-            models.Index(fields=["data_retention_date"], condition=models.Q(erased_at__isnull=True),
-                         name="customers_retention_due_idx"),
+            models.Index(
+                fields=["data_retention_date"],
+                condition=models.Q(erased_at__isnull=True),
+                name="customers_retention_due_idx",
+            ),
         ]
 
     def __str__(self) -> str:

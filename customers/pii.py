@@ -19,11 +19,15 @@ REDACTED = "[redacted]"
 US_SSN = re.compile(r"^\d{3}([- ]?)\d{2}\1\d{4}$", re.ASCII)
 UK_NINO = re.compile(r"^[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]$", re.IGNORECASE | re.ASCII)
 # The same rule as one pattern for the API document (JSON Schema regexes have no back-references); "" is none.
-NATIONAL_ID_PATTERN = (r"([0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{9}"
-                       r"|[A-Za-z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-Da-d])?")
+NATIONAL_ID_PATTERN = (
+    r"([0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{9}"
+    r"|[A-Za-z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-Da-d])?"
+)
 NATIONAL_ID_HELP = "A US social security number (123-45-6789) or a UK National Insurance number (AB 12 34 56 C)."
-NATIONAL_ID_ERROR = ("Enter a valid national id: a US social security number (123-45-6789) or a UK National "
-                     "Insurance number (AB 12 34 56 C).")
+NATIONAL_ID_ERROR = (
+    "Enter a valid national id: a US social security number (123-45-6789) or a UK National "
+    "Insurance number (AB 12 34 56 C)."
+)
 
 
 def validate_not_future(value) -> None:

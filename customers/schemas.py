@@ -54,14 +54,20 @@ def _not_future(value: dt.date | None) -> dt.date | None:
 
 
 # `format: email` so generated clients and fuzzers send addresses; Django's validator is the stricter judge.
-Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(_email),
-                  WithJsonSchema({"type": "string", "format": "email", "maxLength": EMAIL_MAX})]
+Email = Annotated[
+    str,
+    StringConstraints(max_length=254),
+    AfterValidator(_email),
+    WithJsonSchema({"type": "string", "format": "email", "maxLength": EMAIL_MAX}),
+]
 Name = name_text(100)
 # E.164 (ASCII digits; "" clears), surrounding whitespace stripped: the documented pattern says so too.
 _PHONE = r"(\+?[1-9][0-9]{1,14})?"
 _PHONE_RE = re.compile(f"^{_PHONE}$")
 Phone = Annotated[str, AfterValidator(_e164), WithJsonSchema({"type": "string", "pattern": padded_pattern(_PHONE)})]
 Address = Annotated[str, StringConstraints(max_length=500)]
+
+
 def _national_id(value: str) -> str:
     value = value.strip()
     try:
@@ -72,8 +78,12 @@ def _national_id(value: str) -> str:
 
 
 # The length as sent, stored stripped; the format the model validates (customers.pii), documented as a pattern.
-Ssn = Annotated[str, Field(max_length=32), AfterValidator(_national_id),
-                WithJsonSchema({"type": "string", "maxLength": 32, "pattern": padded_pattern(pii.NATIONAL_ID_PATTERN)})]
+Ssn = Annotated[
+    str,
+    Field(max_length=32),
+    AfterValidator(_national_id),
+    WithJsonSchema({"type": "string", "maxLength": 32, "pattern": padded_pattern(pii.NATIONAL_ID_PATTERN)}),
+]
 BirthDate = Annotated[Day, AfterValidator(_not_future)]
 
 
@@ -96,8 +106,8 @@ class CustomerUpdate(Schema):
     # Names and consent cannot be cleared: omit them to keep them (null is refused, and documented so).
     first_name: Name = None
     last_name: Name = None
-    phone: Phone | None = Field(None, description="null or \"\" clears it")
-    address: Address | None = Field(None, description="null or \"\" clears it")
+    phone: Phone | None = Field(None, description='null or "" clears it')
+    address: Address | None = Field(None, description='null or "" clears it')
     gdpr_consent: Flag = Field(None, description="a JSON boolean; false withdraws consent (recorded)")
 
 
@@ -123,8 +133,10 @@ class CustomerResponse(Schema):
 
 class CustomerFilter(Schema):
     email: Annotated[str, StringConstraints(max_length=254)] | None = Field(
-        None, description="exact, any case. Deprecated: the address travels in the URL (proxy logs, browser "
-        "history); use POST /api/customers/search", json_schema_extra={"deprecated": True},
+        None,
+        description="exact, any case. Deprecated: the address travels in the URL (proxy logs, browser "
+        "history); use POST /api/customers/search",
+        json_schema_extra={"deprecated": True},
     )
     first_name: Annotated[str, StringConstraints(max_length=100)] | None = Field(None, description="contains")
     last_name: Annotated[str, StringConstraints(max_length=100)] | None = Field(None, description="contains")
@@ -138,8 +150,9 @@ class CustomerSearch(Schema):
     """Find customers by e-mail and/or national id. The values travel in the body, never in the URL."""
 
     # At least one of the two (an empty body is a 422), documented as such.
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [{"required": ["email"]},
-                                                                           {"required": ["ssn"]}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"anyOf": [{"required": ["email"]}, {"required": ["ssn"]}]}
+    )
 
     # Each value must hold something its normalisation keeps (an @; a letter or digit), so a value the document
     # accepts is never "nothing given". null is refused: leave the field out instead.
@@ -252,7 +265,7 @@ class ExportedDocument(_Exported):
 
 
 class ExportedPayment(_Exported):
-    """A payment to the policyholder on one of their claims (SPEC §10.1): who was paid is the person."""
+    """A payment to the policyholder on one of their claims: who was paid is the person."""
 
     payment_number: str
     cost_type: str

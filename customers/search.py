@@ -42,7 +42,5 @@ def customers_matching(search_term: str) -> QuerySet[Customer]:
     for bit in smart_split(search_term):
         if bit.startswith(('"', "'")) and bit[0] == bit[-1]:
             bit = unescape_string_literal(bit)
-        queryset = queryset.filter(
-            Q(last_name__icontains=bit) | Q(first_name__icontains=bit) | Q(email__icontains=bit)
-        )
+        queryset = queryset.filter(Q(last_name__icontains=bit) | Q(first_name__icontains=bit) | Q(email__icontains=bit))
     return queryset

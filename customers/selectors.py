@@ -14,9 +14,22 @@ from vanguard.core.emails import normalise_email
 from vanguard.core.pagination import PageQuery, page_of
 
 LIST_FIELDS = (
-    "id", "email", "first_name", "last_name", "phone", "date_of_birth", "address", "ssn", "gdpr_consent",
-    "pii_encrypted", "gdpr_consent_date", "gdpr_consent_withdrawn_at", "data_retention_date", "erased_at",
-    "created_at", "updated_at",
+    "id",
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "date_of_birth",
+    "address",
+    "ssn",
+    "gdpr_consent",
+    "pii_encrypted",
+    "gdpr_consent_date",
+    "gdpr_consent_withdrawn_at",
+    "data_retention_date",
+    "erased_at",
+    "created_at",
+    "updated_at",
 )
 CLEAR_PII_FIELDS = ("phone", "date_of_birth", "address")
 # A list masks the birth date completely (customer_row sets it to None): it is not even read and decrypted.
@@ -62,8 +75,9 @@ def customer_row(row: dict[str, Any], *, clear: bool) -> dict[str, Any]:
 def customer_list(*, filters: Any, params: PageQuery) -> dict[str, Any]:
     """One page of customers. Contact data is always masked in lists: clear PII is shown (and logged,
     SPEC §7.3) only on a customer's own detail, so a list never writes fifty access-log rows."""
-    return page_of(customer_queryset(filters), params, fields=MASKED_LIST_FIELDS,
-                   row=lambda r: customer_row(r, clear=False))
+    return page_of(
+        customer_queryset(filters), params, fields=MASKED_LIST_FIELDS, row=lambda r: customer_row(r, clear=False)
+    )
 
 
 def customer_search(*, email: str | None, ssn: str | None, params: PageQuery) -> dict[str, Any]:

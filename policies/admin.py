@@ -63,8 +63,13 @@ class PolicyAdmin(PostedSearchMixin, VanguardModelAdmin):
     # term as one column of two short dates (sorted by its end), nothing wrapping (vanguard/admin.css).
     list_display = ("policy", "customer_link", "type", "status", "money_premium", "money_coverage", "term")
     list_select_related = ("customer",)
-    list_filter = ("policy_type", "status", "compliance_status", ("start_date", admin.DateFieldListFilter),
-                   EndsWithinFilter)
+    list_filter = (
+        "policy_type",
+        "status",
+        "compliance_status",
+        ("start_date", admin.DateFieldListFilter),
+        EndsWithinFilter,
+    )
     search_fields = ("=policy_number", "customer__last_name", "customer__first_name", "customer__email")
     search_help_text = "Policy number (exact), or the customer's name or email."
     autocomplete_fields = ("customer",)
@@ -138,8 +143,10 @@ class PolicyAdmin(PostedSearchMixin, VanguardModelAdmin):
                 ("Term", {"fields": ("start_date", "end_date")}),
             ]
         # Amounts that can no longer change are shown formatted ("405,266.00 EUR"), not as an input's digits.
-        money = ("premium_amount", "coverage_amount") if obj.status in Policy.AMENDABLE_STATUSES else (
-            "money_premium_amount", "money_coverage_amount"
+        money = (
+            ("premium_amount", "coverage_amount")
+            if obj.status in Policy.AMENDABLE_STATUSES
+            else ("money_premium_amount", "money_coverage_amount")
         )
         return [
             (None, {"fields": ("policy_number", "customer", "policy_type", "status", "renewal_link")}),
@@ -153,8 +160,18 @@ class PolicyAdmin(PostedSearchMixin, VanguardModelAdmin):
         if obj is None:
             return ()
         readonly = [
-            "policy_number", "customer", "policy_type", "status", "renewal_link", "start_date", "cancellation_reason",
-            "cancelled_at", "compliance_status", "last_audit_date", "created_at", "updated_at",
+            "policy_number",
+            "customer",
+            "policy_type",
+            "status",
+            "renewal_link",
+            "start_date",
+            "cancellation_reason",
+            "cancelled_at",
+            "compliance_status",
+            "last_audit_date",
+            "created_at",
+            "updated_at",
         ]
         if obj.status not in Policy.AMENDABLE_STATUSES:
             readonly += ["money_premium_amount", "money_coverage_amount"]

@@ -30,8 +30,10 @@ def _render_by_id(policy_id: UUID) -> dict:
 
 
 @router.get(
-    "", operation_id="listPolicies",
-    response={200: PolicyPage, **READ_ERRORS}, summary="List policies (newest first)",
+    "",
+    operation_id="listPolicies",
+    response={200: PolicyPage, **READ_ERRORS},
+    summary="List policies (newest first)",
 )
 async def policy_list(request, filters: Query[PolicyFilter], paging: Query[PageQuery]):
     """A page of policies, newest first, filtered by customer, type, status, premium range and the day
@@ -41,12 +43,14 @@ async def policy_list(request, filters: Query[PolicyFilter], paging: Query[PageQ
 
 
 @router.post(
-    "", operation_id="createPolicy",
+    "",
+    operation_id="createPolicy",
     response={201: PolicyResponse, 400: E, 401: E, 403: E, 404: E, 409: E, 422: E, 429: E},
     summary="Write a policy (active when it has started, pending when it starts in the future)",
 )
 async def policy_create(
-    request, payload: PolicyCreate,
+    request,
+    payload: PolicyCreate,
     idempotency_key: str | None = idempotency_key_header(),
 ):
     """Write a policy for a customer: active when its term has started, pending when it starts later.
@@ -54,14 +58,20 @@ async def policy_create(
     amount not above 0, a 422. Honours Idempotency-Key."""
     actor, data = request.auth, payload.dict()
     return await create_response(
-        request, key_header=idempotency_key, route="POST /api/policies", payload=data,
-        create=lambda: services.policy_create(actor=actor, **data), render=_render_by_id,
+        request,
+        key_header=idempotency_key,
+        route="POST /api/policies",
+        payload=data,
+        create=lambda: services.policy_create(actor=actor, **data),
+        render=_render_by_id,
     )
 
 
 @router.get(
-    "/{policy_id}", operation_id="getPolicy",
-    response={200: PolicyResponse, **READ_ERRORS}, summary="A policy with its customer",
+    "/{policy_id}",
+    operation_id="getPolicy",
+    response={200: PolicyResponse, **READ_ERRORS},
+    summary="A policy with its customer",
 )
 async def policy_get(request, policy_id: UUID):
     """A policy with its customer summary, and the ETag to send as If-Match when changing it."""
@@ -71,12 +81,15 @@ async def policy_get(request, policy_id: UUID):
 
 
 @router.patch(
-    "/{policy_id}", operation_id="updatePolicy",
+    "/{policy_id}",
+    operation_id="updatePolicy",
     response={200: PolicyResponse, 400: E, 401: E, 403: E, 404: E, 409: E, 412: E, 422: E, 429: E},
     summary="Amend premium, coverage or end date, or change the status (If-Match honoured)",
 )
 async def policy_update(
-    request, policy_id: UUID, payload: PolicyUpdate,
+    request,
+    policy_id: UUID,
+    payload: PolicyUpdate,
     if_match: str | None = Header(None, alias="If-Match", max_length=1024),
 ):
     """Amend premium, coverage or end date, or change the status, which runs the lifecycle transition
@@ -87,8 +100,12 @@ async def policy_update(
 
     def write():
         # One service call, one transaction: a refused transition also undoes the amendments sent with it.
-        guarded_update(model=Policy, pk=policy_id, if_match=if_match,
-                       update=lambda: services.policy_update(actor=actor, policy_id=policy_id, **changes))
+        guarded_update(
+            model=Policy,
+            pk=policy_id,
+            if_match=if_match,
+            update=lambda: services.policy_update(actor=actor, policy_id=policy_id, **changes),
+        )
         policy = selectors.policy_get(policy_id=policy_id)
         return selectors.policy_row(policy), etag_for(policy.pk, policy.updated_at)
 
@@ -97,12 +114,15 @@ async def policy_update(
 
 
 @router.post(
-    "/{policy_id}/renew", operation_id="renewPolicy",
+    "/{policy_id}/renew",
+    operation_id="renewPolicy",
     response={201: PolicyResponse, 400: E, 401: E, 403: E, 404: E, 409: E, 422: E, 429: E},
     summary="Renew: the next term as a new policy (renewal_of set)",
 )
 async def policy_renew(
-    request, policy_id: UUID, payload: PolicyRenew | None = NO_BODY,
+    request,
+    policy_id: UUID,
+    payload: PolicyRenew | None = NO_BODY,
     idempotency_key: str | None = idempotency_key_header(),
 ):
     """Renew a policy: the next term is written as a new policy (`renewal_of_id` set), by default with
@@ -111,6 +131,10 @@ async def policy_renew(
     actor = request.auth
     options = payload.dict(exclude_none=True) if payload else {}
     return await create_response(
-        request, key_header=idempotency_key, route=f"POST /api/policies/{policy_id}/renew", payload=options,
-        create=lambda: services.policy_renew(actor=actor, policy_id=policy_id, **options), render=_render_by_id,
+        request,
+        key_header=idempotency_key,
+        route=f"POST /api/policies/{policy_id}/renew",
+        payload=options,
+        create=lambda: services.policy_renew(actor=actor, policy_id=policy_id, **options),
+        render=_render_by_id,
     )

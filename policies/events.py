@@ -8,10 +8,21 @@ from policies.models import Policy, PolicyEvent
 
 
 def policy_event_record(
-    *, policy: Policy, actor, kind: str, from_status: str = "", to_status: str = "", reason: str = "",
+    *,
+    policy: Policy,
+    actor,
+    kind: str,
+    from_status: str = "",
+    to_status: str = "",
+    reason: str = "",
     data: dict[str, Any] | None = None,
 ) -> PolicyEvent:
     return PolicyEvent.objects.create(
-        policy=policy, actor=actor, kind=kind, from_status=from_status, to_status=to_status, reason=reason,
+        policy=policy,
+        actor=actor,
+        kind=kind,
+        from_status=from_status,
+        to_status=to_status,
+        reason=reason,
         data=data or {},
     )

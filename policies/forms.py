@@ -16,10 +16,15 @@ from vanguard.forms import ServiceModelForm, TransitionForm
 def policy_choice_label(policy: Policy) -> str:
     """A policy as staff pick it (autocompletes): "POL-34663B29 · Ada Lovelace · Home · Active · <term>".
     Needs the customer (select_related) to avoid a query per row."""
-    return " · ".join((
-        policy.policy_number, policy.customer.full_name, policy.get_policy_type_display(),
-        policy.get_status_display(), term_text(policy.start_date, policy.end_date),
-    ))
+    return " · ".join(
+        (
+            policy.policy_number,
+            policy.customer.full_name,
+            policy.get_policy_type_display(),
+            policy.get_status_display(),
+            term_text(policy.start_date, policy.end_date),
+        )
+    )
 
 
 class PolicyCreateForm(ServiceModelForm):
@@ -32,9 +37,13 @@ class PolicyCreateForm(ServiceModelForm):
     def call_service(self) -> Policy:
         data = self.cleaned_data
         return services.policy_create(
-            actor=self.actor, customer_id=data["customer"].pk, policy_type=data["policy_type"],
-            premium_amount=data["premium_amount"], coverage_amount=data["coverage_amount"],
-            start_date=data["start_date"], end_date=data["end_date"],
+            actor=self.actor,
+            customer_id=data["customer"].pk,
+            policy_type=data["policy_type"],
+            premium_amount=data["premium_amount"],
+            coverage_amount=data["coverage_amount"],
+            start_date=data["start_date"],
+            end_date=data["end_date"],
         )
 
 
@@ -56,7 +65,9 @@ class CancelForm(TransitionForm):
         label="Cancellation reason", max_length=2000, widget=forms.Textarea(attrs={"rows": 3, "cols": 60})
     )
     effective_date = forms.SplitDateTimeField(
-        label="Effective from", widget=AdminSplitDateTime, initial=timezone.now,
+        label="Effective from",
+        widget=AdminSplitDateTime,
+        initial=timezone.now,
         help_text="When cover ends. Defaults to now; back-dating is allowed.",
     )
 
@@ -65,5 +76,6 @@ class AuditForm(TransitionForm):
     outcome = forms.ChoiceField(
         label="Outcome", choices=Policy.ComplianceStatus.choices, initial=Policy.ComplianceStatus.COMPLIANT
     )
-    note = forms.CharField(label="Note", required=False, max_length=2000,
-                           widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
+    note = forms.CharField(
+        label="Note", required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3, "cols": 60})
+    )

@@ -67,9 +67,7 @@ class Policy(models.Model):
     last_audit_date = models.DateTimeField(null=True, blank=True)
     cancellation_reason = models.TextField(blank=True, default="")
     cancelled_at = models.DateTimeField(null=True, blank=True)
-    renewal_of = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="renewals"
-    )
+    renewal_of = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="renewals")
     created_at = models.DateTimeField(auto_now_add=True)  # indexed with id: Meta.indexes
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -86,12 +84,8 @@ class Policy(models.Model):
             models.CheckConstraint(condition=Q(premium_amount__gt=0), name="policies_policy_premium_positive"),
             models.CheckConstraint(condition=Q(coverage_amount__gt=0), name="policies_policy_coverage_positive"),
             models.CheckConstraint(condition=Q(end_date__gt=F("start_date")), name="valid_date_range"),
-            models.CheckConstraint(
-                condition=Q(policy_type__in=PolicyType.values), name="policies_policy_type_valid"
-            ),
-            models.CheckConstraint(
-                condition=Q(status__in=PolicyStatus.values), name="policies_policy_status_valid"
-            ),
+            models.CheckConstraint(condition=Q(policy_type__in=PolicyType.values), name="policies_policy_type_valid"),
+            models.CheckConstraint(condition=Q(status__in=PolicyStatus.values), name="policies_policy_status_valid"),
             models.CheckConstraint(
                 condition=Q(compliance_status__in=ComplianceStatus.values),
                 name="policies_policy_compliance_status_valid",

@@ -38,9 +38,14 @@ class PolicyUpdate(Schema):
     """Amendments and, with `status`, a transition: active (issue/reinstate), inactive (suspend),
     cancelled (needs `reason`), expired (only after the end date). Anything else is a 409."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=text_required_when(
-        "status", PolicyStatus.CANCELLED.value, "reason",  # policy_cancel's 422
-    ))
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=text_required_when(
+            "status",
+            PolicyStatus.CANCELLED.value,
+            "reason",  # policy_cancel's 422
+        ),
+    )
 
     premium_amount: Premium | None = None
     coverage_amount: Coverage | None = None

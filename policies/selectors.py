@@ -11,9 +11,22 @@ from policies.models import Policy
 from vanguard.core.pagination import PageQuery, page_of
 
 FIELDS = (
-    "id", "policy_number", "customer_id", "policy_type", "premium_amount", "coverage_amount", "start_date",
-    "end_date", "status", "compliance_status", "last_audit_date", "cancellation_reason", "cancelled_at",
-    "renewal_of_id", "created_at", "updated_at",
+    "id",
+    "policy_number",
+    "customer_id",
+    "policy_type",
+    "premium_amount",
+    "coverage_amount",
+    "start_date",
+    "end_date",
+    "status",
+    "compliance_status",
+    "last_audit_date",
+    "cancellation_reason",
+    "cancelled_at",
+    "renewal_of_id",
+    "created_at",
+    "updated_at",
 )
 CUSTOMER_SUMMARY_FIELDS = ("id", "email", "first_name", "last_name")
 ONLY_FIELDS = tuple(name.removesuffix("_id") if name.endswith("_id") else name for name in FIELDS)

@@ -72,8 +72,11 @@ def initial_status(start_date: dt.datetime, *, now: dt.datetime | None = None) -
 
 
 def _check_dates(start: dt.datetime, end: dt.datetime) -> None:
-    errors = {name: [f"The {name.replace('_', ' ')} {OUT_OF_RANGE}."]
-              for name, value in (("start_date", start), ("end_date", end)) if value and not year_in_range(value)}
+    errors = {
+        name: [f"The {name.replace('_', ' ')} {OUT_OF_RANGE}."]
+        for name, value in (("start_date", start), ("end_date", end))
+        if value and not year_in_range(value)
+    }
     if errors:
         raise ValidationError(errors)
     if start and end and end <= start:
@@ -132,8 +135,9 @@ def policy_create(
     require(actor, "policies.add_policy", "create policies")
     # Locked so that an erasure or a consent withdrawal running now either commits first (and is seen
     # here) or waits for this policy: never new business for a customer erased in the meantime.
-    customer = Customer.objects.select_for_update(no_key=True).only("pk", "erased_at", "gdpr_consent").get(
-        pk=customer_id)
+    customer = (
+        Customer.objects.select_for_update(no_key=True).only("pk", "erased_at", "gdpr_consent").get(pk=customer_id)
+    )
     if customer.is_erased:
         raise Conflict("This customer's personal data was erased; no new policies can be written.")
     if not customer.gdpr_consent:
@@ -157,7 +161,10 @@ def policy_create(
     _check_premium(policy_type, premium_amount)
     save_with_unique_number(policy, field="policy_number", prefix="POL", save=lambda p: p.save())
     policy_event_record(
-        policy=policy, actor=actor, kind=PolicyEvent.Kind.CREATED, to_status=policy.status,
+        policy=policy,
+        actor=actor,
+        kind=PolicyEvent.Kind.CREATED,
+        to_status=policy.status,
         data={"renewal_of": str(renewal_of.pk)} if renewal_of else {},
     )
     return policy
@@ -185,16 +192,26 @@ def policy_update(
     """
     policy = None
     if premium_amount is not None or coverage_amount is not None or end_date is not None:
-        policy = _amend(actor=actor, policy_id=policy_id, premium_amount=premium_amount,
-                        coverage_amount=coverage_amount, end_date=end_date)
+        policy = _amend(
+            actor=actor,
+            policy_id=policy_id,
+            premium_amount=premium_amount,
+            coverage_amount=coverage_amount,
+            end_date=end_date,
+        )
     if status is not None:
-        policy = policy_set_status(actor=actor, policy_id=policy_id, status=status, reason=reason,
-                                   effective_date=effective_date)
+        policy = policy_set_status(
+            actor=actor, policy_id=policy_id, status=status, reason=reason, effective_date=effective_date
+        )
     return policy if policy is not None else _lock(policy_id)
 
 
 def _amend(
-    *, actor: User, policy_id: UUID, premium_amount: Decimal | None, coverage_amount: Decimal | None,
+    *,
+    actor: User,
+    policy_id: UUID,
+    premium_amount: Decimal | None,
+    coverage_amount: Decimal | None,
     end_date: dt.datetime | None,
 ) -> Policy:
     require(actor, "policies.change_policy", "change policies")
@@ -203,7 +220,9 @@ def _amend(
     changes = {
         name: value
         for name, value in {
-            "premium_amount": premium_amount, "coverage_amount": coverage_amount, "end_date": end_date
+            "premium_amount": premium_amount,
+            "coverage_amount": coverage_amount,
+            "end_date": end_date,
         }.items()
         if value is not None and getattr(policy, name) != value
     }
@@ -224,7 +243,9 @@ def _amend(
         _check_premium(policy.policy_type, policy.premium_amount)
     _save(policy, list(changes))
     policy_event_record(
-        policy=policy, actor=actor, kind=PolicyEvent.Kind.UPDATED,
+        policy=policy,
+        actor=actor,
+        kind=PolicyEvent.Kind.UPDATED,
         data={name: {"from": before[name], "to": str(value)} for name, value in changes.items()},
     )
     return policy
@@ -255,7 +276,12 @@ def policy_set_status(
 
 
 def _transition(
-    *, actor: User, policy_id: UUID, row: Transition, kind: str, reason: str = "",
+    *,
+    actor: User,
+    policy_id: UUID,
+    row: Transition,
+    kind: str,
+    reason: str = "",
     extra_fields: dict[str, Any] | None = None,
 ) -> Policy:
     require(actor, row.permission, row.may)
@@ -270,7 +296,12 @@ def _transition(
         setattr(policy, name, value)
     _save(policy, ["status", *(extra_fields or {})])
     policy_event_record(
-        policy=policy, actor=actor, kind=kind, from_status=previous, to_status=row.target, reason=reason,
+        policy=policy,
+        actor=actor,
+        kind=kind,
+        from_status=previous,
+        to_status=row.target,
+        reason=reason,
         data={name: str(value) for name, value in (extra_fields or {}).items()},
     )
     _notify(policy)
@@ -286,15 +317,17 @@ def policy_issue(*, actor: User, policy_id: UUID) -> Policy:
 @transaction.atomic
 def policy_suspend(*, actor: User, policy_id: UUID, reason: str = "") -> Policy:
     """active → inactive."""
-    return _transition(actor=actor, policy_id=policy_id, row=_row("suspend"), kind=PolicyEvent.Kind.SUSPENDED,
-                       reason=reason)
+    return _transition(
+        actor=actor, policy_id=policy_id, row=_row("suspend"), kind=PolicyEvent.Kind.SUSPENDED, reason=reason
+    )
 
 
 @transaction.atomic
 def policy_reinstate(*, actor: User, policy_id: UUID, reason: str = "") -> Policy:
     """inactive → active."""
-    return _transition(actor=actor, policy_id=policy_id, row=_row("reinstate"), kind=PolicyEvent.Kind.REINSTATED,
-                       reason=reason)
+    return _transition(
+        actor=actor, policy_id=policy_id, row=_row("reinstate"), kind=PolicyEvent.Kind.REINSTATED, reason=reason
+    )
 
 
 @transaction.atomic
@@ -308,7 +341,11 @@ def policy_cancel(*, actor: User, policy_id: UUID, reason: str, effective_date: 
     if not reason:
         raise ValidationError({"reason": ["A cancellation reason is required."]})
     return _transition(
-        actor=actor, policy_id=policy_id, row=row, kind=PolicyEvent.Kind.CANCELLED, reason=reason,
+        actor=actor,
+        policy_id=policy_id,
+        row=row,
+        kind=PolicyEvent.Kind.CANCELLED,
+        reason=reason,
         extra_fields={"cancellation_reason": reason, "cancelled_at": effective_date or timezone.now()},
     )
 
@@ -353,8 +390,13 @@ def policies_expire_due(*, actor: User, now: dt.datetime | None = None, batch_si
 
 @transaction.atomic
 def policy_renew(
-    *, actor: User, policy_id: UUID, start_date: dt.datetime | None = None, end_date: dt.datetime | None = None,
-    premium_amount: Decimal | None = None, coverage_amount: Decimal | None = None,
+    *,
+    actor: User,
+    policy_id: UUID,
+    start_date: dt.datetime | None = None,
+    end_date: dt.datetime | None = None,
+    premium_amount: Decimal | None = None,
+    coverage_amount: Decimal | None = None,
 ) -> Policy:
     """active|expired → a new term as a new policy (`renewal_of` set; the old one keeps its status).
 
@@ -375,22 +417,31 @@ def policy_renew(
     if existing is not None:
         return existing
     renewal = policy_create(
-        actor=actor, customer_id=policy.customer_id, policy_type=policy.policy_type,
+        actor=actor,
+        customer_id=policy.customer_id,
+        policy_type=policy.policy_type,
         premium_amount=premium_amount if premium_amount is not None else policy.premium_amount,
         coverage_amount=coverage_amount if coverage_amount is not None else policy.coverage_amount,
-        start_date=start, end_date=end, renewal_of=policy,
+        start_date=start,
+        end_date=end,
+        renewal_of=policy,
     )
     policy_event_record(
-        policy=policy, actor=actor, kind=PolicyEvent.Kind.RENEWED, from_status=policy.status,
-        to_status=policy.status, data={"renewal_id": str(renewal.pk), "renewal_number": renewal.policy_number},
+        policy=policy,
+        actor=actor,
+        kind=PolicyEvent.Kind.RENEWED,
+        from_status=policy.status,
+        to_status=policy.status,
+        data={"renewal_id": str(renewal.pk), "renewal_number": renewal.policy_number},
     )
     _notify(renewal)
     return renewal
 
 
 @transaction.atomic
-def policy_record_audit(*, actor: User, policy_id: UUID, outcome: str = Policy.ComplianceStatus.COMPLIANT,
-                        note: str = "") -> Policy:
+def policy_record_audit(
+    *, actor: User, policy_id: UUID, outcome: str = Policy.ComplianceStatus.COMPLIANT, note: str = ""
+) -> Policy:
     """A compliance officer records a policy audit: locks the policy, sets last_audit_date and the
     compliance status, and records an `audited` event. Allowed in any status (audits look at history)."""
     row = _row("audit")
@@ -401,8 +452,9 @@ def policy_record_audit(*, actor: User, policy_id: UUID, outcome: str = Policy.C
     previous = policy.compliance_status
     policy.compliance_status, policy.last_audit_date = outcome, timezone.now()
     _save(policy, ["compliance_status", "last_audit_date"])
-    policy_event_record(policy=policy, actor=actor, kind=PolicyEvent.Kind.AUDITED, reason=note,
-                        data={"from": previous, "to": outcome})
+    policy_event_record(
+        policy=policy, actor=actor, kind=PolicyEvent.Kind.AUDITED, reason=note, data={"from": previous, "to": outcome}
+    )
     return policy
 
 
@@ -437,8 +489,12 @@ def policies_flag_for_review(*, actor: User, now: dt.datetime | None = None, bat
                     continue
                 policy.compliance_status = Policy.ComplianceStatus.REVIEW_REQUIRED
                 _save(policy, ["compliance_status"])
-                policy_event_record(policy=policy, actor=actor, kind=PolicyEvent.Kind.FLAGGED,
-                                    data={"last_audit_date": str(policy.last_audit_date)})
+                policy_event_record(
+                    policy=policy,
+                    actor=actor,
+                    kind=PolicyEvent.Kind.FLAGGED,
+                    data={"last_audit_date": str(policy.last_audit_date)},
+                )
                 flagged += 1
 
 
@@ -448,49 +504,117 @@ def policies_flag_for_review(*, actor: User, now: dt.datetime | None = None, bat
 # policy_set_status (the API) and the admin's buttons, pages, actions and permission checks all read it.
 POLICY_TRANSITIONS = TransitionTable(
     Transition(
-        "issue", "Issue…", "policies.transition_policy", frozenset({S.PENDING}), S.ACTIVE,
-        policy_issue, may="change the status of policies", verb="issued", form="vanguard.forms.ConfirmForm",
-        submit="Issue policy", submit_many="Issue policies", done="{obj} issued.",
-        action="issue_policies", action_label="Issue selected pending policies", done_many="issued",
+        "issue",
+        "Issue…",
+        "policies.transition_policy",
+        frozenset({S.PENDING}),
+        S.ACTIVE,
+        policy_issue,
+        may="change the status of policies",
+        verb="issued",
+        form="vanguard.forms.ConfirmForm",
+        submit="Issue policy",
+        submit_many="Issue policies",
+        done="{obj} issued.",
+        action="issue_policies",
+        action_label="Issue selected pending policies",
+        done_many="issued",
         note="Issuing makes the policy active; the customer is notified.",
     ),
     Transition(
-        "suspend", "Suspend…", "policies.transition_policy", frozenset({S.ACTIVE}), S.INACTIVE,
-        policy_suspend, may="change the status of policies", verb="suspended", form="vanguard.forms.ConfirmForm",
-        submit="Suspend policy", submit_many="Suspend policies", done="{obj} suspended.",
-        action="suspend_policies", action_label="Suspend selected policies", done_many="suspended",
+        "suspend",
+        "Suspend…",
+        "policies.transition_policy",
+        frozenset({S.ACTIVE}),
+        S.INACTIVE,
+        policy_suspend,
+        may="change the status of policies",
+        verb="suspended",
+        form="vanguard.forms.ConfirmForm",
+        submit="Suspend policy",
+        submit_many="Suspend policies",
+        done="{obj} suspended.",
+        action="suspend_policies",
+        action_label="Suspend selected policies",
+        done_many="suspended",
         note="Suspending makes the policy inactive until it is reinstated.",
     ),
     Transition(
-        "reinstate", "Reinstate", "policies.transition_policy", frozenset({S.INACTIVE}), S.ACTIVE,
-        policy_reinstate, may="change the status of policies", verb="reinstated", done="{obj} reinstated.",
-        action="reinstate_policies", action_label="Reinstate selected policies", done_many="reinstated",
+        "reinstate",
+        "Reinstate",
+        "policies.transition_policy",
+        frozenset({S.INACTIVE}),
+        S.ACTIVE,
+        policy_reinstate,
+        may="change the status of policies",
+        verb="reinstated",
+        done="{obj} reinstated.",
+        action="reinstate_policies",
+        action_label="Reinstate selected policies",
+        done_many="reinstated",
     ),
     Transition(
-        "cancel", "Cancel…", "policies.transition_policy", frozenset({S.PENDING, S.ACTIVE, S.INACTIVE}),
-        S.CANCELLED, policy_cancel, may="cancel policies", verb="cancelled", form="policies.forms.CancelForm",
-        submit="Cancel policy", submit_many="Cancel policies", done="{obj} cancelled.",
-        action="cancel_policies", action_label="Cancel selected policies…", done_many="cancelled",
+        "cancel",
+        "Cancel…",
+        "policies.transition_policy",
+        frozenset({S.PENDING, S.ACTIVE, S.INACTIVE}),
+        S.CANCELLED,
+        policy_cancel,
+        may="cancel policies",
+        verb="cancelled",
+        form="policies.forms.CancelForm",
+        submit="Cancel policy",
+        submit_many="Cancel policies",
+        done="{obj} cancelled.",
+        action="cancel_policies",
+        action_label="Cancel selected policies…",
+        done_many="cancelled",
         note="Cancelling ends cover from the effective date; this cannot be undone.",
     ),
     # The daily job's (policies.tasks.expire_policies) and the API's: no button in the back office.
     Transition(
-        "expire", "", "policies.transition_policy", frozenset({S.ACTIVE}), S.EXPIRED,
-        policy_expire, may="expire policies", verb="expired",
+        "expire",
+        "",
+        "policies.transition_policy",
+        frozenset({S.ACTIVE}),
+        S.EXPIRED,
+        policy_expire,
+        may="expire policies",
+        verb="expired",
     ),
     Transition(
-        "renew", "Renew…", "policies.transition_policy", frozenset({S.ACTIVE, S.EXPIRED}), None,
-        policy_renew, may="renew policies", verb="renewed", form="vanguard.forms.ConfirmForm",
-        submit="Renew policy", submit_many="Renew policies", done="{obj} renewed as {result}.",
-        action="renew_policies", action_label="Renew selected policies (next term)", done_many="renewed",
+        "renew",
+        "Renew…",
+        "policies.transition_policy",
+        frozenset({S.ACTIVE, S.EXPIRED}),
+        None,
+        policy_renew,
+        may="renew policies",
+        verb="renewed",
+        form="vanguard.forms.ConfirmForm",
+        submit="Renew policy",
+        submit_many="Renew policies",
+        done="{obj} renewed as {result}.",
+        action="renew_policies",
+        action_label="Renew selected policies (next term)",
+        done_many="renewed",
         note="Renewing writes a new policy for the next term, with the same premium and coverage, starting when "
-             "this one ends.",
+        "this one ends.",
     ),
     Transition(
-        "audit", "Record compliance audit…", "policies.audit_policy", None, None,
-        policy_record_audit, may="record policy audits", form="policies.forms.AuditForm",
-        submit="Record audit", done="{obj}: compliance audit recorded.",
-        action="record_audit", action_label="Record compliance audit…", done_many="audit recorded",
+        "audit",
+        "Record compliance audit…",
+        "policies.audit_policy",
+        None,
+        None,
+        policy_record_audit,
+        may="record policy audits",
+        form="policies.forms.AuditForm",
+        submit="Record audit",
+        done="{obj}: compliance audit recorded.",
+        action="record_audit",
+        action_label="Record compliance audit…",
+        done_many="audit recorded",
     ),
     record_id="policy_id",
 )

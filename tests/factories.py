@@ -103,7 +103,8 @@ class PolicyFactory(factory.django.DjangoModelFactory):
         )
         inactive = factory.Trait(status=Policy.Status.INACTIVE)
         cancelled = factory.Trait(
-            status=Policy.Status.CANCELLED, cancellation_reason="Customer request",
+            status=Policy.Status.CANCELLED,
+            cancellation_reason="Customer request",
             cancelled_at=factory.LazyFunction(timezone.now),
         )
         expired = factory.Trait(
@@ -136,18 +137,21 @@ class ClaimFactory(factory.django.DjangoModelFactory):
     class Params:
         processing = factory.Trait(status=Claim.Status.PROCESSING)
         approved = factory.Trait(
-            status=Claim.Status.APPROVED, approved_amount=factory.SelfAttribute("claim_amount"),
+            status=Claim.Status.APPROVED,
+            approved_amount=factory.SelfAttribute("claim_amount"),
             processed_date=factory.LazyFunction(timezone.now),
         )
         denied = factory.Trait(
             status=Claim.Status.DENIED, decision_reason="Not covered", processed_date=factory.LazyFunction(timezone.now)
         )
         paid = factory.Trait(
-            status=Claim.Status.PAID, approved_amount=factory.SelfAttribute("claim_amount"),
+            status=Claim.Status.PAID,
+            approved_amount=factory.SelfAttribute("claim_amount"),
             processed_date=factory.LazyFunction(timezone.now),
         )
         closed = factory.Trait(
-            status=Claim.Status.CLOSED, approved_amount=factory.SelfAttribute("claim_amount"),
+            status=Claim.Status.CLOSED,
+            approved_amount=factory.SelfAttribute("claim_amount"),
             processed_date=factory.LazyFunction(timezone.now),
         )
         # Approved, and its whole approved amount already issued, yet not paid: as after a reopening and a new
@@ -166,14 +170,26 @@ class ClaimFactory(factory.django.DjangoModelFactory):
             return
         amount, zero = self.paid_indemnity, Decimal("0.00")
         payment = ClaimPayment.objects.create(
-            payment_number=_number("PAY"), claim=self, cost_type=CostType.INDEMNITY, amount=amount,
-            payee_name="Settled Payee", method=PaymentMethod.BANK_TRANSFER, status=PaymentStatus.ISSUED,
-            approved_at=timezone.now(), issued_at=timezone.now(),
+            payment_number=_number("PAY"),
+            claim=self,
+            cost_type=CostType.INDEMNITY,
+            amount=amount,
+            payee_name="Settled Payee",
+            method=PaymentMethod.BANK_TRANSFER,
+            status=PaymentStatus.ISSUED,
+            approved_at=timezone.now(),
+            issued_at=timezone.now(),
         )
-        ReserveChange.objects.create(claim=self, cost_type=CostType.INDEMNITY, previous_amount=zero,
-                                     new_amount=amount, reason="initial reserve")
-        ReserveChange.objects.create(claim=self, cost_type=CostType.INDEMNITY, previous_amount=amount,
-                                     new_amount=zero, reason=f"payment {payment.payment_number}")
+        ReserveChange.objects.create(
+            claim=self, cost_type=CostType.INDEMNITY, previous_amount=zero, new_amount=amount, reason="initial reserve"
+        )
+        ReserveChange.objects.create(
+            claim=self,
+            cost_type=CostType.INDEMNITY,
+            previous_amount=amount,
+            new_amount=zero,
+            reason=f"payment {payment.payment_number}",
+        )
 
 
 class ClaimDocumentFactory(factory.django.DjangoModelFactory):

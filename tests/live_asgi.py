@@ -25,8 +25,9 @@ def serve(application, *, name: str) -> Iterator[str]:
     import uvicorn
 
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, lifespan="off",
-                                           log_level="warning", access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(application, host="127.0.0.1", port=port, lifespan="off", log_level="warning", access_log=False)
+    )
     thread = threading.Thread(target=server.run, name=f"{name}-uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -30,10 +30,17 @@ def test_a_policy_with_no_premium_and_an_end_before_its_start_shows_both(client,
     start = timezone.now().replace(microsecond=0)
     client.force_login(underwriter)
     # when
-    response = client.post(reverse("admin:policies_policy_add"), {
-        "customer": str(customer.pk), "policy_type": "home", "premium_amount": "0", "coverage_amount": "0",
-        **split(start, "start_date"), **split(start - dt.timedelta(days=1), "end_date"),
-    })
+    response = client.post(
+        reverse("admin:policies_policy_add"),
+        {
+            "customer": str(customer.pk),
+            "policy_type": "home",
+            "premium_amount": "0",
+            "coverage_amount": "0",
+            **split(start, "start_date"),
+            **split(start - dt.timedelta(days=1), "end_date"),
+        },
+    )
     # then
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
@@ -45,8 +52,12 @@ def test_policy_create_refuses_every_invalid_field_at_once(underwriter):
     start = timezone.now()
     with pytest.raises(ValidationError) as refused:
         policy_services.policy_create(
-            actor=underwriter, customer_id=factories.CustomerFactory().pk, policy_type="home",
-            premium_amount=Decimal("0"), coverage_amount=Decimal("1000"), start_date=start,
+            actor=underwriter,
+            customer_id=factories.CustomerFactory().pk,
+            policy_type="home",
+            premium_amount=Decimal("0"),
+            coverage_amount=Decimal("1000"),
+            start_date=start,
             end_date=start - dt.timedelta(days=1),
         )
     assert {"premium_amount", "end_date"} <= set(refused.value.message_dict)
@@ -58,10 +69,18 @@ def test_a_claim_with_no_amount_and_a_future_incident_shows_both(client, adjuste
     future = timezone.now() + dt.timedelta(days=3)
     client.force_login(adjuster)
     # when
-    response = client.post(reverse("admin:claims_claim_add"), {
-        "policy": str(policy.pk), "claim_type": "theft", "claim_amount": "0", "description": "Stolen",
-        **split(future, "incident_date"), "documents-TOTAL_FORMS": "0", "documents-INITIAL_FORMS": "0",
-    })
+    response = client.post(
+        reverse("admin:claims_claim_add"),
+        {
+            "policy": str(policy.pk),
+            "claim_type": "theft",
+            "claim_amount": "0",
+            "description": "Stolen",
+            **split(future, "incident_date"),
+            "documents-TOTAL_FORMS": "0",
+            "documents-INITIAL_FORMS": "0",
+        },
+    )
     # then
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
@@ -72,7 +91,10 @@ def test_a_claim_with_no_amount_and_a_future_incident_shows_both(client, adjuste
 def test_claim_create_refuses_every_invalid_field_at_once(adjuster):
     with pytest.raises(ValidationError) as refused:
         claim_services.claim_create(
-            actor=adjuster, policy_id=factories.PolicyFactory().pk, claim_type="theft", claim_amount=Decimal("0"),
+            actor=adjuster,
+            policy_id=factories.PolicyFactory().pk,
+            claim_type="theft",
+            claim_amount=Decimal("0"),
             incident_date=timezone.now() + dt.timedelta(days=3),
         )
     assert set(refused.value.message_dict) == {"claim_amount", "incident_date"}

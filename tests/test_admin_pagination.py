@@ -35,8 +35,7 @@ def page_of(client, page: int):
     return list(response.context["cl"].result_list), [q["sql"] for q in captured]
 
 
-def test_a_deep_page_selects_its_keys_first_and_joins_only_its_own_rows(client, superuser, seven_claims,
-                                                                        monkeypatch):
+def test_a_deep_page_selects_its_keys_first_and_joins_only_its_own_rows(client, superuser, seven_claims, monkeypatch):
     # given: pages of 2, and "deep" from the third row on
     monkeypatch.setattr(ClaimAdmin, "list_per_page", 2)
     monkeypatch.setattr(vanguard_admin, "DEFERRED_JOIN_FROM", 2)
@@ -63,8 +62,9 @@ def test_a_shallow_page_is_one_query_as_before(client, superuser, seven_claims, 
     assert len([sql for sql in queries if '"claims_claim"."claim_number"' in sql]) == 1
 
 
-def test_a_search_matching_many_rows_is_counted_up_to_the_bound_then_estimated(client, superuser, seven_claims,
-                                                                               monkeypatch):
+def test_a_search_matching_many_rows_is_counted_up_to_the_bound_then_estimated(
+    client, superuser, seven_claims, monkeypatch
+):
     # given: exact counts up to 3 rows; all seven claims match the search
     monkeypatch.setattr(vanguard_admin, "COUNT_EXACTLY_UP_TO", 3)
     client.force_login(superuser)

@@ -27,7 +27,8 @@ GET_SEARCH_ALLOWED = {
 
 def searchable_admins():
     return sorted(
-        (model._meta.label_lower, model_admin) for model, model_admin in admin.site._registry.items()
+        (model._meta.label_lower, model_admin)
+        for model, model_admin in admin.site._registry.items()
         if model_admin.search_fields
     )
 
@@ -86,8 +87,7 @@ def test_a_posted_email_search_finds_the_customers_policies_and_claims(client, s
     ]:
         app_label, model_name = label.split(".")
         # when
-        response = client.post(reverse(f"admin:{app_label}_{model_name}_search"), {"q": EMAIL[:12] + "@"},
-                               follow=True)
+        response = client.post(reverse(f"admin:{app_label}_{model_name}_search"), {"q": EMAIL[:12] + "@"}, follow=True)
         # then
         shown = list(response.context["cl"].result_list)
         keys = [getattr(row, "customer_id", row) for row in shown] if label.startswith("compliance") else shown

@@ -107,7 +107,8 @@ def test_the_middleware_stack_hands_an_api_request_to_no_thread(settings):
     assert with_stack == without_stack
     # and the stock classes the project subclasses would have added a hop per hook
     settings.MIDDLEWARE = [
-        "django.middleware.security.SecurityMiddleware", "django.middleware.common.CommonMiddleware",
+        "django.middleware.security.SecurityMiddleware",
+        "django.middleware.common.CommonMiddleware",
         "django.contrib.sessions.middleware.SessionMiddleware",
     ]
     stock = asgi.ReusedThreadASGIHandler()

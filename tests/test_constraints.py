@@ -52,8 +52,10 @@ def test_names_present(field):
 
 
 def test_consent_must_be_dated():
-    _violates("customers_customer_consent_dated", lambda: factories.CustomerFactory(gdpr_consent_date=None,
-                                                                                     data_retention_date=None))
+    _violates(
+        "customers_customer_consent_dated",
+        lambda: factories.CustomerFactory(gdpr_consent_date=None, data_retention_date=None),
+    )
 
 
 # --- policies ---------------------------------------------------------------------------------------
@@ -85,8 +87,11 @@ def test_valid_date_range(policy, delta):
 
 @pytest.mark.parametrize(
     "field,constraint",
-    [("policy_type", "policies_policy_type_valid"), ("status", "policies_policy_status_valid"),
-     ("compliance_status", "policies_policy_compliance_status_valid")],
+    [
+        ("policy_type", "policies_policy_type_valid"),
+        ("status", "policies_policy_status_valid"),
+        ("compliance_status", "policies_policy_compliance_status_valid"),
+    ],
 )
 def test_policy_enums(policy, field, constraint):
     _violates(constraint, _update(Policy, policy.pk, **{field: "bogus"}))

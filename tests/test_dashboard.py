@@ -41,12 +41,18 @@ def book(manager, adjuster):
     factories.ClaimFactory(paid=True, reported_date=days_ago(200), assigned_to=manager)  # not open
     factories.ClaimFactory(denied=True, reported_date=days_ago(50))  # not open
     start = days_ago(355)
-    factories.PolicyFactory(start_date=start, end_date=timezone.now() + dt.timedelta(days=10),
-                            premium_amount=Decimal("1000.00"))  # expiring
-    factories.PolicyFactory(inactive=True, start_date=start, end_date=timezone.now() + dt.timedelta(days=5),
-                            premium_amount=Decimal("200.00"))  # suspended: not counted as expiring
-    factories.PolicyFactory(start_date=start, end_date=timezone.now() + dt.timedelta(days=40),
-                            premium_amount=Decimal("300.00"))  # ends after 30 days
+    factories.PolicyFactory(
+        start_date=start, end_date=timezone.now() + dt.timedelta(days=10), premium_amount=Decimal("1000.00")
+    )  # expiring
+    factories.PolicyFactory(
+        inactive=True,
+        start_date=start,
+        end_date=timezone.now() + dt.timedelta(days=5),
+        premium_amount=Decimal("200.00"),
+    )  # suspended: not counted as expiring
+    factories.PolicyFactory(
+        start_date=start, end_date=timezone.now() + dt.timedelta(days=40), premium_amount=Decimal("300.00")
+    )  # ends after 30 days
     older = factories.PolicyFactory(premium_amount=Decimal("700.00"))
     # written last month (created_at is set on insert; the test moves it back)
     Policy.objects.filter(pk=older.pk).update(created_at=_month_start(timezone.now(), 1) + dt.timedelta(days=1))
@@ -89,8 +95,10 @@ def test_the_index_page_renders_the_dashboard_as_inline_svg(client, book, manage
     assert "Vanguard back office" in html
     assert html.count('<svg xmlns="http://www.w3.org/2000/svg" class="vanguard-chart"') == 4  # with the loss ratio
     dashboard = html.split('class="vanguard-dashboard"')[1].split("</section>")[0]
-    assert "<script" not in dashboard and "style=" not in dashboard and "http" not in dashboard.replace(
-        "http://www.w3.org/2000/svg", ""
+    assert (
+        "<script" not in dashboard
+        and "style=" not in dashboard
+        and "http" not in dashboard.replace("http://www.w3.org/2000/svg", "")
     )
     assert reverse("admin:claims_claim_changelist") + "?status=open&amp;assignee=mine" in html
 

@@ -39,14 +39,22 @@ def chart(board, title: str) -> str:
 
 
 def reserve(actor, claim, amount: str, cost_type: str = "indemnity") -> None:
-    services.claim_reserve_set(actor=actor, claim_id=claim.pk, cost_type=cost_type, amount=Decimal(amount),
-                               reason="assessed")
+    services.claim_reserve_set(
+        actor=actor, claim_id=claim.pk, cost_type=cost_type, amount=Decimal(amount), reason="assessed"
+    )
 
 
 def pay(actor, claim, amount: str, cost_type: str = "indemnity"):
-    return services.payment_request(actor=actor, claim_id=claim.pk, cost_type=cost_type, amount=Decimal(amount),
-                                    payee_name="Ada Lovelace", payee_account="NL91ABNA0417164300",
-                                    payee_is_policyholder=True, method="bank_transfer")
+    return services.payment_request(
+        actor=actor,
+        claim_id=claim.pk,
+        cost_type=cost_type,
+        amount=Decimal(amount),
+        payee_name="Ada Lovelace",
+        payee_account="NL91ABNA0417164300",
+        payee_is_policyholder=True,
+        method="bank_transfer",
+    )
 
 
 @pytest.fixture
@@ -62,27 +70,42 @@ def book(now, adjuster, manager):
     day = dt.timedelta(days=1)
     # auto: 3,650.00 over a year begun 100 days ago earns 1,000.00; 730.00 over a year begun 200 days ago and
     # cancelled 100 days ago earns 100 days' worth: 200.00. Earned: 1,200.00.
-    auto = factories.PolicyFactory(policy_type=T.AUTO, premium_amount=Decimal("3650.00"), start_date=now - 100 * day,
-                                   end_date=now + 265 * day)
-    cancelled = factories.PolicyFactory(policy_type=T.AUTO, premium_amount=Decimal("730.00"), cancelled=True,
-                                        start_date=now - 200 * day, end_date=now + 165 * day,
-                                        cancelled_at=now - 100 * day)
+    auto = factories.PolicyFactory(
+        policy_type=T.AUTO, premium_amount=Decimal("3650.00"), start_date=now - 100 * day, end_date=now + 265 * day
+    )
+    cancelled = factories.PolicyFactory(
+        policy_type=T.AUTO,
+        premium_amount=Decimal("730.00"),
+        cancelled=True,
+        start_date=now - 200 * day,
+        end_date=now + 165 * day,
+        cancelled_at=now - 100 * day,
+    )
     # home: 1,200.00 over 200 days inside the window earns all of it; a pending policy earns nothing.
-    home = factories.PolicyFactory(policy_type=T.HOME, premium_amount=Decimal("1200.00"), start_date=now - 300 * day,
-                                   end_date=now - 100 * day)
-    factories.PolicyFactory(policy_type=T.HOME, pending=True, premium_amount=Decimal("9999.00"),
-                            start_date=now - 50 * day, end_date=now + 315 * day)
+    home = factories.PolicyFactory(
+        policy_type=T.HOME, premium_amount=Decimal("1200.00"), start_date=now - 300 * day, end_date=now - 100 * day
+    )
+    factories.PolicyFactory(
+        policy_type=T.HOME,
+        pending=True,
+        premium_amount=Decimal("9999.00"),
+        start_date=now - 50 * day,
+        end_date=now + 315 * day,
+    )
     # business: 365.00 over a year that ended 135 days ago: 230 of its days fall in the window, 230.00.
-    business = factories.PolicyFactory(policy_type=T.BUSINESS, premium_amount=Decimal("365.00"),
-                                       start_date=now - 500 * day, end_date=now - 135 * day)
+    business = factories.PolicyFactory(
+        policy_type=T.BUSINESS, premium_amount=Decimal("365.00"), start_date=now - 500 * day, end_date=now - 135 * day
+    )
 
     # auto claims: 600.00 reserved, 250.00 of it paid, 100.00 recovered: net 500.00 ...
-    settled = factories.ClaimFactory(policy=auto, approved=True, claim_amount=Decimal("600.00"),
-                                     incident_date=now - 10 * day)
+    settled = factories.ClaimFactory(
+        policy=auto, approved=True, claim_amount=Decimal("600.00"), incident_date=now - 10 * day
+    )
     reserve(boss, settled, "600.00")
     services.payment_issue(actor=finance, payment_id=pay(adjuster, settled, "250.00").pk)
-    services.recovery_record(actor=finance, claim_id=settled.pk, kind="salvage", amount=Decimal("100.00"),
-                             source="Scrap dealer")
+    services.recovery_record(
+        actor=finance, claim_id=settled.pk, kind="salvage", amount=Decimal("100.00"), source="Scrap dealer"
+    )
     # ... and one that awaits approval (above its requester's own authority): it moves no money yet
     pay(factories.staff(roles.CLAIMS_MANAGER, authority_limit=Decimal("100.00")), settled, "200.00")
     # ... 300.00 indemnity and 100.00 expense reserved; an expense payment issued and voided moves nothing: net 400.00
@@ -104,7 +127,10 @@ def test_earned_premium_and_net_incurred_by_type(book, now):
     earned = earned_premium_by_type(start, now)
     incurred = net_incurred_by_type(start, now)
     assert {k: v.quantize(Decimal("0.01")) for k, v in earned.items()} == {
-        "auto": Decimal("1200.00"), "home": Decimal("1200.00"), "business": Decimal("230.00")}
+        "auto": Decimal("1200.00"),
+        "home": Decimal("1200.00"),
+        "business": Decimal("230.00"),
+    }
     assert incurred == {"auto": Decimal("900.00"), "home": Decimal("1800.00")}
 
 

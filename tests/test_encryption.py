@@ -41,8 +41,15 @@ def _as_bytes(value) -> bytes:
 def customer(customer_service):
     with set_actor(customer_service):
         return services.customer_create(
-            actor=customer_service, email="enc@example.test", first_name="Enc", last_name="Rypted",
-            gdpr_consent=True, phone=PHONE, date_of_birth=DOB, address=ADDRESS, ssn=SSN,
+            actor=customer_service,
+            email="enc@example.test",
+            first_name="Enc",
+            last_name="Rypted",
+            gdpr_consent=True,
+            phone=PHONE,
+            date_of_birth=DOB,
+            address=ADDRESS,
+            ssn=SSN,
         )
 
 
@@ -69,7 +76,11 @@ def test_the_orm_reads_the_values_back(customer):
 def test_two_rows_with_the_same_plaintext_differ_at_rest(customer, customer_service):
     # given: encryption is randomised, so equal values cannot be matched by comparing ciphertexts
     other = services.customer_create(
-        actor=customer_service, email="enc2@example.test", first_name="Enc", last_name="Two", gdpr_consent=True,
+        actor=customer_service,
+        email="enc2@example.test",
+        first_name="Enc",
+        last_name="Two",
+        gdpr_consent=True,
         phone=PHONE,
     )
     # when / then
@@ -87,15 +98,22 @@ def test_audit_trail_never_holds_encrypted_values_in_clear(customer, customer_se
     # given: a create and an update of every encrypted field
     with set_actor(customer_service):
         services.customer_update(
-            actor=customer_service, customer_id=customer.pk, phone=NEW_PHONE, address=NEW_ADDRESS, ssn=NEW_SSN,
+            actor=customer_service,
+            customer_id=customer.pk,
+            phone=NEW_PHONE,
+            address=NEW_ADDRESS,
+            ssn=NEW_SSN,
             date_of_birth=dt.date(1986, 1, 2),
         )
     entries = list(AuditEntry.objects.get_for_object(customer))
     assert {entry.action for entry in entries} == {AuditEntry.Action.CREATE, AuditEntry.Action.UPDATE}
     # when
     dumped = [
-        json.dumps(entry.changes, default=str) + entry.changes_text + json.dumps(entry.serialized_data, default=str)
-        + entry.object_repr + json.dumps(entry.additional_data, default=str)
+        json.dumps(entry.changes, default=str)
+        + entry.changes_text
+        + json.dumps(entry.serialized_data, default=str)
+        + entry.object_repr
+        + json.dumps(entry.additional_data, default=str)
         for entry in entries
     ]
     dumped.append(serializers.serialize("json", entries))

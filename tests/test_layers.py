@@ -32,8 +32,9 @@ def _module_name(path: Path) -> str:
 
 
 def _app_of(module: str) -> str | None:
-    return next((app for app in sorted(APPS, key=len, reverse=True)
-                 if module == app or module.startswith(app + ".")), None)
+    return next(
+        (app for app in sorted(APPS, key=len, reverse=True) if module == app or module.startswith(app + ".")), None
+    )
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
@@ -69,9 +70,12 @@ def _allowed(app: str, target: str) -> bool:
 
 
 def test_the_foundation_imports_no_app():
-    wrong = [f"{_module_name(path)}:{line} imports {name}"
-             for path in _sources("vanguard.core") for line, name in _imports(path)
-             if not name.startswith(FOUNDATION)]
+    wrong = [
+        f"{_module_name(path)}:{line} imports {name}"
+        for path in _sources("vanguard.core")
+        for line, name in _imports(path)
+        if not name.startswith(FOUNDATION)
+    ]
     assert not wrong, "\n".join(wrong)
 
 
@@ -81,8 +85,9 @@ def test_domain_modules_import_only_downward(app):
     for path in _sources(app):
         if not _is_domain(path, app):
             continue
-        wrong += [f"{_module_name(path)}:{line} imports {name}" for line, name in _imports(path)
-                  if not _allowed(app, name)]
+        wrong += [
+            f"{_module_name(path)}:{line} imports {name}" for line, name in _imports(path) if not _allowed(app, name)
+        ]
     assert not wrong, "\n".join(wrong)
 
 

@@ -31,8 +31,18 @@ from vanguard.accounts.models import User
 from vanguard.seeding import reset, staff, volume
 from vanguard.seeding.volume import BENCH_INCIDENT, VOLUME_DOMAIN, volume_customers
 
-COUNTED = (User, Customer, Policy, PolicyEvent, Claim, ClaimEvent, ClaimDocument, ReserveChange, ClaimPayment,
-           ClaimRecovery)
+COUNTED = (
+    User,
+    Customer,
+    Policy,
+    PolicyEvent,
+    Claim,
+    ClaimEvent,
+    ClaimDocument,
+    ReserveChange,
+    ClaimPayment,
+    ClaimRecovery,
+)
 # The claim events that move a claim's status (the money's events come between them).
 STATUS_KINDS = (ClaimEvent.Kind.CREATED, ClaimEvent.Kind.STATUS_CHANGED)
 LOGIN_LINE = re.compile(r"^\s+(\S+@vanguard\.local)\s+(\S+)$", re.MULTILINE)
@@ -277,8 +287,11 @@ def _assert_the_money_follows_the_rules(claims: list[Claim]) -> None:
     under four eyes, the reserves of closed claims closed, and stored totals that agree with the rows."""
     assert verify_claim_financials() == []
     by_claim = {claim.pk: claim for claim in claims}
-    initial = set(ReserveChange.objects.filter(claim__in=claims, reason="initial reserve", previous_amount=0)
-                  .values_list("claim_id", flat=True))
+    initial = set(
+        ReserveChange.objects.filter(claim__in=claims, reason="initial reserve", previous_amount=0).values_list(
+            "claim_id", flat=True
+        )
+    )
     assert initial == set(by_claim)
     payments = list(ClaimPayment.objects.select_related("requested_by", "approved_by").filter(claim__in=claims))
     paid = {pk for pk, claim in by_claim.items() if claim.status == Claim.Status.PAID}
@@ -295,10 +308,14 @@ def _assert_the_money_follows_the_rules(claims: list[Claim]) -> None:
             assert payment.approved_by != payment.requested_by and (limit is None or payment.amount <= limit)
         else:
             assert payment.approved_by == payment.requested_by
-        kinds = list(claim.events.filter(data__payment_id=str(payment.pk)).order_by("id").values_list("kind",
-                                                                                                    flat=True))
-        assert kinds == ["payment_requested", *(["payment_approved"] * (payment.approved_by != payment.requested_by)),
-                         "payment_issued"]
+        kinds = list(
+            claim.events.filter(data__payment_id=str(payment.pk)).order_by("id").values_list("kind", flat=True)
+        )
+        assert kinds == [
+            "payment_requested",
+            *(["payment_approved"] * (payment.approved_by != payment.requested_by)),
+            "payment_issued",
+        ]
     assert four_eyes
     for claim in claims:
         if claim.status == Claim.Status.CLOSED:
@@ -323,23 +340,60 @@ def _volume_book() -> dict[str, list[tuple]]:
     customers = volume_customers().order_by("email")
     policies = Policy.objects.filter(customer__in=customers).order_by("policy_number")
     return {
-        "customers": [(c.email, c.first_name, c.last_name, c.phone, c.date_of_birth, c.address, c.ssn, c.ssn_hash,
-                       c.created_at) for c in customers],
-        "policies": list(policies.values_list(
-            "policy_number", "customer__email", "policy_type", "premium_amount", "coverage_amount", "start_date",
-            "end_date", "status", "renewal_of__policy_number")),
-        "claims": list(Claim.objects.filter(policy__in=policies).order_by("claim_number").values_list(
-            "claim_number", "policy__policy_number", "claim_amount", "status", "approved_amount", "incident_date")),
-        "events": sorted(PolicyEvent.objects.filter(policy__in=policies).values_list(
-            "policy__policy_number", "kind", "to_status", "created_at")),
-        "payments": [(p.payment_number, p.claim.claim_number, p.amount, p.status, p.payee_name, p.payee_account,
-                      p.approved_by_id, p.issued_at)
-                     for p in ClaimPayment.objects.filter(claim__policy__in=policies).select_related("claim")
-                     .order_by("payment_number")],
-        "reserves": sorted(ReserveChange.objects.filter(claim__policy__in=policies).values_list(
-            "claim__claim_number", "created_at", "previous_amount", "new_amount", "reason")),
-        "recoveries": sorted(ClaimRecovery.objects.filter(claim__policy__in=policies).values_list(
-            "claim__claim_number", "kind", "amount", "source", "received_at")),
+        "customers": [
+            (c.email, c.first_name, c.last_name, c.phone, c.date_of_birth, c.address, c.ssn, c.ssn_hash, c.created_at)
+            for c in customers
+        ],
+        "policies": list(
+            policies.values_list(
+                "policy_number",
+                "customer__email",
+                "policy_type",
+                "premium_amount",
+                "coverage_amount",
+                "start_date",
+                "end_date",
+                "status",
+                "renewal_of__policy_number",
+            )
+        ),
+        "claims": list(
+            Claim.objects.filter(policy__in=policies)
+            .order_by("claim_number")
+            .values_list(
+                "claim_number", "policy__policy_number", "claim_amount", "status", "approved_amount", "incident_date"
+            )
+        ),
+        "events": sorted(
+            PolicyEvent.objects.filter(policy__in=policies).values_list(
+                "policy__policy_number", "kind", "to_status", "created_at"
+            )
+        ),
+        "payments": [
+            (
+                p.payment_number,
+                p.claim.claim_number,
+                p.amount,
+                p.status,
+                p.payee_name,
+                p.payee_account,
+                p.approved_by_id,
+                p.issued_at,
+            )
+            for p in ClaimPayment.objects.filter(claim__policy__in=policies)
+            .select_related("claim")
+            .order_by("payment_number")
+        ],
+        "reserves": sorted(
+            ReserveChange.objects.filter(claim__policy__in=policies).values_list(
+                "claim__claim_number", "created_at", "previous_amount", "new_amount", "reason"
+            )
+        ),
+        "recoveries": sorted(
+            ClaimRecovery.objects.filter(claim__policy__in=policies).values_list(
+                "claim__claim_number", "kind", "amount", "source", "received_at"
+            )
+        ),
     }
 
 
@@ -375,14 +429,17 @@ def test_reference_numbers_of_distinct_slots_never_collide():
 @pytest.mark.django_db
 def test_ids_dir_lists_customers_and_the_policies_that_accept_the_bench_claim(tmp_path):
     # given: one policy of each kind around the bench's incident moment (2024-06-15T10:30Z)
-    covering = {"start_date": dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
-                "end_date": dt.datetime(2024, 12, 31, tzinfo=dt.UTC)}
+    covering = {
+        "start_date": dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+        "end_date": dt.datetime(2024, 12, 31, tzinfo=dt.UTC),
+    }
     active = factories.PolicyFactory(**covering)
     expired = factories.PolicyFactory(**covering, status=Policy.Status.EXPIRED)
     factories.PolicyFactory(**covering, cancelled=True)
     factories.PolicyFactory(**covering, status=Policy.Status.INACTIVE)
-    factories.PolicyFactory(start_date=dt.datetime(2024, 7, 1, tzinfo=dt.UTC),
-                            end_date=dt.datetime(2025, 7, 1, tzinfo=dt.UTC))
+    factories.PolicyFactory(
+        start_date=dt.datetime(2024, 7, 1, tzinfo=dt.UTC), end_date=dt.datetime(2025, 7, 1, tzinfo=dt.UTC)
+    )
     factories.PolicyFactory(**covering, coverage_amount=Decimal("99.99"))
     erased = factories.CustomerFactory(erased_at=timezone.now())
     # when
@@ -396,8 +453,13 @@ def test_ids_dir_lists_customers_and_the_policies_that_accept_the_bench_claim(tm
     # and every listed policy accepts the bench's claim through the service
     adjuster = User.objects.get(email=next(s.email for s in staff.DEMO_STAFF if s.role == roles.CLAIMS_ADJUSTER))
     for pk in policies:
-        claim = claim_create(actor=adjuster, policy_id=uuid.UUID(pk), claim_type="accident",
-                             claim_amount=Decimal("100.00"), incident_date=BENCH_INCIDENT)
+        claim = claim_create(
+            actor=adjuster,
+            policy_id=uuid.UUID(pk),
+            claim_type="accident",
+            claim_amount=Decimal("100.00"),
+            incident_date=BENCH_INCIDENT,
+        )
         assert claim.status == Claim.Status.PENDING
 
 
@@ -423,8 +485,16 @@ def test_negative_customer_count_is_refused():
         seed("--customers", "-1")
 
 
-LOADED_TABLES = ["customers_customer", "policies_policy", "policies_policyevent", "claims_claim", "claims_claimevent",
-                 "claims_reservechange", "claims_claimpayment", "claims_claimrecovery"]
+LOADED_TABLES = [
+    "customers_customer",
+    "policies_policy",
+    "policies_policyevent",
+    "claims_claim",
+    "claims_claimevent",
+    "claims_reservechange",
+    "claims_claimpayment",
+    "claims_claimrecovery",
+]
 
 
 def _foreign_keys() -> set[tuple[str, str, str]]:

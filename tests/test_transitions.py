@@ -42,8 +42,11 @@ def test_a_table_refuses_two_rows_of_one_name_or_one_action():
     with pytest.raises(ImproperlyConfigured):
         TransitionTable(ROWS[0], ROWS[0], record_id="thing_id")
     with pytest.raises(ImproperlyConfigured):
-        TransitionTable(Transition("a", "A", "p", service=_other, action="go"),
-                        Transition("b", "B", "p", service=_other, action="go"), record_id="thing_id")
+        TransitionTable(
+            Transition("a", "A", "p", service=_other, action="go"),
+            Transition("b", "B", "p", service=_other, action="go"),
+            record_id="thing_id",
+        )
 
 
 def test_the_row_leading_to_a_status_is_the_one_allowed_from_the_current_one():
@@ -63,8 +66,9 @@ def test_a_row_hands_its_service_only_the_inputs_it_declares():
 
 
 def test_the_three_read_only_inlines_share_one_mixin():
-    inlines = {inline.__name__: inline for model_admin in admin.site._registry.values()
-               for inline in model_admin.inlines}
+    inlines = {
+        inline.__name__: inline for model_admin in admin.site._registry.values() for inline in model_admin.inlines
+    }
     for name in ("ClaimDocumentInline", "ClaimEventInline", "PolicyEventInline", "PolicyInline"):
         assert issubclass(inlines[name], ReadOnlyInlineMixin), name
         assert not inlines[name](Claim, admin.site).has_add_permission(None)
@@ -74,8 +78,12 @@ def test_the_three_read_only_inlines_share_one_mixin():
 def test_a_service_form_only_validates_and_writes_nothing(adjuster):
     # given: values the form accepts and the service would refuse (over the coverage), and valid ones
     policy = factories.PolicyFactory(coverage_amount=Decimal("5000.00"))
-    data = {"policy": str(policy.pk), "claim_type": "theft", "description": "Stolen",
-            "incident_date": f"{policy.start_date + dt.timedelta(days=1):%Y-%m-%d} 12:00:00"}
+    data = {
+        "policy": str(policy.pk),
+        "claim_type": "theft",
+        "description": "Stolen",
+        "incident_date": f"{policy.start_date + dt.timedelta(days=1):%Y-%m-%d} 12:00:00",
+    }
     form_class = type("Form", (ClaimCreateForm,), {"actor": adjuster})
     # when
     over, within = form_class({**data, "claim_amount": "6000.00"}), form_class({**data, "claim_amount": "10.00"})
@@ -117,10 +125,10 @@ def test_only_the_unique_email_constraint_is_reported_as_a_duplicate_email(custo
     # given: a duplicate address, and a row another constraint on the e-mail refuses (stored lower-case)
     existing = factories.CustomerFactory(email="ada@example.test")
     now = timezone.now()
-    duplicate = Customer(email=existing.email, first_name="A", last_name="B", gdpr_consent=True,
-                         gdpr_consent_date=now)
-    mixed_case = Customer(email="Grace@Example.test", first_name="G", last_name="H", gdpr_consent=True,
-                          gdpr_consent_date=now)
+    duplicate = Customer(email=existing.email, first_name="A", last_name="B", gdpr_consent=True, gdpr_consent_date=now)
+    mixed_case = Customer(
+        email="Grace@Example.test", first_name="G", last_name="H", gdpr_consent=True, gdpr_consent_date=now
+    )
     # when / then: the first is the friendly 409; the second is no duplicate, so not reported as one (each inside
     # a transaction of its own, as the services that call _save hold one)
     with pytest.raises(services.Conflict, match="already exists"), transaction.atomic():

@@ -361,7 +361,9 @@ class VanguardModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
         for transition in self.admin_transitions():
             if transition.action and self.has_transition(request, transition):
                 actions[transition.action] = (
-                    self._transition_action(transition), transition.action, transition.action_label
+                    self._transition_action(transition),
+                    transition.action,
+                    transition.action_label,
                 )
         return actions
 
@@ -453,8 +455,15 @@ class VanguardModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
         return [transition.note] if transition.note else []
 
     def render_transition_form(
-        self, request: HttpRequest, transition: Transition, objects: list, form: forms.Form, *,
-        action: str | None = None, post_url: str = "", cancel_url: str = "",
+        self,
+        request: HttpRequest,
+        transition: Transition,
+        objects: list,
+        form: forms.Form,
+        *,
+        action: str | None = None,
+        post_url: str = "",
+        cancel_url: str = "",
     ) -> TemplateResponse:
         submit = transition.submit_label(len(objects))
         if len(objects) == 1:
@@ -462,8 +471,15 @@ class VanguardModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
         else:
             title = f"{submit}: {len(objects)} {self.opts.verbose_name_plural} selected"
         return self.render_action_form(
-            request, objects, form, title=title, submit_label=submit, action=action, post_url=post_url,
-            cancel_url=cancel_url, notes=self.transition_notes(request, transition, objects),
+            request,
+            objects,
+            form,
+            title=title,
+            submit_label=submit,
+            action=action,
+            post_url=post_url,
+            cancel_url=cancel_url,
+            notes=self.transition_notes(request, transition, objects),
             records=[self.transition_summary(request, obj) for obj in objects],
         )
 
@@ -480,7 +496,12 @@ class VanguardModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
 
     # --- changelist actions ---------------------------------------------------------------------------
     def apply_each(
-        self, request: HttpRequest, objects: Iterable, operation: Callable[[Any], Any], *, done: str,
+        self,
+        request: HttpRequest,
+        objects: Iterable,
+        operation: Callable[[Any], Any],
+        *,
+        done: str,
         refusals: list[str] | None = None,
     ) -> int:
         """Run `operation` per object (each service call is its own transaction); apply the valid ones
@@ -528,7 +549,11 @@ class VanguardModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
 
         def form_page() -> TemplateResponse:
             return self.render_transition_form(
-                request, transition, objects, form, action=request.POST.get("action"),
+                request,
+                transition,
+                objects,
+                form,
+                action=request.POST.get("action"),
                 cancel_url=reverse(self._admin_url("changelist")),
             )
 
@@ -552,8 +577,11 @@ class VanguardModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
             return form_page()
         # A transition that writes a new record (a renewal) names each one.
         selected = {obj.pk for obj in objects}
-        created = [f"{label} as {result}" for label, result in outcomes
-                   if result is not None and getattr(result, "pk", None) not in selected]
+        created = [
+            f"{label} as {result}"
+            for label, result in outcomes
+            if result is not None and getattr(result, "pk", None) not in selected
+        ]
         if created:
             self.message_user(request, f"{capfirst(done)}: " + ", ".join(created) + ".", messages.INFO)
         for text in refusals:
@@ -561,9 +589,19 @@ class VanguardModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
         return None
 
     def render_action_form(
-        self, request: HttpRequest, objects: list, form: forms.Form, *, title: str, submit_label: str,
-        action: str | None = None, post_url: str = "", cancel_url: str = "", intro: str = "",
-        notes: list[str] | None = None, records: list[list[tuple[str, str]]] | None = None,
+        self,
+        request: HttpRequest,
+        objects: list,
+        form: forms.Form,
+        *,
+        title: str,
+        submit_label: str,
+        action: str | None = None,
+        post_url: str = "",
+        cancel_url: str = "",
+        intro: str = "",
+        notes: list[str] | None = None,
+        records: list[list[tuple[str, str]]] | None = None,
     ) -> TemplateResponse:
         form.required_css_class = "required"  # the admin's bold labels for required fields
         context = {

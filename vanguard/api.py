@@ -88,8 +88,10 @@ def _docs_guard(view):
 
 # Answers any operation may give besides its own, from the layers in front of the endpoints.
 _EDGE_ERRORS = {"503": "Service Unavailable: the database is unreachable; retry after Retry-After seconds"}
-_BODY_ERRORS = {"413": "Payload Too Large",
-                "415": "Unsupported Media Type: the body is not the type the endpoint reads"}
+_BODY_ERRORS = {
+    "413": "Payload Too Large",
+    "415": "Unsupported Media Type: the body is not the type the endpoint reads",
+}
 
 
 class VanguardAPI(NinjaAPI):
@@ -198,9 +200,7 @@ def _http_error(request, exc: HttpError):
 
 @api.exception_handler(RateLimited)
 def _rate_limited(request, exc: RateLimited):
-    return problem(
-        request, 429, "Too many requests; slow down.", headers={"Retry-After": str(exc.retry_after)}
-    )
+    return problem(request, 429, "Too many requests; slow down.", headers={"Retry-After": str(exc.retry_after)})
 
 
 @api.exception_handler(PermissionDenied)
@@ -260,8 +260,9 @@ def _unexpected(request, exc):
 
     if _database_unavailable(exc):  # the request was not processed: the client may retry (as handler500 does)
         logger.error("database unavailable on %s %s: %s", request.method, request.path, exc.__class__.__name__)
-        return problem(request, 503, "The service is temporarily unavailable; retry shortly.",
-                       headers={"Retry-After": "5"})
+        return problem(
+            request, 503, "The service is temporarily unavailable; retry shortly.", headers={"Retry-After": "5"}
+        )
     logger.exception("unhandled error on %s %s", request.method, request.path)
     return problem(request, 500, "An unexpected error occurred. Quote the correlation id when reporting it.")
 
@@ -277,8 +278,6 @@ def api_not_found(request, rest: str = ""):
     """The last /api/ URL pattern: an unknown API path is a problem document in every mode (with DEBUG on,
     Django would answer its HTML debug page instead of calling handler404)."""
     return problem(request, 404, "The resource does not exist.")
-
-
 
 
 # --- routers ------------------------------------------------------------------------------------------------

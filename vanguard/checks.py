@@ -36,8 +36,9 @@ def _installed(base: type) -> bool:
 @register(Tags.security, deploy=True)
 def check_security_middleware(app_configs, **kwargs) -> list[Warning]:
     return [
-        Warning(f"No subclass of {base.__module__}.{base.__qualname__} in MIDDLEWARE: {what} will be missing.",
-                id=check_id)
+        Warning(
+            f"No subclass of {base.__module__}.{base.__qualname__} in MIDDLEWARE: {what} will be missing.", id=check_id
+        )
         for base, check_id, what in REQUIRED
         if not _installed(base)
     ]

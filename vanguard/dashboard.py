@@ -82,9 +82,7 @@ def _month_start(moment: dt.datetime, months_back: int = 0) -> dt.datetime:
 def _claim_figures(now: dt.datetime) -> dict:
     from claims.models import Claim
 
-    aggregates = {
-        status: Count("pk", filter=Q(status=status)) for status in ("pending", "processing", "approved")
-    }
+    aggregates = {status: Count("pk", filter=Q(status=status)) for status in ("pending", "processing", "approved")}
     aggregates["waiting_30"] = Count("pk", filter=Q(reported_date__lt=now - dt.timedelta(days=30)))
     for index, (_label, older, newer) in enumerate(AGEING_BUCKETS):
         condition = Q()
@@ -131,8 +129,13 @@ def _money_figures(now: dt.datetime) -> dict:
     paid = ClaimPayment.objects.filter(status=PaymentStatus.ISSUED, issued_at__gte=month).aggregate(
         total=Coalesce(Sum("amount"), zero), payments=Count("pk")
     )
-    return {"reserve_indemnity": str(reserves["indemnity"]), "reserve_expense": str(reserves["expense"]),
-            "paid_month": str(paid["total"]), "paid_payments": paid["payments"], "month": month.date().isoformat()}
+    return {
+        "reserve_indemnity": str(reserves["indemnity"]),
+        "reserve_expense": str(reserves["expense"]),
+        "paid_month": str(paid["total"]),
+        "paid_payments": paid["payments"],
+        "month": month.date().isoformat(),
+    }
 
 
 class _Epoch(Func):
@@ -153,8 +156,12 @@ def earned_premium_by_type(start: dt.datetime, end: dt.datetime) -> dict[str, De
         Policy.objects.exclude(status=Policy.Status.PENDING)
         .filter(start_date__lt=end, end_date__gt=start)
         .values("policy_type")
-        .annotate(earned=Sum(F("premium_amount") * _Epoch(overlap) / _Epoch(F("end_date") - F("start_date")),
-                             output_field=DecimalField()))
+        .annotate(
+            earned=Sum(
+                F("premium_amount") * _Epoch(overlap) / _Epoch(F("end_date") - F("start_date")),
+                output_field=DecimalField(),
+            )
+        )
         .order_by()
     )
     return {row["policy_type"]: row["earned"] or Decimal("0") for row in rows}
@@ -181,8 +188,12 @@ def _loss_ratio_figures(now: dt.datetime) -> dict:
     return {
         "start": start.isoformat(),
         "types": [
-            {"type": value, "label": label, "earned": str(earned.get(value, Decimal("0")).quantize(Decimal("0.01"))),
-             "incurred": str(incurred.get(value, Decimal("0")))}
+            {
+                "type": value,
+                "label": label,
+                "earned": str(earned.get(value, Decimal("0")).quantize(Decimal("0.01"))),
+                "incurred": str(incurred.get(value, Decimal("0"))),
+            }
             for value, label in Policy.PolicyType.choices
         ],
     }
@@ -242,38 +253,82 @@ def dashboard_for(user, now: dt.datetime | None = None) -> Dashboard:
         open_total = claims["pending"] + claims["processing"] + claims["approved"]
         changelist = "admin:claims_claim_changelist"
         board.tiles += [
-            Tile("Open claims", f"{open_total:,}", _url(changelist, status="open"),
-                 f"{claims['pending']:,} pending · {claims['processing']:,} processing · "
-                 f"{claims['approved']:,} approved awaiting payment"),
+            Tile(
+                "Open claims",
+                f"{open_total:,}",
+                _url(changelist, status="open"),
+                f"{claims['pending']:,} pending · {claims['processing']:,} processing · "
+                f"{claims['approved']:,} approved awaiting payment",
+            ),
             Tile("Assigned to me", f"{mine:,}", _url(changelist, status="open", assignee="mine"), "open claims"),
-            Tile("Waiting over 30 days", f"{claims['waiting_30']:,}", _url(changelist, status="open", age="30"),
-                 "open claims reported more than 30 days ago"),
+            Tile(
+                "Waiting over 30 days",
+                f"{claims['waiting_30']:,}",
+                _url(changelist, status="open", age="30"),
+                "open claims reported more than 30 days ago",
+            ),
         ]
-        board.charts.append(Chart("Open claims by status", bar_chart([
-            (Claim.Status(status).label, claims[status], _url(changelist, status=status),
-             STATUS_COLOURS[status])
-            for status in ("pending", "processing", "approved")
-        ])))
-        board.charts.append(Chart("Open claims by age", bar_chart([
-            (label, claims[f"age_{index}"], "", BAR_COLOUR) for index, (label, _low, _high) in enumerate(AGEING_BUCKETS)
-        ])))
+        board.charts.append(
+            Chart(
+                "Open claims by status",
+                bar_chart(
+                    [
+                        (
+                            Claim.Status(status).label,
+                            claims[status],
+                            _url(changelist, status=status),
+                            STATUS_COLOURS[status],
+                        )
+                        for status in ("pending", "processing", "approved")
+                    ]
+                ),
+            )
+        )
+        board.charts.append(
+            Chart(
+                "Open claims by age",
+                bar_chart(
+                    [
+                        (label, claims[f"age_{index}"], "", BAR_COLOUR)
+                        for index, (label, _low, _high) in enumerate(AGEING_BUCKETS)
+                    ]
+                ),
+            )
+        )
         _money_section(board, user, shared["money"])
     if user.has_perm("policies.view_policy"):
         policies = shared["policies"]
         this_month = policies["months"][-1]
         changelist = "admin:policies_policy_changelist"
         board.tiles += [
-            Tile("Policies expiring in 30 days", f"{policies['expiring_30']:,}",
-                 _url(changelist, status__exact="active", ends_within="30"), "active policies"),
-            Tile("Premium written this month", money(this_month["total"]), "",
-                 f"{this_month['policies']:,} policies bound since "
-                 f"{dt.date.fromisoformat(this_month['month']):1 %b %Y}"),
+            Tile(
+                "Policies expiring in 30 days",
+                f"{policies['expiring_30']:,}",
+                _url(changelist, status__exact="active", ends_within="30"),
+                "active policies",
+            ),
+            Tile(
+                "Premium written this month",
+                money(this_month["total"]),
+                "",
+                f"{this_month['policies']:,} policies bound since {dt.date.fromisoformat(this_month['month']):1 %b %Y}",
+            ),
         ]
-        board.charts.append(Chart("Premium written by month", column_chart([
-            (dt.date.fromisoformat(row["month"]).strftime("%b"), Decimal(row["total"]),
-             f"{dt.date.fromisoformat(row['month']):%B %Y}: {money(row['total'])}")
-            for row in policies["months"]
-        ])))
+        board.charts.append(
+            Chart(
+                "Premium written by month",
+                column_chart(
+                    [
+                        (
+                            dt.date.fromisoformat(row["month"]).strftime("%b"),
+                            Decimal(row["total"]),
+                            f"{dt.date.fromisoformat(row['month']):%B %Y}: {money(row['total'])}",
+                        )
+                        for row in policies["months"]
+                    ]
+                ),
+            )
+        )
     if "loss_ratio" in shared and user.has_perm("claims.view_claim") and user.has_perm("policies.view_policy"):
         board.charts.append(_loss_ratio_chart(shared["loss_ratio"], now))
     return board
@@ -285,17 +340,33 @@ def _money_section(board: Dashboard, user, figures: dict) -> None:
     payments = "admin:claims_claimpayment_changelist"
     if user.has_perm("claims.approve_payment"):
         awaiting = payments_awaiting_approval(user).count()
-        board.tiles.append(Tile("Payments awaiting my approval", f"{awaiting:,}", _url(payments, awaiting="mine"),
-                                "requested by a colleague, within your authority"))
+        board.tiles.append(
+            Tile(
+                "Payments awaiting my approval",
+                f"{awaiting:,}",
+                _url(payments, awaiting="mine"),
+                "requested by a colleague, within your authority",
+            )
+        )
     indemnity, expense = Decimal(figures["reserve_indemnity"]), Decimal(figures["reserve_expense"])
-    board.tiles.append(Tile("Outstanding reserves", money(indemnity + expense), "",
-                            f"indemnity {money(indemnity)} · expense {money(expense)}"))
+    board.tiles.append(
+        Tile(
+            "Outstanding reserves",
+            money(indemnity + expense),
+            "",
+            f"indemnity {money(indemnity)} · expense {money(expense)}",
+        )
+    )
     if user.has_perm("claims.view_claimpayment"):
-        board.tiles.append(Tile(
-            "Paid this month", money(figures["paid_month"]), _url(payments, status__exact="issued"),
-            f"{figures['paid_payments']:,} payment{'' if figures['paid_payments'] == 1 else 's'} issued since "
-            f"{dt.date.fromisoformat(figures['month']):1 %b %Y}",
-        ))
+        board.tiles.append(
+            Tile(
+                "Paid this month",
+                money(figures["paid_month"]),
+                _url(payments, status__exact="issued"),
+                f"{figures['paid_payments']:,} payment{'' if figures['paid_payments'] == 1 else 's'} issued since "
+                f"{dt.date.fromisoformat(figures['month']):1 %b %Y}",
+            )
+        )
 
 
 def loss_ratio(incurred: Decimal, earned: Decimal) -> Decimal | None:
@@ -308,8 +379,9 @@ def _loss_ratio_chart(figures: dict, now: dt.datetime) -> Chart:
     for row in figures["types"]:
         earned, incurred = Decimal(row["earned"]), Decimal(row["incurred"])
         ratio = loss_ratio(incurred, earned)
-        rows.append((row["label"], ratio, f"{row['label']}: net incurred {money(incurred)} of {money(earned)} "
-                     f"earned premium"))
+        rows.append(
+            (row["label"], ratio, f"{row['label']}: net incurred {money(incurred)} of {money(earned)} earned premium")
+        )
     since = dt.datetime.fromisoformat(figures["start"])
     return Chart(f"Loss ratio by policy type, {since.day} {since:%b %Y} to {now.day} {now:%b %Y}", ratio_chart(rows))
 
@@ -317,6 +389,7 @@ def _loss_ratio_chart(figures: dict, now: dt.datetime) -> Chart:
 # --- SVG ----------------------------------------------------------------------------------------------
 # Plain SVG with presentation attributes only (no inline style, no script), so it renders under a strict
 # Content-Security-Policy and needs no chart library or CDN.
+
 
 def bar_chart(rows: list[tuple[str, int, str, str]], *, width: int = 360) -> SafeString:
     """Horizontal bars: (label, value, link or '', colour) per row."""
@@ -372,10 +445,14 @@ def ratio_chart(rows: list[tuple[str, Decimal | None, str]], *, width: int = 360
                 f'<rect x="{label_width}" y="{y + 4}" width="{max(bar, 1)}" height="18" rx="2" '
                 f'fill="{_ratio_colour(ratio)}"><title>{escape(tip)}</title></rect>'
             )
-        parts.append(f'<text x="{label_width + bar + 6}" y="{y + 17}" font-size="12" fill="currentColor">'
-                     f"{escape(_percent(ratio))}</text>")
-    parts.append(f'<line x1="{full}" y1="0" x2="{full}" y2="{height}" stroke="#999" stroke-width="1" '
-                 'stroke-dasharray="3 3"><title>100 %</title></line>')
+        parts.append(
+            f'<text x="{label_width + bar + 6}" y="{y + 17}" font-size="12" fill="currentColor">'
+            f"{escape(_percent(ratio))}</text>"
+        )
+    parts.append(
+        f'<line x1="{full}" y1="0" x2="{full}" y2="{height}" stroke="#999" stroke-width="1" '
+        'stroke-dasharray="3 3"><title>100 %</title></line>'
+    )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every interpolated text is escaped above
 

@@ -50,6 +50,7 @@ LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 
 # --- the headers of an ordinary response, and the Host rule -------------------------------------------------------
 
+
 class _BareRequest(HttpRequest):
     def __init__(self, secure: bool):
         super().__init__()

@@ -39,9 +39,17 @@ from vanguard.core.money import format_money
 EMPTY = "—"
 KEPT_AS_IS = frozenset({"[redacted]", "[erased]", "***"})
 # Columns that say nothing to staff: keys, the SSN's blind index, bookkeeping the entry itself records.
-INTERNAL_FIELDS = frozenset({
-    "id", "ssn_hash", "pii_encrypted", "encryption_key_id", "created_at", "updated_at", "salt",
-})
+INTERNAL_FIELDS = frozenset(
+    {
+        "id",
+        "ssn_hash",
+        "pii_encrypted",
+        "encryption_key_id",
+        "created_at",
+        "updated_at",
+        "salt",
+    }
+)
 ACTIONS = {0: "Created", 1: "Changed", 2: "Deleted", 3: "Viewed"}
 ACRONYMS = {"gdpr": "GDPR", "pii": "PII", "ip": "IP", "id": "id", "ssn": "SSN"}
 # Only what names the record is read for a related row (a customer's encrypted columns are never decrypted).
@@ -211,7 +219,10 @@ def _model_of(entry: Any, model: type[models.Model] | None) -> type[models.Model
 
 
 def readable_entries(
-    entries: Iterable[Any], *, request: HttpRequest | None = None, model: type[models.Model] | None = None,
+    entries: Iterable[Any],
+    *,
+    request: HttpRequest | None = None,
+    model: type[models.Model] | None = None,
 ) -> list[Entry]:
     """The entries (actor loaded with select_related) as rows staff can read; `model` when all are of one."""
     entries = list(entries)
@@ -275,8 +286,13 @@ def readable_additional_data(data: Any) -> list[tuple[str, str]]:
         label = _key_label(key)
         if key == "audit_redactions" and isinstance(value, dict):
             entries = sorted(value, key=lambda s: int(s) if str(s).isdigit() else 0)
-            pairs.append((f"{label}", f"{len(entries)} earlier entr{'y' if len(entries) == 1 else 'ies'} redacted"
-                                      + (f" (#{', #'.join(str(s) for s in entries)})" if entries else "")))
+            pairs.append(
+                (
+                    f"{label}",
+                    f"{len(entries)} earlier entr{'y' if len(entries) == 1 else 'ies'} redacted"
+                    + (f" (#{', #'.join(str(s) for s in entries)})" if entries else ""),
+                )
+            )
         elif isinstance(value, dict):
             pairs.extend((f"{label} · {_key_label(k, first=False)}", _nested(v)) for k, v in value.items())
         else:
@@ -308,13 +324,24 @@ def changes_table(rows: Sequence[Entry]) -> str:
 # --- domain events (PolicyEvent, ClaimEvent): their JSON data in words ---------------------------------------
 # Keys of event data that hold the id of another record, by event model and kind ("*": any kind).
 EVENT_REFERENCES: dict[str, dict[str, dict[str, str]]] = {
-    "claims.claimevent": {"assigned": {"from": "accounts.user", "to": "accounts.user"},
-                          "*": {"document_id": "claims.claimdocument"}},
+    "claims.claimevent": {
+        "assigned": {"from": "accounts.user", "to": "accounts.user"},
+        "*": {"document_id": "claims.claimdocument"},
+    },
     "policies.policyevent": {"*": {"renewal_of": "policies.policy", "renewal_id": "policies.policy"}},
 }
-EVENT_LABELS = {"from": "From", "to": "To", "document_id": "Document", "type": "Document type", "mime": "File type",
-                "renewal_of": "Renews", "renewal_id": "Renewed as", "renewal_number": "Renewal number",
-                "fields": "Changed", "amount": "Amount"}
+EVENT_LABELS = {
+    "from": "From",
+    "to": "To",
+    "document_id": "Document",
+    "type": "Document type",
+    "mime": "File type",
+    "renewal_of": "Renews",
+    "renewal_id": "Renewed as",
+    "renewal_number": "Renewal number",
+    "fields": "Changed",
+    "amount": "Amount",
+}
 NAMING_COLUMNS["claims.claimdocument"] = ("id", "filename")
 
 
@@ -357,8 +384,10 @@ class EventDetails:
                 text = self.related.render(apps.get_model(references[key]), value) if value else "Nobody"
             elif isinstance(value, dict) and {"from", "to"} >= set(value):  # an amendment: {field: {from, to}}
                 model_field = _model_field(self.subject_model, key)
-                text = (f"{render_value(model_field, value.get('from'), self.related)} → "
-                        f"{render_value(model_field, value.get('to'), self.related)}")
+                text = (
+                    f"{render_value(model_field, value.get('from'), self.related)} → "
+                    f"{render_value(model_field, value.get('to'), self.related)}"
+                )
             elif key == "fields" and isinstance(value, list):
                 text = ", ".join(_label(_model_field(self.subject_model, name), name) for name in value)
             elif key == "amount":
@@ -401,7 +430,8 @@ class EventDataInlineMixin:
     def details(self, event: Any) -> str:
         details = getattr(event, "_event_details", None)
         if details is None:  # a row not read through the formset: on its own
-            subject = next(f for f in event._meta.concrete_fields
-                           if f.is_relation and f.related_model is not get_user_model())
+            subject = next(
+                f for f in event._meta.concrete_fields if f.is_relation and f.related_model is not get_user_model()
+            )
             details = EventDetails([event], subject_model=subject.related_model)
         return details.render(event)

@@ -26,8 +26,11 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bBearer\s+[A-Za-z0-9._~+/=-]+", re.I), f"Bearer {REDACTED}"),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), REDACTED),  # JWT
     (
-        re.compile(r"(?P<key>\b(?:password|passwd|pwd|secret|token|api[_-]?key|access|refresh)\b[\"']?\s*[=:]\s*)"
-                   r"[\"']?[^\s\"',;&]+", re.I),
+        re.compile(
+            r"(?P<key>\b(?:password|passwd|pwd|secret|token|api[_-]?key|access|refresh)\b[\"']?\s*[=:]\s*)"
+            r"[\"']?[^\s\"',;&]+",
+            re.I,
+        ),
         rf"\g<key>{REDACTED}",
     ),
     (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), REDACTED),  # e-mail address

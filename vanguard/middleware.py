@@ -103,13 +103,13 @@ class ApiResponseMiddleware(_Both):
     def _finish(request, response):
         if not request.path.startswith("/api/"):
             return response
-        if response.status_code == 405 and not response.get("Content-Type", "").startswith(
-                "application/problem+json"):
+        if response.status_code == 405 and not response.get("Content-Type", "").startswith("application/problem+json"):
             from vanguard.api_support.http import problem
 
             allowed = response.get("Allow", "")
-            response = problem(request, 405, f"{request.method} is not allowed here. Allowed: {allowed}.",
-                               headers={"Allow": allowed})
+            response = problem(
+                request, 405, f"{request.method} is not allowed here. Allowed: {allowed}.", headers={"Allow": allowed}
+            )
         quota = getattr(request, "rate_quota", None)
         if quota is not None:
             for name, value in quota.headers().items():
@@ -134,6 +134,7 @@ def _user_id(request) -> str | None:
 
 
 # --- proxy headers: trusted only from the proxies in TRUSTED_PROXIES (the same list gunicorn.conf.py gives uvicorn) --
+
 
 class ProxyHeadersMiddleware(_Both):
     """Believe ``X-Forwarded-Proto`` only from a trusted proxy.
@@ -210,15 +211,16 @@ def server_error(request, *args, **kwargs):
     if wants_json:
         from vanguard.api_support.http import problem  # the one problem shape of the API
 
-        detail = ("The service is temporarily unavailable; retry shortly." if unavailable
-                  else "An unexpected error occurred.")
+        detail = (
+            "The service is temporarily unavailable; retry shortly." if unavailable else "An unexpected error occurred."
+        )
         response = problem(request, status, detail, code="SERVICE_UNAVAILABLE" if unavailable else "INTERNAL_ERROR")
     else:
         title = "Service temporarily unavailable" if unavailable else "Server error"
         advice = "Please try again in a moment." if unavailable else "The error has been logged."
         reference = escape(getattr(request, "request_id", "") or "")
         content = (
-            f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>"
+            f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>'
             f"<body><h1>{title}</h1><p>{advice}</p><p>Reference: <code>{reference}</code></p></body></html>"
         )
         response = HttpResponse(content, status=status, content_type="text/html; charset=utf-8")

@@ -217,7 +217,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "verify-audit-chain": {"task": "compliance.tasks.verify_audit_chain", "schedule": crontab(hour=4, minute=0)},
     "verify-claim-financials": {
-        "task": "claims.tasks.verify_claim_financials", "schedule": crontab(hour=4, minute=30),
+        "task": "claims.tasks.verify_claim_financials",
+        "schedule": crontab(hour=4, minute=30),
     },
     "flush-expired-tokens": {"task": "vanguard.accounts.tasks.flush_expired_tokens", "schedule": crontab(minute=0)},
     "prune-api-records": {"task": "vanguard.api_support.tasks.prune_api_records", "schedule": crontab(minute=30)},
@@ -291,13 +292,30 @@ CORS_ALLOWED_ORIGINS = env.list(
 CORS_ALLOW_CREDENTIALS = True
 CORS_ALLOW_METHODS = ["DELETE", "GET", "OPTIONS", "PATCH", "POST", "PUT"]
 CORS_ALLOW_HEADERS = [
-    "accept", "authorization", "content-type", "if-match", "if-none-match", "idempotency-key", "origin",
-    "user-agent", "x-csrftoken", "x-requested-with", "x-request-id",
+    "accept",
+    "authorization",
+    "content-type",
+    "if-match",
+    "if-none-match",
+    "idempotency-key",
+    "origin",
+    "user-agent",
+    "x-csrftoken",
+    "x-requested-with",
+    "x-request-id",
 ]
 CORS_EXPOSE_HEADERS = [
-    "X-Request-ID", "Retry-After", "ETag", "Location", "Content-Disposition",
-    "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
-    "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
+    "X-Request-ID",
+    "Retry-After",
+    "ETag",
+    "Location",
+    "Content-Disposition",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
 ]
 CORS_PREFLIGHT_MAX_AGE = 3600
 # Only behind a trusted proxy; ProxyHeadersMiddleware drops the header from any other peer.

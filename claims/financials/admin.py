@@ -90,8 +90,9 @@ class ClaimPaymentInline(ReadOnlyInlineMixin, admin.TabularInline):
 
     @admin.display(description="Payment")
     def payment(self, obj: ClaimPayment):
-        return format_html('<a href="{}">{}</a>', reverse("admin:claims_claimpayment_change", args=[obj.pk]),
-                           obj.payment_number)
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:claims_claimpayment_change", args=[obj.pk]), obj.payment_number
+        )
 
     @admin.display(description="Account")
     def account(self, obj: ClaimPayment) -> str:
@@ -134,8 +135,10 @@ def _reserve_done(label: str, change: ReserveChange) -> str:
 
 def _payment_done(label: str, payment: ClaimPayment) -> str:
     if payment.status == P.REQUESTED:
-        return (f"{label}: payment {payment.payment_number} of {format_money(payment.amount)} requested; it needs "
-                "the approval of a second person (four eyes).")
+        return (
+            f"{label}: payment {payment.payment_number} of {format_money(payment.amount)} requested; it needs "
+            "the approval of a second person (four eyes)."
+        )
     return f"{label}: payment {payment.payment_number} of {format_money(payment.amount)} requested and approved."
 
 
@@ -148,19 +151,34 @@ def _recovery_done(label: str, recovery: ClaimRecovery) -> str:
 # service is the judge of every rule.
 CLAIM_MONEY_PAGES = (
     Transition(
-        name="reserve", label="Set reserve…", permission="claims.add_reservechange",
-        allowed_from=frozenset({S.PENDING, S.PROCESSING, S.APPROVED, S.PAID}), service=services.claim_reserve_set,
-        form="claims.financials.forms.ReserveForm", submit="Set reserve", done=_reserve_done,
+        name="reserve",
+        label="Set reserve…",
+        permission="claims.add_reservechange",
+        allowed_from=frozenset({S.PENDING, S.PROCESSING, S.APPROVED, S.PAID}),
+        service=services.claim_reserve_set,
+        form="claims.financials.forms.ReserveForm",
+        submit="Set reserve",
+        done=_reserve_done,
     ),
     Transition(
-        name="payment", label="Request payment…", permission="claims.add_claimpayment",
-        allowed_from=frozenset({S.PROCESSING, S.APPROVED, S.PAID}), service=services.payment_request,
-        form="claims.financials.forms.PaymentRequestForm", submit="Request payment", done=_payment_done,
+        name="payment",
+        label="Request payment…",
+        permission="claims.add_claimpayment",
+        allowed_from=frozenset({S.PROCESSING, S.APPROVED, S.PAID}),
+        service=services.payment_request,
+        form="claims.financials.forms.PaymentRequestForm",
+        submit="Request payment",
+        done=_payment_done,
     ),
     Transition(
-        name="recovery", label="Record recovery…", permission="claims.add_claimrecovery",
-        allowed_from=frozenset({S.APPROVED, S.PAID, S.CLOSED}), service=services.recovery_record,
-        form="claims.financials.forms.RecoveryForm", submit="Record recovery", done=_recovery_done,
+        name="recovery",
+        label="Record recovery…",
+        permission="claims.add_claimrecovery",
+        allowed_from=frozenset({S.APPROVED, S.PAID, S.CLOSED}),
+        service=services.recovery_record,
+        form="claims.financials.forms.RecoveryForm",
+        submit="Record recovery",
+        done=_recovery_done,
     ),
 )
 _PAGES = {page.name: page for page in CLAIM_MONEY_PAGES}
@@ -190,38 +208,51 @@ class ClaimFinancialsAdminMixin:
         ]
 
     def money_pages(self, request: HttpRequest, obj: Claim) -> list[Transition]:
-        return [page for page in CLAIM_MONEY_PAGES
-                if page.allows(obj.status) and request.user.has_perm(page.permission)]
+        return [
+            page for page in CLAIM_MONEY_PAGES if page.allows(obj.status) and request.user.has_perm(page.permission)
+        ]
 
     def extra_object_tools(self, request: HttpRequest, obj: Claim) -> list[dict[str, str]]:
-        tools = [{"label": page.label, "url": reverse("admin:claims_claim_money", args=[obj.pk, page.name])}
-                 for page in self.money_pages(request, obj)]
+        tools = [
+            {"label": page.label, "url": reverse("admin:claims_claim_money", args=[obj.pk, page.name])}
+            for page in self.money_pages(request, obj)
+        ]
         return [*tools, *super().extra_object_tools(request, obj)]
 
     def transition_notes(self, request: HttpRequest, transition: Transition, objects: list) -> list[str]:
         if transition.name not in _PAGES or _PAGES[transition.name] is not transition:
             return super().transition_notes(request, transition, objects)
         claim = objects[0]
-        reserves = (f"Open reserves: indemnity {format_money(claim.reserve_indemnity)}, expense "
-                    f"{format_money(claim.reserve_expense)}.")
+        reserves = (
+            f"Open reserves: indemnity {format_money(claim.reserve_indemnity)}, expense "
+            f"{format_money(claim.reserve_expense)}."
+        )
         authority = f"Your authority limit: {authority_text(request.user)}."
         if transition.name == "reserve":
-            return [reserves, f"{authority} A reserve above it is refused; the indemnity reserve may not exceed the "
-                    "policy's coverage less the indemnity already paid."]
+            return [
+                reserves,
+                f"{authority} A reserve above it is refused; the indemnity reserve may not exceed the "
+                "policy's coverage less the indemnity already paid.",
+            ]
         if transition.name == "payment":
             held = selectors.unissued_by_cost_type(claim_id=claim.pk)
-            lines = [f"{reserves} Payments not yet issued hold indemnity {format_money(held['indemnity'])} and "
-                     f"expense {format_money(held['expense'])} of them."]
+            lines = [
+                f"{reserves} Payments not yet issued hold indemnity {format_money(held['indemnity'])} and "
+                f"expense {format_money(held['expense'])} of them."
+            ]
             if claim.approved_amount is not None:
                 remaining = claim.approved_amount - claim.paid_indemnity - held["indemnity"]
-                lines.append(f"Approved {format_money(claim.approved_amount)}; indemnity paid "
-                             f"{format_money(claim.paid_indemnity)} and {format_money(held['indemnity'])} requested "
-                             f"or approved: at most {format_money(max(remaining, 0))} more indemnity.")
-            lines.append(f"{authority} A payment above it, or above the four-eyes limit "
-                         f"({format_money(settings.PAYMENT_FOUR_EYES_LIMIT)}), waits for a second person's approval.")
+                lines.append(
+                    f"Approved {format_money(claim.approved_amount)}; indemnity paid "
+                    f"{format_money(claim.paid_indemnity)} and {format_money(held['indemnity'])} requested "
+                    f"or approved: at most {format_money(max(remaining, 0))} more indemnity."
+                )
+            lines.append(
+                f"{authority} A payment above it, or above the four-eyes limit "
+                f"({format_money(settings.PAYMENT_FOUR_EYES_LIMIT)}), waits for a second person's approval."
+            )
             return lines
-        return [f"Recovered so far: {format_money(claim.recovered)}; net incurred "
-                f"{format_money(claim.net_incurred)}."]
+        return [f"Recovered so far: {format_money(claim.recovered)}; net incurred {format_money(claim.net_incurred)}."]
 
     def money_view(self, request: HttpRequest, object_id: str, name: str) -> HttpResponse:
         page = _PAGES.get(name)
@@ -235,8 +266,9 @@ class ClaimFinancialsAdminMixin:
         form = import_string(page.form)(request.POST if bound else None, objects=[claim])
 
         def form_page() -> TemplateResponse:
-            return self.render_transition_form(request, page, [claim], form, post_url=request.get_full_path(),
-                                               cancel_url=change_url)
+            return self.render_transition_form(
+                request, page, [claim], form, post_url=request.get_full_path(), cancel_url=change_url
+            )
 
         if not bound or not form.is_valid():
             return form_page()
@@ -268,27 +300,59 @@ class AwaitingMyApprovalFilter(admin.SimpleListFilter):
 
 PAYMENT_TRANSITIONS = (
     Transition(
-        name="approve", label="Approve", permission="claims.approve_payment", allowed_from=frozenset({P.REQUESTED}),
-        target=P.APPROVED, service=services.payment_approve, done="{obj}: approved.", action="approve_payments",
-        action_label="Approve selected payments", done_many="approved",
+        name="approve",
+        label="Approve",
+        permission="claims.approve_payment",
+        allowed_from=frozenset({P.REQUESTED}),
+        target=P.APPROVED,
+        service=services.payment_approve,
+        done="{obj}: approved.",
+        action="approve_payments",
+        action_label="Approve selected payments",
+        done_many="approved",
     ),
     Transition(
-        name="issue", label="Issue", permission="claims.issue_payment", allowed_from=frozenset({P.APPROVED}),
-        target=P.ISSUED, service=services.payment_issue, done="{obj}: issued.", action="issue_payments",
-        action_label="Issue selected payments (the money has left)", done_many="issued",
+        name="issue",
+        label="Issue",
+        permission="claims.issue_payment",
+        allowed_from=frozenset({P.APPROVED}),
+        target=P.ISSUED,
+        service=services.payment_issue,
+        done="{obj}: issued.",
+        action="issue_payments",
+        action_label="Issue selected payments (the money has left)",
+        done_many="issued",
     ),
     Transition(
-        name="cancel", label="Cancel…", permission="claims.cancel_payment",
-        allowed_from=frozenset({P.REQUESTED, P.APPROVED}), target=P.CANCELLED, service=services.payment_cancel,
-        form="claims.financials.forms.PaymentReasonForm", submit="Cancel payment", submit_many="Cancel payments",
-        done="{obj}: cancelled.", action="cancel_payments", action_label="Cancel selected payments…",
-        done_many="cancelled", note="A cancelled payment moves no money; the reason is recorded on it.",
+        name="cancel",
+        label="Cancel…",
+        permission="claims.cancel_payment",
+        allowed_from=frozenset({P.REQUESTED, P.APPROVED}),
+        target=P.CANCELLED,
+        service=services.payment_cancel,
+        form="claims.financials.forms.PaymentReasonForm",
+        submit="Cancel payment",
+        submit_many="Cancel payments",
+        done="{obj}: cancelled.",
+        action="cancel_payments",
+        action_label="Cancel selected payments…",
+        done_many="cancelled",
+        note="A cancelled payment moves no money; the reason is recorded on it.",
     ),
     Transition(
-        name="void", label="Void…", permission="claims.void_payment", allowed_from=frozenset({P.ISSUED}),
-        target=P.VOIDED, service=services.payment_void, form="claims.financials.forms.PaymentReasonForm",
-        submit="Void payment", submit_many="Void payments", done="{obj}: voided.", action="void_payments",
-        action_label="Void selected payments…", done_many="voided",
+        name="void",
+        label="Void…",
+        permission="claims.void_payment",
+        allowed_from=frozenset({P.ISSUED}),
+        target=P.VOIDED,
+        service=services.payment_void,
+        form="claims.financials.forms.PaymentReasonForm",
+        submit="Void payment",
+        submit_many="Void payments",
+        done="{obj}: voided.",
+        action="void_payments",
+        action_label="Void selected payments…",
+        done_many="voided",
         note="Voiding restores the reserve and lowers the amount paid; a paid claim goes back to approved.",
     ),
 )
@@ -297,8 +361,17 @@ PAYMENT_TRANSITIONS = (
 @admin.register(ClaimPayment)
 class ClaimPaymentAdmin(PostedSearchMixin, VanguardModelAdmin):
     # Fits a 1440 px screen beside the navigation and the filters; the payee account is never in the list.
-    list_display = ("payment", "claim_link", "cost_type", "money_amount", "payee", "method", "status", "requested",
-                    "requested_by_name")
+    list_display = (
+        "payment",
+        "claim_link",
+        "cost_type",
+        "money_amount",
+        "payee",
+        "method",
+        "status",
+        "requested",
+        "requested_by_name",
+    )
     list_select_related = ("claim", "requested_by")
     list_filter = ("status", "cost_type", AwaitingMyApprovalFilter)
     # A payee is often a person: the search posts and travels as a token, never in the URL (vanguard.admin_search).
@@ -327,8 +400,9 @@ class ClaimPaymentAdmin(PostedSearchMixin, VanguardModelAdmin):
 
     @admin.display(description="Claim", ordering="claim__claim_number")
     def claim_link(self, obj: ClaimPayment):
-        return format_html('<a href="{}">{}</a>', reverse("admin:claims_claim_change", args=[obj.claim_id]),
-                           obj.claim.claim_number)
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:claims_claim_change", args=[obj.claim_id]), obj.claim.claim_number
+        )
 
     @admin.display(description="Payee", ordering="payee_name")
     def payee(self, obj: ClaimPayment):
@@ -346,10 +420,24 @@ class ClaimPaymentAdmin(PostedSearchMixin, VanguardModelAdmin):
     def get_fieldsets(self, request: HttpRequest, obj: Any = None):
         return [
             (None, {"fields": ("payment_number", "claim_link", "cost_type", "money_amount_detail", "status")}),
-            ("Payee", {"fields": ("payee_name", "payee_account_shown", "payee_is_policyholder", "method",
-                                  "reference")}),
-            ("Four eyes and issue", {"fields": ("requested_line", "approved_line", "issued_line", "cancelled_line",
-                                                "cancel_reason", "voided_line", "void_reason")}),
+            (
+                "Payee",
+                {"fields": ("payee_name", "payee_account_shown", "payee_is_policyholder", "method", "reference")},
+            ),
+            (
+                "Four eyes and issue",
+                {
+                    "fields": (
+                        "requested_line",
+                        "approved_line",
+                        "issued_line",
+                        "cancelled_line",
+                        "cancel_reason",
+                        "voided_line",
+                        "void_reason",
+                    )
+                },
+            ),
             ("Record", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
         ]
 
@@ -398,8 +486,11 @@ class ClaimPaymentAdmin(PostedSearchMixin, VanguardModelAdmin):
 
                 # The payee is often the policyholder: the view is logged against the claim's customer.
                 pii_access_record(
-                    actor=request.user, customer_id=obj.claim.policy.customer_id, fields=["payee_account"],
-                    interface="admin", remote_addr=client_ip(request),
+                    actor=request.user,
+                    customer_id=obj.claim.policy.customer_id,
+                    fields=["payee_account"],
+                    interface="admin",
+                    remote_addr=client_ip(request),
                 )
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
@@ -421,6 +512,8 @@ class ClaimPaymentAdmin(PostedSearchMixin, VanguardModelAdmin):
     def transition_notes(self, request: HttpRequest, transition: Transition, objects: list) -> list[str]:
         notes = super().transition_notes(request, transition, objects)
         if transition.name == "approve":
-            notes.append(f"Your authority limit: {authority_text(request.user)}. You cannot approve a payment you "
-                         "requested (four eyes).")
+            notes.append(
+                f"Your authority limit: {authority_text(request.user)}. You cannot approve a payment you "
+                "requested (four eyes)."
+            )
         return notes

@@ -46,8 +46,10 @@ def _payment_by_id(payment_id: UUID) -> dict:
 
 # --- totals ----------------------------------------------------------------------------------------------
 @claim_router.get(
-    "/{claim_id}/financials", operation_id="getClaimFinancials",
-    response={200: ClaimFinancials, **READ_ERRORS}, summary="A claim's reserves, paid, recovered and incurred",
+    "/{claim_id}/financials",
+    operation_id="getClaimFinancials",
+    response={200: ClaimFinancials, **READ_ERRORS},
+    summary="A claim's reserves, paid, recovered and incurred",
 )
 async def financials_get(request, claim_id: UUID):
     """The claim's seven totals as money strings, and the currency: open reserves and paid amounts per cost type
@@ -58,8 +60,10 @@ async def financials_get(request, claim_id: UUID):
 
 # --- reserves --------------------------------------------------------------------------------------------
 @claim_router.get(
-    "/{claim_id}/reserves", operation_id="listClaimReserveChanges",
-    response={200: ReserveChangePage, **READ_ERRORS}, summary="A claim's reserve changes (newest first)",
+    "/{claim_id}/reserves",
+    operation_id="listClaimReserveChanges",
+    response={200: ReserveChangePage, **READ_ERRORS},
+    summary="A claim's reserve changes (newest first)",
 )
 async def reserve_list(request, claim_id: UUID, paging: Query[PageQuery]):
     """Every change of the claim's open reserves, newest first: the previous and new amount, the reason and who
@@ -69,8 +73,10 @@ async def reserve_list(request, claim_id: UUID, paging: Query[PageQuery]):
 
 
 @claim_router.post(
-    "/{claim_id}/reserves", operation_id="setClaimReserve",
-    response={201: ReserveChangeResponse, **WRITE_ERRORS}, summary="Set the open reserve of a cost type",
+    "/{claim_id}/reserves",
+    operation_id="setClaimReserve",
+    response={201: ReserveChangeResponse, **WRITE_ERRORS},
+    summary="Set the open reserve of a cost type",
 )
 async def reserve_set(request, claim_id: UUID, payload: ReserveChangeCreate):
     """Set the claim's open reserve of one cost type to `amount` (0 closes it), with a reason. Refused on a denied
@@ -86,8 +92,10 @@ async def reserve_set(request, claim_id: UUID, payload: ReserveChangeCreate):
 
 # --- payments --------------------------------------------------------------------------------------------
 @claim_router.get(
-    "/{claim_id}/payments", operation_id="listClaimPayments",
-    response={200: PaymentPage, **READ_ERRORS}, summary="A claim's payments (newest first)",
+    "/{claim_id}/payments",
+    operation_id="listClaimPayments",
+    response={200: PaymentPage, **READ_ERRORS},
+    summary="A claim's payments (newest first)",
 )
 async def claim_payment_list(request, claim_id: UUID, paging: Query[PageQuery]):
     """The claim's payments in every status, newest first; each payee account only as its last 4 characters."""
@@ -96,11 +104,15 @@ async def claim_payment_list(request, claim_id: UUID, paging: Query[PageQuery]):
 
 
 @claim_router.post(
-    "/{claim_id}/payments", operation_id="requestClaimPayment",
-    response={201: PaymentResponse, **WRITE_ERRORS}, summary="Request a payment (four eyes above the limit)",
+    "/{claim_id}/payments",
+    operation_id="requestClaimPayment",
+    response={201: PaymentResponse, **WRITE_ERRORS},
+    summary="Request a payment (four eyes above the limit)",
 )
 async def payment_request(
-    request, claim_id: UUID, payload: PaymentCreate,
+    request,
+    claim_id: UUID,
+    payload: PaymentCreate,
     idempotency_key: str | None = idempotency_key_header(),
 ):
     """Request a payment from the open reserve of its cost type. Above the four-eyes limit or your own authority
@@ -111,15 +123,21 @@ async def payment_request(
     actor, data = request.auth, payload.dict()
     data["amount"] = selectors.money(data["amount"])  # 400, 400.0 and "400.00" are one body to the key
     return await create_response(
-        request, key_header=idempotency_key, route=f"POST /api/claims/{claim_id}/payments", payload=data,
-        create=lambda: services.payment_request(actor=actor, claim_id=claim_id, **data), render=_payment_by_id,
+        request,
+        key_header=idempotency_key,
+        route=f"POST /api/claims/{claim_id}/payments",
+        payload=data,
+        create=lambda: services.payment_request(actor=actor, claim_id=claim_id, **data),
+        render=_payment_by_id,
         render_created=selectors.claim_payment_row,
     )
 
 
 @claim_router.get(
-    "/{claim_id}/payments/{payment_id}", operation_id="getClaimPayment",
-    response={200: PaymentResponse, **READ_ERRORS}, summary="One of the claim's payments",
+    "/{claim_id}/payments/{payment_id}",
+    operation_id="getClaimPayment",
+    response={200: PaymentResponse, **READ_ERRORS},
+    summary="One of the claim's payments",
 )
 async def claim_payment_get(request, claim_id: UUID, payment_id: UUID):
     """One payment of this claim (a payment of another claim is a 404); the payee account only as its last 4
@@ -133,8 +151,10 @@ async def claim_payment_get(request, claim_id: UUID, payment_id: UUID):
 
 
 @payment_router.get(
-    "", operation_id="listPayments",
-    response={200: PaymentPage, **READ_ERRORS}, summary="List payments (newest first)",
+    "",
+    operation_id="listPayments",
+    response={200: PaymentPage, **READ_ERRORS},
+    summary="List payments (newest first)",
 )
 async def payment_list(request, filters: Query[PaymentFilter], paging: Query[PageQuery]):
     """A page of payments across claims, newest first, filtered by status, claim and cost type;
@@ -146,8 +166,10 @@ async def payment_list(request, filters: Query[PaymentFilter], paging: Query[Pag
 
 
 @payment_router.get(
-    "/{payment_id}", operation_id="getPayment",
-    response={200: PaymentResponse, **READ_ERRORS}, summary="A payment",
+    "/{payment_id}",
+    operation_id="getPayment",
+    response={200: PaymentResponse, **READ_ERRORS},
+    summary="A payment",
 )
 async def payment_get(request, payment_id: UUID):
     """A payment with who requested, approved, issued, cancelled or voided it and when; the payee account only
@@ -164,8 +186,10 @@ async def _step(service, **inputs):
 
 
 @payment_router.post(
-    "/{payment_id}/approve", operation_id="approvePayment",
-    response={200: PaymentResponse, **WRITE_ERRORS}, summary="Approve a requested payment (the second pair of eyes)",
+    "/{payment_id}/approve",
+    operation_id="approvePayment",
+    response={200: PaymentResponse, **WRITE_ERRORS},
+    summary="Approve a requested payment (the second pair of eyes)",
 )
 async def payment_approve(request, payment_id: UUID):
     """Approve a `requested` payment. The requester cannot approve their own payment (403 four-eyes); an amount
@@ -174,8 +198,10 @@ async def payment_approve(request, payment_id: UUID):
 
 
 @payment_router.post(
-    "/{payment_id}/issue", operation_id="issuePayment",
-    response={200: PaymentResponse, **WRITE_ERRORS}, summary="Issue an approved payment (the money has left)",
+    "/{payment_id}/issue",
+    operation_id="issuePayment",
+    response={200: PaymentResponse, **WRITE_ERRORS},
+    summary="Issue an approved payment (the money has left)",
 )
 async def payment_issue(request, payment_id: UUID):
     """Record that an `approved` payment has left (Finance): its cost type's reserve is eroded by the amount, and
@@ -184,8 +210,10 @@ async def payment_issue(request, payment_id: UUID):
 
 
 @payment_router.post(
-    "/{payment_id}/cancel", operation_id="cancelPayment",
-    response={200: PaymentResponse, **WRITE_ERRORS}, summary="Cancel a payment before it is issued",
+    "/{payment_id}/cancel",
+    operation_id="cancelPayment",
+    response={200: PaymentResponse, **WRITE_ERRORS},
+    summary="Cancel a payment before it is issued",
 )
 async def payment_cancel(request, payment_id: UUID, payload: PaymentReason):
     """Cancel a `requested` or `approved` payment, with a reason; no money moves. Any other status is a 409."""
@@ -193,8 +221,10 @@ async def payment_cancel(request, payment_id: UUID, payload: PaymentReason):
 
 
 @payment_router.post(
-    "/{payment_id}/void", operation_id="voidPayment",
-    response={200: PaymentResponse, **WRITE_ERRORS}, summary="Void an issued payment",
+    "/{payment_id}/void",
+    operation_id="voidPayment",
+    response={200: PaymentResponse, **WRITE_ERRORS},
+    summary="Void an issued payment",
 )
 async def payment_void(request, payment_id: UUID, payload: PaymentReason):
     """Void an `issued` payment, with a reason: the reserve is restored, the paid total falls and a paid claim
@@ -204,8 +234,10 @@ async def payment_void(request, payment_id: UUID, payload: PaymentReason):
 
 # --- recoveries ------------------------------------------------------------------------------------------
 @claim_router.get(
-    "/{claim_id}/recoveries", operation_id="listClaimRecoveries",
-    response={200: RecoveryPage, **READ_ERRORS}, summary="A claim's recoveries (newest first)",
+    "/{claim_id}/recoveries",
+    operation_id="listClaimRecoveries",
+    response={200: RecoveryPage, **READ_ERRORS},
+    summary="A claim's recoveries (newest first)",
 )
 async def recovery_list(request, claim_id: UUID, paging: Query[PageQuery]):
     """Money that came back on the claim (salvage, subrogation, other), newest first."""
@@ -214,8 +246,10 @@ async def recovery_list(request, claim_id: UUID, paging: Query[PageQuery]):
 
 
 @claim_router.post(
-    "/{claim_id}/recoveries", operation_id="recordClaimRecovery",
-    response={201: RecoveryResponse, **WRITE_ERRORS}, summary="Record a recovery on an approved, paid or closed claim",
+    "/{claim_id}/recoveries",
+    operation_id="recordClaimRecovery",
+    response={201: RecoveryResponse, **WRITE_ERRORS},
+    summary="Record a recovery on an approved, paid or closed claim",
 )
 async def recovery_record(request, claim_id: UUID, payload: RecoveryCreate):
     """Record money recovered on an approved, paid or closed claim (409 otherwise): salvage, subrogation or other,

@@ -28,11 +28,18 @@ def cost_type_choices(claim: Claim | None, held: dict[str, Decimal] | None = Non
     if claim is None:
         return list(CostType.choices)
     if held is None:
-        return [(value, f"{label} (open reserve {format_money(open_reserve(claim, value))})")
-                for value, label in CostType.choices]
-    return [(value, f"{label} (available {format_money(open_reserve(claim, value) - held[value])} of the open "
-                    f"reserve of {format_money(open_reserve(claim, value))})")
-            for value, label in CostType.choices]
+        return [
+            (value, f"{label} (open reserve {format_money(open_reserve(claim, value))})")
+            for value, label in CostType.choices
+        ]
+    return [
+        (
+            value,
+            f"{label} (available {format_money(open_reserve(claim, value) - held[value])} of the open "
+            f"reserve of {format_money(open_reserve(claim, value))})",
+        )
+        for value, label in CostType.choices
+    ]
 
 
 class _ClaimMoneyForm(TransitionForm):
@@ -51,24 +58,39 @@ class _ClaimMoneyForm(TransitionForm):
 class ReserveForm(_ClaimMoneyForm):
     cost_type = forms.ChoiceField(label="Cost type", choices=CostType.choices, initial=CostType.INDEMNITY)
     amount = forms.DecimalField(
-        label="New open reserve", max_digits=15, decimal_places=2, min_value=Decimal("0.00"),
+        label="New open reserve",
+        max_digits=15,
+        decimal_places=2,
+        min_value=Decimal("0.00"),
         help_text="What the claim is still expected to cost for this cost type; 0 closes the reserve.",
     )
-    reason = forms.CharField(label="Reason", max_length=2000, widget=forms.Textarea(attrs=_TEXTAREA),
-                             help_text="Recorded with the change, e.g. the expert's report.")
+    reason = forms.CharField(
+        label="Reason",
+        max_length=2000,
+        widget=forms.Textarea(attrs=_TEXTAREA),
+        help_text="Recorded with the change, e.g. the expert's report.",
+    )
 
 
 class PaymentRequestForm(_ClaimMoneyForm):
     cost_type = forms.ChoiceField(label="Cost type", choices=CostType.choices, initial=CostType.INDEMNITY)
-    amount = forms.DecimalField(label="Amount", max_digits=15, decimal_places=2, min_value=Decimal("0.01"),
-                                help_text="At most the open reserve of the cost type.")
+    amount = forms.DecimalField(
+        label="Amount",
+        max_digits=15,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        help_text="At most the open reserve of the cost type.",
+    )
     payee_name = forms.CharField(label="Payee", max_length=200)
-    payee_account = forms.CharField(label="Payee account", max_length=64, required=False,
-                                    help_text="IBAN or account number; stored encrypted, shown masked.")
+    payee_account = forms.CharField(
+        label="Payee account",
+        max_length=64,
+        required=False,
+        help_text="IBAN or account number; stored encrypted, shown masked.",
+    )
     payee_is_policyholder = forms.BooleanField(label="The payee is the policyholder", required=False)
     method = forms.ChoiceField(label="Method", choices=PaymentMethod.choices, initial=PaymentMethod.BANK_TRANSFER)
-    reference = forms.CharField(label="Reference", max_length=100, required=False,
-                                help_text="e.g. the invoice number.")
+    reference = forms.CharField(label="Reference", max_length=100, required=False, help_text="e.g. the invoice number.")
 
     def held(self) -> dict[str, Decimal] | None:
         # A payment may use the open reserve less what the payments not yet issued already hold.
@@ -78,11 +100,13 @@ class PaymentRequestForm(_ClaimMoneyForm):
 class RecoveryForm(_ClaimMoneyForm):
     kind = forms.ChoiceField(label="Kind", choices=RecoveryKind.choices)
     amount = forms.DecimalField(label="Amount", max_digits=15, decimal_places=2, min_value=Decimal("0.01"))
-    source = forms.CharField(label="Received from", max_length=200,
-                             help_text="Who paid it back, e.g. the other driver's insurer.")
+    source = forms.CharField(
+        label="Received from", max_length=200, help_text="Who paid it back, e.g. the other driver's insurer."
+    )
     reference = forms.CharField(label="Reference", max_length=100, required=False)
-    received_at = forms.SplitDateTimeField(label="Received", required=False, widget=AdminSplitDateTime,
-                                           help_text="Leave empty for now.")
+    received_at = forms.SplitDateTimeField(
+        label="Received", required=False, widget=AdminSplitDateTime, help_text="Leave empty for now."
+    )
 
     def clean_received_at(self):
         received = self.cleaned_data.get("received_at")

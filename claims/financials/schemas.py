@@ -30,17 +30,25 @@ def _reserve_amount(value: Any) -> Any:
         return Decimal(str(value))
     if isinstance(value, str) and _RESERVE_RE.match(value):
         return Decimal(value)
-    raise ValueError(f"must be a number or a decimal string of 0 or more with at most {_WHOLE} digits before the "
-                     "point and 2 after it, e.g. 2500.00 (0 closes the reserve)")
+    raise ValueError(
+        f"must be a number or a decimal string of 0 or more with at most {_WHOLE} digits before the "
+        "point and 2 after it, e.g. 2500.00 (0 closes the reserve)"
+    )
 
 
 # A reserve's new amount: money as MoneyIn, but 0 is allowed.
 ReserveAmount = Annotated[
-    Decimal, BeforeValidator(_reserve_amount), Field(ge=0, max_digits=15, decimal_places=2),
-    WithJsonSchema({"anyOf": [
-        {"type": "number", "minimum": 0, "maximum": _RESERVE_MAX, "multipleOf": 0.01},
-        {"type": "string", "pattern": _RESERVE_PATTERN},
-    ]}),
+    Decimal,
+    BeforeValidator(_reserve_amount),
+    Field(ge=0, max_digits=15, decimal_places=2),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": _RESERVE_MAX, "multipleOf": 0.01},
+                {"type": "string", "pattern": _RESERVE_PATTERN},
+            ]
+        }
+    ),
 ]
 
 Reason = name_text(2000)
@@ -71,9 +79,11 @@ class ReserveChangeCreate(Schema):
     model_config = ConfigDict(extra="forbid")
 
     cost_type: CostType
-    amount: ReserveAmount = Field(description="the new open reserve of this cost type; 0 closes it. The "
-                                  "indemnity reserve may not exceed the coverage less indemnity paid (400); above "
-                                  "your authority limit it is a 403")
+    amount: ReserveAmount = Field(
+        description="the new open reserve of this cost type; 0 closes it. The "
+        "indemnity reserve may not exceed the coverage less indemnity paid (400); above "
+        "your authority limit it is a 403"
+    )
     reason: Reason = Field(description="why the reserve changes (required)")
 
 
@@ -92,11 +102,14 @@ class PaymentCreate(Schema):
     model_config = ConfigDict(extra="forbid")
 
     cost_type: CostType
-    amount: MoneyIn = Field(description="at most the open reserve of its cost type (400); indemnity requested, "
-                            "approved and issued at most the claim's approved amount (400)")
+    amount: MoneyIn = Field(
+        description="at most the open reserve of its cost type (400); indemnity requested, "
+        "approved and issued at most the claim's approved amount (400)"
+    )
     payee_name: name_text(200)
     payee_account: Annotated[str, StringConstraints(max_length=64)] = Field(
-        "", description="IBAN or account number; stored encrypted, answered only as its last 4 characters")
+        "", description="IBAN or account number; stored encrypted, answered only as its last 4 characters"
+    )
     payee_is_policyholder: Flag = Field(description="anonymised with the customer on erasure when true")
     method: PaymentMethod
     reference: Reference = ""
@@ -146,8 +159,10 @@ class PaymentFilter(Schema):
     claim_id: UUID | None = None
     cost_type: CostType | None = None
     awaiting_my_approval: QueryFlag | None = Field(
-        None, description="true: only payments you may approve now (requested by someone else, within your "
-        "authority); false: all others")
+        None,
+        description="true: only payments you may approve now (requested by someone else, within your "
+        "authority); false: all others",
+    )
 
 
 class RecoveryCreate(Schema):
@@ -158,7 +173,8 @@ class RecoveryCreate(Schema):
     source: name_text(200) = Field(description="who paid it back, e.g. the other driver's insurer")
     reference: Reference = ""
     received_at: Annotated[Moment, AfterValidator(_not_future)] = Field(
-        None, description="when the money came in; not in the future (422); now when left out")
+        None, description="when the money came in; not in the future (422); now when left out"
+    )
 
 
 class RecoveryResponse(Schema):

@@ -32,16 +32,42 @@ MASK = "••••"
 
 # The claim's stored totals (kept by claims.financials.services, checked by verify_claim_financials).
 TOTALS = (
-    "reserve_indemnity", "reserve_expense", "paid_indemnity", "paid_expense", "recovered", "gross_incurred",
+    "reserve_indemnity",
+    "reserve_expense",
+    "paid_indemnity",
+    "paid_expense",
+    "recovered",
+    "gross_incurred",
     "net_incurred",
 )
 
 RESERVE_FIELDS = ("id", "claim_id", "cost_type", "previous_amount", "new_amount", "reason", "actor_id", "created_at")
 PAYMENT_FIELDS = (
-    "id", "payment_number", "claim_id", "cost_type", "amount", "payee_name", "payee_account",
-    "payee_is_policyholder", "method", "reference", "status", "requested_by_id", "requested_at", "approved_by_id",
-    "approved_at", "issued_by_id", "issued_at", "cancelled_by_id", "cancelled_at", "cancel_reason", "voided_by_id",
-    "voided_at", "void_reason", "created_at", "updated_at",
+    "id",
+    "payment_number",
+    "claim_id",
+    "cost_type",
+    "amount",
+    "payee_name",
+    "payee_account",
+    "payee_is_policyholder",
+    "method",
+    "reference",
+    "status",
+    "requested_by_id",
+    "requested_at",
+    "approved_by_id",
+    "approved_at",
+    "issued_by_id",
+    "issued_at",
+    "cancelled_by_id",
+    "cancelled_at",
+    "cancel_reason",
+    "voided_by_id",
+    "voided_at",
+    "void_reason",
+    "created_at",
+    "updated_at",
 )
 RECOVERY_FIELDS = ("id", "claim_id", "kind", "amount", "source", "reference", "received_at", "actor_id", "created_at")
 
@@ -167,8 +193,9 @@ def claim_payment_list(*, claim_id: UUID, params: PageQuery) -> dict[str, Any]:
 
 def payment_get(*, payment_id: UUID, claim_id: UUID | None = None) -> ClaimPayment:
     """One payment (ClaimPayment.DoesNotExist → 404); under a claim's path, only that claim's."""
-    only = [name.removesuffix("_id") if name.endswith("_by_id") or name == "claim_id" else name
-            for name in PAYMENT_FIELDS]
+    only = [
+        name.removesuffix("_id") if name.endswith("_by_id") or name == "claim_id" else name for name in PAYMENT_FIELDS
+    ]
     qs = ClaimPayment.objects.only(*only)
     if claim_id is not None:
         qs = qs.filter(claim_id=claim_id)
@@ -187,7 +214,10 @@ def claim_recovery_row(recovery: ClaimRecovery) -> dict[str, Any]:
 
 def recovery_list(*, claim_id: UUID, params: PageQuery) -> dict[str, Any]:
     return _claim_rows(
-        ClaimRecovery.objects.order_by("-created_at", "-id"), claim_id, params, fields=RECOVERY_FIELDS,
+        ClaimRecovery.objects.order_by("-created_at", "-id"),
+        claim_id,
+        params,
+        fields=RECOVERY_FIELDS,
         row=recovery_row,
     )
 

@@ -57,8 +57,15 @@ if TYPE_CHECKING:
 S = Claim.Status
 P = PaymentStatus
 CENT = Decimal("0.01")
-TOTALS = ("reserve_indemnity", "reserve_expense", "paid_indemnity", "paid_expense", "recovered", "gross_incurred",
-          "net_incurred")
+TOTALS = (
+    "reserve_indemnity",
+    "reserve_expense",
+    "paid_indemnity",
+    "paid_expense",
+    "recovered",
+    "gross_incurred",
+    "net_incurred",
+)
 # Where each rule of §10.2 allows its write.
 RESERVABLE = frozenset({S.PENDING, S.PROCESSING, S.APPROVED, S.PAID})
 INDEMNITY_PAYABLE = frozenset({S.APPROVED, S.PAID})
@@ -159,13 +166,16 @@ def save_totals(claim: Claim, *, fields: Iterable[str] = ()) -> None:
     claim.save(update_fields=[*TOTALS, *fields, "updated_at"])
 
 
-def _reserve_change(claim: Claim, *, cost_type: str, amount: Decimal, reason: str, actor: User | None
-                    ) -> ReserveChange:
+def _reserve_change(claim: Claim, *, cost_type: str, amount: Decimal, reason: str, actor: User | None) -> ReserveChange:
     """Write the change of one reserve and set it on the (locked) claim; the caller saves the totals. Stamped by
     the database's clock (ReserveChange.created_at), so the latest change is the one written last."""
     name = f"reserve_{cost_type}"
     change = ReserveChange.objects.create(
-        claim=claim, cost_type=cost_type, previous_amount=getattr(claim, name), new_amount=amount, reason=reason,
+        claim=claim,
+        cost_type=cost_type,
+        previous_amount=getattr(claim, name),
+        new_amount=amount,
+        reason=reason,
         actor=actor if actor is not None and actor.pk else None,
     )
     setattr(claim, name, amount)
@@ -185,18 +195,36 @@ def _notify(claim: Claim) -> None:
 
 
 def _claim_moved(claim: Claim, *, actor: User | None, previous: str, reason: str, data: dict) -> None:
-    claim_event_record(claim=claim, actor=actor, kind=ClaimEvent.Kind.STATUS_CHANGED, from_status=previous,
-                       to_status=claim.status, reason=reason, data=data)
+    claim_event_record(
+        claim=claim,
+        actor=actor,
+        kind=ClaimEvent.Kind.STATUS_CHANGED,
+        from_status=previous,
+        to_status=claim.status,
+        reason=reason,
+        data=data,
+    )
     _notify(claim)
 
 
-def _payment_event(payment: ClaimPayment, *, actor: User | None, kind: str, previous: str, reason: str = "",
-                   **data: Any) -> None:
+def _payment_event(
+    payment: ClaimPayment, *, actor: User | None, kind: str, previous: str, reason: str = "", **data: Any
+) -> None:
     # The payment's number, type and amount; never its payee (a person's name, an account).
     claim_event_record(
-        claim=payment.claim, actor=actor, kind=kind, from_status=previous, to_status=payment.status, reason=reason,
-        data={"payment_id": str(payment.pk), "payment_number": payment.payment_number,
-              "cost_type": payment.cost_type, "amount": str(payment.amount), **data},
+        claim=payment.claim,
+        actor=actor,
+        kind=kind,
+        from_status=previous,
+        to_status=payment.status,
+        reason=reason,
+        data={
+            "payment_id": str(payment.pk),
+            "payment_number": payment.payment_number,
+            "cost_type": payment.cost_type,
+            "amount": str(payment.amount),
+            **data,
+        },
     )
 
 
@@ -213,8 +241,12 @@ def initial_reserve(*, claim: Claim, actor: User | None) -> ReserveChange:
     """A new claim's indemnity reserve: its claimed amount (claims.services.claim_create, which has already set the
     totals on the claim it saved). No authority check: filing a claim is not a decision about its cost."""
     return ReserveChange.objects.create(
-        claim=claim, cost_type=CostType.INDEMNITY, previous_amount=ZERO, new_amount=claim.reserve_indemnity,
-        reason=INITIAL_RESERVE_REASON, actor=actor if actor is not None and actor.pk else None,
+        claim=claim,
+        cost_type=CostType.INDEMNITY,
+        previous_amount=ZERO,
+        new_amount=claim.reserve_indemnity,
+        reason=INITIAL_RESERVE_REASON,
+        actor=actor if actor is not None and actor.pk else None,
     )
 
 
@@ -222,8 +254,11 @@ def close_reserves(*, claim: Claim, actor: User | None) -> dict[str, str]:
     """Closing a claim (claims.services.claim_close, under its lock): refused (409) while a payment awaits issue;
     every open reserve set to 0 (reason "claim closed"). The caller saves the status; the totals are saved here.
     Returns the reserves closed, for the close event."""
-    waiting = list(ClaimPayment.objects.filter(claim=claim, status__in=PAYMENT_UNISSUED)
-                   .order_by("payment_number").values_list("payment_number", flat=True))
+    waiting = list(
+        ClaimPayment.objects.filter(claim=claim, status__in=PAYMENT_UNISSUED)
+        .order_by("payment_number")
+        .values_list("payment_number", flat=True)
+    )
     if waiting:
         raise TransitionNotAllowed(
             f"The claim cannot be closed while {len(waiting)} payment{'s' if len(waiting) > 1 else ''} "
@@ -285,17 +320,29 @@ def claim_reserve_set(*, actor: User, claim_id: UUID, cost_type: str, amount: De
     before = getattr(claim, f"reserve_{cost_type}")
     change = _reserve_change(claim, cost_type=cost_type, amount=amount, reason=reason, actor=actor)
     save_totals(claim)
-    claim_event_record(claim=claim, actor=actor, kind=ClaimEvent.Kind.RESERVE_SET, reason=reason,
-                       data={"reserve_change_id": str(change.pk), "cost_type": cost_type, "from": str(before),
-                             "to": str(amount)})
+    claim_event_record(
+        claim=claim,
+        actor=actor,
+        kind=ClaimEvent.Kind.RESERVE_SET,
+        reason=reason,
+        data={"reserve_change_id": str(change.pk), "cost_type": cost_type, "from": str(before), "to": str(amount)},
+    )
     return change
 
 
 # --- payments ------------------------------------------------------------------------------------------------
 @transaction.atomic
 def payment_request(
-    *, actor: User, claim_id: UUID, cost_type: str, amount: Decimal, payee_name: str, payee_account: str = "",
-    payee_is_policyholder: bool = False, method: str, reference: str = "",
+    *,
+    actor: User,
+    claim_id: UUID,
+    cost_type: str,
+    amount: Decimal,
+    payee_name: str,
+    payee_account: str = "",
+    payee_is_policyholder: bool = False,
+    method: str,
+    reference: str = "",
 ) -> ClaimPayment:
     """Request a payment. Indemnity needs an approved or paid claim (400); expense a claim past pending (400) and
     not denied or closed (409). The amount may not exceed the open reserve of its cost type (the reserve less the
@@ -318,14 +365,16 @@ def payment_request(
     claim = _lock_claim(claim_id)
     status = claim.get_status_display().lower()
     if cost_type == CostType.INDEMNITY and claim.status not in INDEMNITY_PAYABLE:
-        raise BusinessRuleViolation(f"An indemnity payment needs an approved claim; this claim is {status}.",
-                                    field="cost_type")
+        raise BusinessRuleViolation(
+            f"An indemnity payment needs an approved claim; this claim is {status}.", field="cost_type"
+        )
     if cost_type == CostType.EXPENSE:
         if claim.status in {S.DENIED, S.CLOSED}:
             raise TransitionNotAllowed(f"A {status} claim takes no expense payments.")
         if claim.status == S.PENDING:
-            raise BusinessRuleViolation("An expense payment needs a claim in processing or later; this claim is "
-                                        "pending.", field="cost_type")
+            raise BusinessRuleViolation(
+                "An expense payment needs a claim in processing or later; this claim is pending.", field="cost_type"
+            )
     held = _unissued(claim)
     open_reserve = getattr(claim, f"reserve_{cost_type}") - held[cost_type]
     if amount > open_reserve:
@@ -348,15 +397,23 @@ def payment_request(
     now = timezone.now()
     me = actor if actor is not None and actor.pk else None
     payment = ClaimPayment(
-        claim=claim, cost_type=cost_type, amount=amount, payee_name=payee_name, payee_account=payee_account,
-        payee_is_policyholder=payee_is_policyholder, method=method, reference=reference,
-        status=P.REQUESTED if four_eyes else P.APPROVED, requested_by=me, requested_at=now,
-        approved_by=None if four_eyes else me, approved_at=None if four_eyes else now,
+        claim=claim,
+        cost_type=cost_type,
+        amount=amount,
+        payee_name=payee_name,
+        payee_account=payee_account,
+        payee_is_policyholder=payee_is_policyholder,
+        method=method,
+        reference=reference,
+        status=P.REQUESTED if four_eyes else P.APPROVED,
+        requested_by=me,
+        requested_at=now,
+        approved_by=None if four_eyes else me,
+        approved_at=None if four_eyes else now,
         encryption_key_id=settings.ENCRYPTION_KEY_ID,
     )
     save_with_unique_number(payment, field="payment_number", prefix="PAY", save=lambda p: p.save())
-    _payment_event(payment, actor=actor, kind=ClaimEvent.Kind.PAYMENT_REQUESTED, previous="",
-                   four_eyes=four_eyes)
+    _payment_event(payment, actor=actor, kind=ClaimEvent.Kind.PAYMENT_REQUESTED, previous="", four_eyes=four_eyes)
     return payment
 
 
@@ -396,21 +453,31 @@ def payment_issue(*, actor: User, payment_id: UUID) -> ClaimPayment:
     payment.save(update_fields=["status", "issued_by", "issued_at", "updated_at"])
     cost_type = payment.cost_type
     reserve = getattr(claim, f"reserve_{cost_type}")
-    _reserve_change(claim, cost_type=cost_type, amount=max(ZERO, reserve - payment.amount),
-                    reason=f"payment {payment.payment_number}", actor=actor)
+    _reserve_change(
+        claim,
+        cost_type=cost_type,
+        amount=max(ZERO, reserve - payment.amount),
+        reason=f"payment {payment.payment_number}",
+        actor=actor,
+    )
     paid = f"paid_{cost_type}"
     setattr(claim, paid, getattr(claim, paid) + payment.amount)
     previous = claim.status
-    settled = (cost_type == CostType.INDEMNITY and claim.status == S.APPROVED
-               and claim.paid_indemnity >= claim.approved_amount)
+    settled = (
+        cost_type == CostType.INDEMNITY and claim.status == S.APPROVED and claim.paid_indemnity >= claim.approved_amount
+    )
     if settled:
         claim.status = S.PAID
     save_totals(claim, fields=["status"] if settled else ())
     _payment_event(payment, actor=actor, kind=ClaimEvent.Kind.PAYMENT_ISSUED, previous=P.APPROVED)
     if settled:
-        _claim_moved(claim, actor=actor, previous=previous,
-                     reason=f"Indemnity paid in full (payment {payment.payment_number}).",
-                     data={"paid_indemnity": str(claim.paid_indemnity), "payment_number": payment.payment_number})
+        _claim_moved(
+            claim,
+            actor=actor,
+            previous=previous,
+            reason=f"Indemnity paid in full (payment {payment.payment_number}).",
+            data={"paid_indemnity": str(claim.paid_indemnity), "payment_number": payment.payment_number},
+        )
     return payment
 
 
@@ -455,28 +522,46 @@ def payment_void(*, actor: User, payment_id: UUID, reason: str) -> ClaimPayment:
     payment.void_reason = reason
     payment.save(update_fields=["status", "voided_by", "voided_at", "void_reason", "updated_at"])
     cost_type = payment.cost_type
-    _reserve_change(claim, cost_type=cost_type, amount=getattr(claim, f"reserve_{cost_type}") + payment.amount,
-                    reason=f"payment {payment.payment_number} voided", actor=actor)
+    _reserve_change(
+        claim,
+        cost_type=cost_type,
+        amount=getattr(claim, f"reserve_{cost_type}") + payment.amount,
+        reason=f"payment {payment.payment_number} voided",
+        actor=actor,
+    )
     paid = f"paid_{cost_type}"
     setattr(claim, paid, getattr(claim, paid) - payment.amount)
     previous = claim.status
-    reopened = (cost_type == CostType.INDEMNITY and claim.status == S.PAID
-                and claim.paid_indemnity < (claim.approved_amount or ZERO))
+    reopened = (
+        cost_type == CostType.INDEMNITY
+        and claim.status == S.PAID
+        and claim.paid_indemnity < (claim.approved_amount or ZERO)
+    )
     if reopened:
         claim.status = S.APPROVED
     save_totals(claim, fields=["status"] if reopened else ())
     _payment_event(payment, actor=actor, kind=ClaimEvent.Kind.PAYMENT_VOIDED, previous=P.ISSUED, reason=reason)
     if reopened:
-        _claim_moved(claim, actor=actor, previous=previous,
-                     reason=f"Payment {payment.payment_number} voided: {format_money(unpaid_balance(claim))} unpaid.",
-                     data={"paid_indemnity": str(claim.paid_indemnity), "payment_number": payment.payment_number})
+        _claim_moved(
+            claim,
+            actor=actor,
+            previous=previous,
+            reason=f"Payment {payment.payment_number} voided: {format_money(unpaid_balance(claim))} unpaid.",
+            data={"paid_indemnity": str(claim.paid_indemnity), "payment_number": payment.payment_number},
+        )
     return payment
 
 
 # --- recoveries ----------------------------------------------------------------------------------------------
 @transaction.atomic
 def recovery_record(
-    *, actor: User, claim_id: UUID, kind: str, amount: Decimal, source: str, reference: str = "",
+    *,
+    actor: User,
+    claim_id: UUID,
+    kind: str,
+    amount: Decimal,
+    source: str,
+    reference: str = "",
     received_at: dt.datetime | None = None,
 ) -> ClaimRecovery:
     """Record money that came back (salvage, subrogation, other) on an approved, paid or closed claim (409
@@ -502,13 +587,22 @@ def recovery_record(
             f"{claim.get_status_display().lower()}."
         )
     recovery = ClaimRecovery.objects.create(
-        claim=claim, kind=kind, amount=amount, source=source, reference=reference,
-        received_at=received_at.astimezone(dt.UTC), actor=actor if actor is not None and actor.pk else None,
+        claim=claim,
+        kind=kind,
+        amount=amount,
+        source=source,
+        reference=reference,
+        received_at=received_at.astimezone(dt.UTC),
+        actor=actor if actor is not None and actor.pk else None,
     )
     claim.recovered += amount
     save_totals(claim)
-    claim_event_record(claim=claim, actor=actor, kind=ClaimEvent.Kind.RECOVERY_RECORDED,
-                       data={"recovery_id": str(recovery.pk), "kind": kind, "amount": str(amount)})
+    claim_event_record(
+        claim=claim,
+        actor=actor,
+        kind=ClaimEvent.Kind.RECOVERY_RECORDED,
+        data={"recovery_id": str(recovery.pk), "kind": kind, "amount": str(amount)},
+    )
     return recovery
 
 
@@ -518,8 +612,12 @@ def claim_financials_recompute(*, claim_id: UUID) -> dict[str, Decimal]:
     its latest change, paid is the sum of the issued payments (voided ones are not paid), recovered the sum of
     the recoveries; gross = paid + reserves, net = gross - recovered. Three queries; writes nothing."""
     totals = dict.fromkeys(TOTALS, ZERO)
-    latest = (ReserveChange.objects.filter(claim_id=claim_id).order_by("cost_type", "-created_at", "-id")
-              .distinct("cost_type").values_list("cost_type", "new_amount"))
+    latest = (
+        ReserveChange.objects.filter(claim_id=claim_id)
+        .order_by("cost_type", "-created_at", "-id")
+        .distinct("cost_type")
+        .values_list("cost_type", "new_amount")
+    )
     for cost_type, amount in latest:
         totals[f"reserve_{cost_type}"] = amount
     paid = ClaimPayment.objects.filter(claim_id=claim_id, status=P.ISSUED).aggregate(
@@ -527,7 +625,8 @@ def claim_financials_recompute(*, claim_id: UUID) -> dict[str, Decimal]:
     )
     totals |= {name: value or ZERO for name, value in paid.items()}
     totals["recovered"] = ClaimRecovery.objects.filter(claim_id=claim_id).aggregate(s=Sum("amount"))["s"] or ZERO
-    totals["gross_incurred"] = (totals["reserve_indemnity"] + totals["reserve_expense"] + totals["paid_indemnity"]
-                                + totals["paid_expense"])
+    totals["gross_incurred"] = (
+        totals["reserve_indemnity"] + totals["reserve_expense"] + totals["paid_indemnity"] + totals["paid_expense"]
+    )
     totals["net_incurred"] = totals["gross_incurred"] - totals["recovered"]
     return totals

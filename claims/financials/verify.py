@@ -28,8 +28,15 @@ from claims.models import (
     ReserveChange,
 )
 
-TOTALS = ("reserve_indemnity", "reserve_expense", "paid_indemnity", "paid_expense", "recovered", "gross_incurred",
-          "net_incurred")
+TOTALS = (
+    "reserve_indemnity",
+    "reserve_expense",
+    "paid_indemnity",
+    "paid_expense",
+    "recovered",
+    "gross_incurred",
+    "net_incurred",
+)
 # A daily job: a result older than this means the job has stopped.
 OVERDUE_AFTER = dt.timedelta(hours=36)
 
@@ -103,20 +110,23 @@ def verify_claim_financials() -> list[Mismatch]:
         cursor.execute(totals_sql)
         for row in cursor.fetchall():
             number, stored, computed = row[0], row[1:8], row[8:15]
-            found += [Mismatch(number, name, s, c) for name, s, c in zip(TOTALS, stored, computed, strict=True)
-                      if s != c]
+            found += [
+                Mismatch(number, name, s, c) for name, s, c in zip(TOTALS, stored, computed, strict=True) if s != c
+            ]
         cursor.execute(chain_sql)
         for number, cost_type, previous, expected, at in cursor.fetchall():
-            found.append(Mismatch(number, f"reserve_{cost_type} history ({at:%Y-%m-%d %H:%M:%S.%f} change)",
-                                  previous, expected))
+            found.append(
+                Mismatch(number, f"reserve_{cost_type} history ({at:%Y-%m-%d %H:%M:%S.%f} change)", previous, expected)
+            )
     return sorted(found, key=lambda m: (m.claim_number, m.field))
 
 
-def financials_verification_record(*, mismatches: list[Mismatch], claims: int | None = None
-                                   ) -> FinancialsVerification:
+def financials_verification_record(*, mismatches: list[Mismatch], claims: int | None = None) -> FinancialsVerification:
     """Keep the outcome of a run for the readiness note (counts and the first mismatch's claim and field)."""
     return FinancialsVerification.objects.create(
-        ok=not mismatches, claims=Claim.objects.count() if claims is None else claims, mismatches=len(mismatches),
+        ok=not mismatches,
+        claims=Claim.objects.count() if claims is None else claims,
+        mismatches=len(mismatches),
         first_mismatch=str(mismatches[0])[:500] if mismatches else "",
     )
 
@@ -126,17 +136,25 @@ def financials_verification_status(*, now: dt.datetime | None = None) -> dict[st
     them at ERROR), None (never run, or overdue). One indexed query; the detail names no claim (the probe may be
     read by operators' tools; the mismatches are in the log and the command's output)."""
     now = now or timezone.now()
-    last = FinancialsVerification.objects.order_by("-created_at", "-id").only(
-        "ok", "claims", "mismatches", "created_at").first()
+    last = (
+        FinancialsVerification.objects.order_by("-created_at", "-id")
+        .only("ok", "claims", "mismatches", "created_at")
+        .first()
+    )
     if last is None:
-        return {"ok": None, "verified_at": None,
-                "detail": "not verified yet (run manage.py verify_claim_financials)"}
+        return {"ok": None, "verified_at": None, "detail": "not verified yet (run manage.py verify_claim_financials)"}
     verified_at = last.created_at.isoformat()
     if not last.ok:
-        return {"ok": False, "verified_at": verified_at,
-                "detail": f"MISMATCHED: {last.mismatches} figure(s) differ from their rows in {last.claims} claims "
-                          "(run manage.py verify_claim_financials)"}
+        return {
+            "ok": False,
+            "verified_at": verified_at,
+            "detail": f"MISMATCHED: {last.mismatches} figure(s) differ from their rows in {last.claims} claims "
+            "(run manage.py verify_claim_financials)",
+        }
     if now - last.created_at > OVERDUE_AFTER:
-        return {"ok": None, "verified_at": verified_at,
-                "detail": "overdue: the last verification (consistent) is more than 36 hours old"}
+        return {
+            "ok": None,
+            "verified_at": verified_at,
+            "detail": "overdue: the last verification (consistent) is more than 36 hours old",
+        }
     return {"ok": True, "verified_at": verified_at, "detail": f"consistent: {last.claims} claims"}

@@ -270,8 +270,17 @@ def _choice_values() -> frozenset[str]:
     exactly one of them is the record's data, not the person's, even for a customer named Flood."""
     return frozenset(
         str(value)
-        for model in (Customer, Policy, PolicyEvent, Claim, ClaimEvent, ClaimDocument, ReserveChange, ClaimPayment,
-                      ClaimRecovery)
+        for model in (
+            Customer,
+            Policy,
+            PolicyEvent,
+            Claim,
+            ClaimEvent,
+            ClaimDocument,
+            ReserveChange,
+            ClaimPayment,
+            ClaimRecovery,
+        )
         for f in model._meta.concrete_fields
         if f.choices
         for value, _ in f.flatchoices
@@ -400,8 +409,13 @@ def _related_objects(customer: Customer) -> list[tuple[type, list[str]]]:
         ),
         # The claims' money (SPEC §10): payees and reasons are in these rows' audit history.
         *(
-            (model, [str(pk) for pk in model.objects.filter(claim__policy__customer_id=customer.pk)
-                     .values_list("pk", flat=True)])
+            (
+                model,
+                [
+                    str(pk)
+                    for pk in model.objects.filter(claim__policy__customer_id=customer.pk).values_list("pk", flat=True)
+                ],
+            )
             for model in (ReserveChange, ClaimPayment, ClaimRecovery)
         ),
     ]

@@ -72,7 +72,5 @@ def customer_export(
     )
     shown_accounts = any(payment["payee_account"] for claim in claims for payment in claim["payments"])
     fields = [*ALL_PII_FIELDS, "payee_account"] if shown_accounts else ALL_PII_FIELDS
-    pii_access_record(
-        actor=actor, customer_id=customer_id, fields=fields, interface="export", remote_addr=remote_addr
-    )
+    pii_access_record(actor=actor, customer_id=customer_id, fields=fields, interface="export", remote_addr=remote_addr)
     return export.model_dump(mode="json", by_alias=True)

@@ -22,8 +22,11 @@ ADD = reverse("admin:accounts_user_add")
 def add_data(**overrides) -> dict:
     roles.bootstrap_roles()
     data = {
-        "email": "New.Adjuster@Vanguard.test", "full_name": "Nia Adjuster", "password1": "Stronger-Pass-2024!",
-        "password2": "Stronger-Pass-2024!", "groups": [str(Group.objects.get(name=roles.CLAIMS_ADJUSTER).pk)],
+        "email": "New.Adjuster@Vanguard.test",
+        "full_name": "Nia Adjuster",
+        "password1": "Stronger-Pass-2024!",
+        "password2": "Stronger-Pass-2024!",
+        "groups": [str(Group.objects.get(name=roles.CLAIMS_ADJUSTER).pk)],
         "authority_limit": "2500.00",
     }
     data.update(overrides)
@@ -158,8 +161,15 @@ def test_changelist_runs_the_same_number_of_queries_for_2_and_22_users(client, s
     assert with_two == with_twenty_two
 
 
-@pytest.mark.parametrize("email", ["new.adjuster@vanguard.test\u200b", "\u200bNew.Adjuster@Vanguard.test",
-                                   "\uff4eew.adjuster@vanguard.test", "new.adjuster@vanguard\u00ad.test"])
+@pytest.mark.parametrize(
+    "email",
+    [
+        "new.adjuster@vanguard.test\u200b",
+        "\u200bNew.Adjuster@Vanguard.test",
+        "\uff4eew.adjuster@vanguard.test",
+        "new.adjuster@vanguard\u00ad.test",
+    ],
+)
 def test_a_look_alike_of_an_existing_staff_email_is_refused(client, superuser, email):
     # given
     factories.UserFactory(email="new.adjuster@vanguard.test")
@@ -188,8 +198,9 @@ def test_changing_a_staff_email_to_a_look_alike_of_another_is_refused(client, su
     url = reverse("admin:accounts_user_change", args=[adjuster.pk])
     form = client.get(url).context["adminform"].form
     data = {name: value for name, value in form.initial.items() if value is not None and name != "password"}
-    data.update({"email": manager.email + "\u200b", "groups": [g.pk for g in adjuster.groups.all()],
-                 "user_permissions": []})
+    data.update(
+        {"email": manager.email + "\u200b", "groups": [g.pk for g in adjuster.groups.all()], "user_permissions": []}
+    )
     # when
     response = client.post(url, data)
     # then

@@ -106,5 +106,6 @@ def test_a_lift_is_only_ever_recorded_with_its_lifter():
     from tests import factories
 
     with pytest.raises(IntegrityError), transaction.atomic():
-        LoginAttempt.objects.create(username="x@example.test", outcome="failed", interface="admin",
-                                    lifted_by=factories.UserFactory())
+        LoginAttempt.objects.create(
+            username="x@example.test", outcome="failed", interface="admin", lifted_by=factories.UserFactory()
+        )

@@ -33,8 +33,7 @@ def padded(email: str, i: int) -> str:
 def test_failures_with_look_alike_names_count_against_the_real_account(adjuster):
     # given: five failures, each with a differently padded form of the name, from five addresses
     for i in range(5):
-        assert api_login(padded(adjuster.email, i), "Wrong-Password-1!", addr=f"10.0.3.{i}").status_code \
-            == 401
+        assert api_login(padded(adjuster.email, i), "Wrong-Password-1!", addr=f"10.0.3.{i}").status_code == 401
     # when
     response = api_login(adjuster.email, PASSWORD, addr="10.0.4.1")
     # then: the plain name is locked
@@ -63,5 +62,6 @@ def test_a_padded_name_with_the_right_password_signs_in_as_the_account(adjuster)
 
 
 def test_the_counter_key_is_the_same_for_look_alikes(adjuster):
-    assert lockout._keys("account", lockout.normalise_username(adjuster.email + "\u200b")) == \
-        lockout._keys("account", adjuster.email)
+    assert lockout._keys("account", lockout.normalise_username(adjuster.email + "\u200b")) == lockout._keys(
+        "account", adjuster.email
+    )

@@ -15,8 +15,14 @@ from django.urls import NoReverseMatch, reverse
 
 from vanguard.accounts.models import PasswordHistory, User
 
-GOOD = ["Harbour-Lantern-71!", "Granite#Meadow-82", "Velvet$Orchard-93", "Copper&Thistle-14", "Saffron*Bridge-25",
-        "Juniper@Falcon-36"]
+GOOD = [
+    "Harbour-Lantern-71!",
+    "Granite#Meadow-82",
+    "Velvet$Orchard-93",
+    "Copper&Thistle-14",
+    "Saffron*Bridge-25",
+    "Juniper@Falcon-36",
+]
 
 RULES = [
     pytest.param("Sh0rt!Pw", "password_too_short", id="length"),
@@ -153,8 +159,10 @@ def test_changepassword_command_applies_the_policy(staff_user):
     # given: the operator types a reused password twice, then a new compliant one twice
     answers = iter([GOOD[0], GOOD[0], GOOD[4], GOOD[4]])
     # when
-    with mock.patch("django.contrib.auth.management.commands.changepassword.getpass.getpass",
-                    side_effect=lambda *a, **k: next(answers)):
+    with mock.patch(
+        "django.contrib.auth.management.commands.changepassword.getpass.getpass",
+        side_effect=lambda *a, **k: next(answers),
+    ):
         call_command("changepassword", staff_user.email, stdout=mock.MagicMock())
     # then
     staff_user.refresh_from_db()

@@ -110,8 +110,12 @@ def test_the_system_actor_may_run_every_service():
 
 
 @pytest.mark.parametrize(
-    "role,expected", [(roles.CLAIMS_ADJUSTER, Decimal("10000.00")), (roles.CLAIMS_MANAGER, Decimal("100000.00")),
-                      (roles.UNDERWRITER, Decimal("0"))],
+    "role,expected",
+    [
+        (roles.CLAIMS_ADJUSTER, Decimal("10000.00")),
+        (roles.CLAIMS_MANAGER, Decimal("100000.00")),
+        (roles.UNDERWRITER, Decimal("0")),
+    ],
 )
 def test_authority_default_per_role(role, expected):
     assert authority_limit(factories.staff(role)) == expected

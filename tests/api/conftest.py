@@ -42,8 +42,18 @@ class Api:
         self.user = user
         self.token = token if token is not None else (tokens_issue(user=user)["access_token"] if user else None)
 
-    def call(self, method: str, path: str, body: Any = None, *, headers: dict[str, str] | None = None,
-             raw: bytes | None = None, content_type: str = "application/json", query: dict | None = None, **extra):
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+        content_type: str = "application/json",
+        query: dict | None = None,
+        **extra,
+    ):
         all_headers = dict(headers or {})
         if self.token and "Authorization" not in all_headers:
             all_headers["Authorization"] = f"Bearer {self.token}"

@@ -119,12 +119,24 @@ def _expired_access(user) -> str:
     "make_token",
     [
         pytest.param(lambda u: str(AccessToken.for_user(u))[:-2] + "xx", id="tampered-signature"),
-        pytest.param(lambda u: jwt.encode({"sub": str(u.pk), "type": "access", "exp": 9999999999, "jti": "x"},
-                                          "not-the-key-" * 4, algorithm="HS256"), id="wrong-key"),
+        pytest.param(
+            lambda u: jwt.encode(
+                {"sub": str(u.pk), "type": "access", "exp": 9999999999, "jti": "x"},
+                "not-the-key-" * 4,
+                algorithm="HS256",
+            ),
+            id="wrong-key",
+        ),
         pytest.param(_expired_access, id="expired"),
         pytest.param(lambda u: str(RefreshToken.for_user(u)), id="refresh-token-as-access"),
-        pytest.param(lambda u: jwt.encode({"sub": str(u.pk), "type": "access", "exp": 9999999999, "jti": "x"},
-                                          settings.JWT_SIGNING_KEY, algorithm="HS384"), id="wrong-algorithm"),
+        pytest.param(
+            lambda u: jwt.encode(
+                {"sub": str(u.pk), "type": "access", "exp": 9999999999, "jti": "x"},
+                settings.JWT_SIGNING_KEY,
+                algorithm="HS384",
+            ),
+            id="wrong-algorithm",
+        ),
         pytest.param(lambda u: "garbage", id="garbage"),
     ],
 )
@@ -154,8 +166,9 @@ def test_a_missing_token_is_401(api_as):
 # --- the cached principal ---------------------------------------------------------------------------------
 
 
-def test_a_token_request_after_the_first_reads_the_principal_from_the_cache(api_as, customer_service,
-                                                                           django_assert_num_queries):
+def test_a_token_request_after_the_first_reads_the_principal_from_the_cache(
+    api_as, customer_service, django_assert_num_queries
+):
     # given: the first request loads the user and permissions from the database
     client = api_as(customer_service)
     assert client.get("/api/auth/me").status_code == 200
@@ -186,7 +199,8 @@ def test_leaving_a_role_or_a_role_losing_a_permission_applies_at_once(api_as, cu
     # when: the user leaves their group; the underwriters' group loses a permission
     customer_service.groups.clear()
     Group.objects.get(name="Underwriter").permissions.remove(
-        Permission.objects.get(codename="view_policy", content_type__app_label="policies"))
+        Permission.objects.get(codename="view_policy", content_type__app_label="policies")
+    )
     # then
     assert_problem(service.get("/api/customers"), 403, "FORBIDDEN")
     assert_problem(writer.get("/api/policies"), 403, "FORBIDDEN")
@@ -204,7 +218,8 @@ def test_a_renamed_group_is_reflected_in_me(api_as, adjuster):
 
 
 def test_a_principal_cached_again_by_a_request_racing_the_change_is_dropped_at_commit(
-        api_as, customer_service, django_capture_on_commit_callbacks):
+    api_as, customer_service, django_capture_on_commit_callbacks
+):
     # given: the principal cached while the user is active
     from asgiref.sync import async_to_sync
 
@@ -258,13 +273,16 @@ def _deactivate_by_save(user):
     user.save()
 
 
-@pytest.mark.parametrize("deactivate", [
-    pytest.param(_deactivate_by_update, id="queryset-update"),
-    pytest.param(_deactivate_by_bulk_update, id="bulk-update"),
-    pytest.param(_deactivate_through_the_group, id="related-manager-update"),
-    pytest.param(_unstaff_by_update, id="is-staff-off-by-update"),
-    pytest.param(_deactivate_by_save, id="save"),
-])
+@pytest.mark.parametrize(
+    "deactivate",
+    [
+        pytest.param(_deactivate_by_update, id="queryset-update"),
+        pytest.param(_deactivate_by_bulk_update, id="bulk-update"),
+        pytest.param(_deactivate_through_the_group, id="related-manager-update"),
+        pytest.param(_unstaff_by_update, id="is-staff-off-by-update"),
+        pytest.param(_deactivate_by_save, id="save"),
+    ],
+)
 def test_a_deactivated_users_old_access_token_is_401_on_the_next_request(api_as, customer_service, deactivate):
     # given: the principal is cached by a first request
     client = api_as(customer_service)
@@ -284,10 +302,16 @@ def test_deactivating_in_the_admin_ends_the_cached_access_at_once(api_as, client
     assert api.get("/api/customers").status_code == 200
     client.force_login(superuser)
     # when: the change form is saved with "active" unticked
-    response = client.post(reverse("admin:accounts_user_change", args=[customer_service.pk]), {
-        "email": customer_service.email, "full_name": customer_service.full_name, "is_staff": "on",
-        "groups": [str(Group.objects.get(name="Customer service").pk)], "authority_limit": "",
-    })
+    response = client.post(
+        reverse("admin:accounts_user_change", args=[customer_service.pk]),
+        {
+            "email": customer_service.email,
+            "full_name": customer_service.full_name,
+            "is_staff": "on",
+            "groups": [str(Group.objects.get(name="Customer service").pk)],
+            "authority_limit": "",
+        },
+    )
     # then
     assert response.status_code == 302, response.content[:2000]
     customer_service.refresh_from_db()
@@ -310,7 +334,8 @@ def test_an_authority_limit_set_by_queryset_update_shows_at_once(api_as, adjuste
 
 
 def test_a_principal_cached_again_while_an_update_commits_is_dropped_at_commit(
-        api_as, customer_service, django_capture_on_commit_callbacks):
+    api_as, customer_service, django_capture_on_commit_callbacks
+):
     # given
     from asgiref.sync import async_to_sync
 
@@ -372,15 +397,28 @@ def test_no_column_of_any_table_holds_a_token_after_login_refresh_and_logout(api
 
     first = login(api_as, adjuster.email).json()
     rotated = api_as(None).post("/api/auth/refresh", {"refresh_token": first["refresh_token"]}).json()
-    assert api_as(adjuster, token=rotated["access_token"]).post(
-        "/api/auth/logout", {"refresh_token": rotated["refresh_token"]}).status_code == 204
+    assert (
+        api_as(adjuster, token=rotated["access_token"])
+        .post("/api/auth/logout", {"refresh_token": rotated["refresh_token"]})
+        .status_code
+        == 204
+    )
     open_session = login(api_as, adjuster.email).json()
     issued = [first, rotated, open_session]
     # when
-    found = [(where, match) for where, value in _stored_text_values()
-             for match in re.findall(_JWT_SHAPE, value) if _verifies_as_a_token(match)]
-    leaked = [(where, token_type) for where, value in _stored_text_values() for pair in issued
-              for token_type in ("access_token", "refresh_token") if pair[token_type] in value]
+    found = [
+        (where, match)
+        for where, value in _stored_text_values()
+        for match in re.findall(_JWT_SHAPE, value)
+        if _verifies_as_a_token(match)
+    ]
+    leaked = [
+        (where, token_type)
+        for where, value in _stored_text_values()
+        for pair in issued
+        for token_type in ("access_token", "refresh_token")
+        if pair[token_type] in value
+    ]
     # then
     assert found == [] and leaked == []
 
@@ -419,7 +457,8 @@ def test_logout_of_a_token_issued_elsewhere_records_it_without_the_token(api_as,
     OutstandingToken.objects.filter(jti=jti).delete()
     # when
     response = api_as(adjuster, token=tokens["access_token"]).post(
-        "/api/auth/logout", {"refresh_token": tokens["refresh_token"]})
+        "/api/auth/logout", {"refresh_token": tokens["refresh_token"]}
+    )
     # then
     assert response.status_code == 204
     assert OutstandingToken.objects.get(jti=jti).token == ""
@@ -450,10 +489,13 @@ def test_the_hourly_flush_drops_expired_revocation_records_only(api_as, adjuster
 # --- rules that only one path guarded (issue 12, item 8) ----------------------------------------------------
 
 
-@pytest.mark.parametrize("change", [
-    pytest.param({"is_active": False}, id="deactivated"),
-    pytest.param({"is_staff": False}, id="no-longer-staff"),
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"is_active": False}, id="deactivated"),
+        pytest.param({"is_staff": False}, id="no-longer-staff"),
+    ],
+)
 def test_a_refresh_token_of_a_user_who_lost_access_is_401(api_as, adjuster, change):
     # given: only the access token's path was tested; the refresh path checks the user on its own
     from vanguard.accounts.models import User

@@ -25,8 +25,13 @@ PDF = b"%PDF-1.4\n" + b"0" * 200
 
 
 def body_for(policy, **overrides):
-    return {"policy_id": str(policy.pk), "claim_type": "accident", "claim_amount": 100.00,
-            "incident_date": (timezone.now() - dt.timedelta(days=2)).isoformat(), **overrides}
+    return {
+        "policy_id": str(policy.pk),
+        "claim_type": "accident",
+        "claim_amount": 100.00,
+        "incident_date": (timezone.now() - dt.timedelta(days=2)).isoformat(),
+        **overrides,
+    }
 
 
 def test_create_returns_201_with_policy_and_documents(api_as, adjuster):
@@ -90,10 +95,17 @@ def test_transitions_through_patch(api_as, manager):
     # paid only once the approved amount has left (SPEC §10.2): by hand before that it is a 409 naming the balance
     unpaid = assert_problem(client.patch(url, {"status": "paid"}), 409, "CONFLICT")
     assert "800.00 EUR of the approved 800.00 EUR is unpaid" in unpaid["detail"]
-    financials.claim_reserve_set(actor=manager, claim_id=claim.pk, cost_type="indemnity", amount=Decimal("800.00"),
-                                 reason="Estimate")
-    payment = financials.payment_request(actor=manager, claim_id=claim.pk, cost_type="indemnity",
-                                         amount=Decimal("800.00"), payee_name="Body shop", method="cheque")
+    financials.claim_reserve_set(
+        actor=manager, claim_id=claim.pk, cost_type="indemnity", amount=Decimal("800.00"), reason="Estimate"
+    )
+    payment = financials.payment_request(
+        actor=manager,
+        claim_id=claim.pk,
+        cost_type="indemnity",
+        amount=Decimal("800.00"),
+        payee_name="Body shop",
+        method="cheque",
+    )
     financials.payment_issue(actor=factories.staff(roles.FINANCE), payment_id=payment.pk)
     assert client.patch(url, {"status": "paid"}).json()["status"] == "paid"
     assert client.patch(url, {"status": "closed"}).json()["status"] == "closed"
@@ -140,8 +152,11 @@ def test_deny_without_a_reason_is_422(api_as, adjuster):
 
 def test_assign_and_describe(api_as, manager, adjuster):
     claim = ClaimFactory()
-    body = api_as(manager).patch(f"/api/claims/{claim.pk}", {"assigned_to": str(adjuster.pk),
-                                                             "description": "Updated"}).json()
+    body = (
+        api_as(manager)
+        .patch(f"/api/claims/{claim.pk}", {"assigned_to": str(adjuster.pk), "description": "Updated"})
+        .json()
+    )
     assert body["assigned_to"] == str(adjuster.pk) and body["description"] == "Updated"
 
 
@@ -205,15 +220,21 @@ def test_list_filters(api_as, adjuster, manager):
     assert ids(claim_type="fire") == {str(mine.pk)}
     assert ids(assigned_to=str(adjuster.pk)) == {str(mine.pk)}
     assert ids(incident_before=(timezone.now() - dt.timedelta(days=2)).isoformat().replace("+00:00", "Z")) == {
-        str(mine.pk)}
+        str(mine.pk)
+    }
     assert ids(incident_after=(timezone.now() - dt.timedelta(days=2)).isoformat().replace("+00:00", "Z")) == {
-        str(other.pk)}
+        str(other.pk)
+    }
 
 
 def _upload(client, claim, content, name="photo.png", **kw):
-    return client.call("POST", f"/api/claims/{claim.pk}/documents",
-                       {"file": SimpleUploadedFile(name, content), "document_type": "photo"},
-                       content_type="multipart/form-data", **kw)
+    return client.call(
+        "POST",
+        f"/api/claims/{claim.pk}/documents",
+        {"file": SimpleUploadedFile(name, content), "document_type": "photo"},
+        content_type="multipart/form-data",
+        **kw,
+    )
 
 
 def test_upload_sniffs_the_type_and_download_streams_it(api_as, adjuster, customer_service):
@@ -247,8 +268,9 @@ def test_upload_over_the_size_limit_is_400_naming_it(api_as, adjuster, settings)
 
 def test_upload_without_a_file_is_422(api_as, adjuster):
     claim = ClaimFactory()
-    response = api_as(adjuster).call("POST", f"/api/claims/{claim.pk}/documents", {"document_type": "photo"},
-                                     content_type="multipart/form-data")
+    response = api_as(adjuster).call(
+        "POST", f"/api/claims/{claim.pk}/documents", {"document_type": "photo"}, content_type="multipart/form-data"
+    )
     assert_problem(response, 422)
 
 

@@ -17,9 +17,21 @@ from tests.api.conftest import assert_problem
 
 SNAPSHOT = Path(__file__).with_name("openapi_snapshot.json")
 PUBLIC = {("post", "/api/auth/login"), ("post", "/api/auth/refresh")}
-SCHEMA_NAMES = {"CustomerCreate", "CustomerUpdate", "CustomerResponse", "PolicyCreate", "PolicyUpdate",
-                "PolicyResponse", "ClaimCreate", "ClaimUpdate", "ClaimResponse", "DocumentResponse", "Token",
-                "ErrorResponse", "AuditLogResponse"}
+SCHEMA_NAMES = {
+    "CustomerCreate",
+    "CustomerUpdate",
+    "CustomerResponse",
+    "PolicyCreate",
+    "PolicyUpdate",
+    "PolicyResponse",
+    "ClaimCreate",
+    "ClaimUpdate",
+    "ClaimResponse",
+    "DocumentResponse",
+    "Token",
+    "ErrorResponse",
+    "AuditLogResponse",
+}
 
 
 @pytest.fixture
@@ -43,9 +55,12 @@ def test_title_version_and_schema_names(schema):
 
 
 def test_error_responses_are_documented_as_problem_documents(schema):
-    media = {status: set(response.get("content", {}))
-             for operations in schema["paths"].values() for operation in operations.values()
-             for status, response in operation["responses"].items()}
+    media = {
+        status: set(response.get("content", {}))
+        for operations in schema["paths"].values()
+        for operation in operations.values()
+        for status, response in operation["responses"].items()
+    }
     assert media  # the document has responses at all
     for status, types in media.items():
         if status == "default" or int(status) >= 400:  # default: 405 and 500

@@ -13,8 +13,16 @@ from tests.factories import ClaimFactory, CustomerFactory, PolicyFactory, UserFa
 
 pytestmark = pytest.mark.django_db
 
-NEW = {"email": "Ada@Example.com", "first_name": "Ada", "last_name": "Lovelace", "phone": "+442071234567",
-       "date_of_birth": "1985-12-10", "address": "1 Analytical Row", "ssn": "123-45-6789", "gdpr_consent": True}
+NEW = {
+    "email": "Ada@Example.com",
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "phone": "+442071234567",
+    "date_of_birth": "1985-12-10",
+    "address": "1 Analytical Row",
+    "ssn": "123-45-6789",
+    "gdpr_consent": True,
+}
 
 
 def test_create_returns_201_with_the_response_schema(api_as, customer_service):
@@ -55,9 +63,17 @@ def test_create_with_a_duplicate_email_in_another_case_is_409(api_as, customer_s
     assert_problem(api_as(customer_service).post("/api/customers", NEW), 409, "CONFLICT")
 
 
-@pytest.mark.parametrize("email", ["ada@example.com\u200b", "\u200bADA@example.com", "ada@exam\u00adple.com",
-                                   "\uff41\uff44\uff41\uff20\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\uff0e\uff43\uff4f\uff4d",
-                                   "ada@example.com\u2060", " ada@example.com\u00a0"])
+@pytest.mark.parametrize(
+    "email",
+    [
+        "ada@example.com\u200b",
+        "\u200bADA@example.com",
+        "ada@exam\u00adple.com",
+        "\uff41\uff44\uff41\uff20\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\uff0e\uff43\uff4f\uff4d",
+        "ada@example.com\u2060",
+        " ada@example.com\u00a0",
+    ],
+)
 def test_create_with_a_look_alike_of_an_existing_email_is_409(api_as, customer_service, email):
     # given
     CustomerFactory(email="ada@example.com")
@@ -83,8 +99,15 @@ def test_the_email_filter_matches_a_look_alike(api_as, customer_service):
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("email", "not-an-email"), ("first_name", ""), ("first_name", "x" * 101), ("phone", "12 34"),
-     ("date_of_birth", "2999-01-01"), ("gdpr_consent", "maybe"), ("address", "x" * 501)],
+    [
+        ("email", "not-an-email"),
+        ("first_name", ""),
+        ("first_name", "x" * 101),
+        ("phone", "12 34"),
+        ("date_of_birth", "2999-01-01"),
+        ("gdpr_consent", "maybe"),
+        ("address", "x" * 501),
+    ],
 )
 def test_create_with_an_invalid_field_is_422_naming_it(api_as, customer_service, field, value):
     response = api_as(customer_service).post("/api/customers", {**NEW, field: value})
@@ -189,9 +212,18 @@ def test_list_filters(api_as, customer_service):
     assert len(ids(created_after="2000-01-01T00:00:00Z")) == 2
 
 
-@pytest.mark.parametrize("query", [{"page": 0}, {"page_size": 0}, {"page_size": 101}, {"page": "x"},
-                                   {"created_after": "yesterday"}, {"gdpr_consent": "perhaps"},
-                                   {"page": "9" * 40}])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"page": 0},
+        {"page_size": 0},
+        {"page_size": 101},
+        {"page": "x"},
+        {"created_after": "yesterday"},
+        {"gdpr_consent": "perhaps"},
+        {"page": "9" * 40},
+    ],
+)
 def test_list_with_bad_query_parameters_is_422(api_as, customer_service, query):
     assert_problem(api_as(customer_service).get("/api/customers", query), 422)
 
@@ -350,9 +382,19 @@ def test_an_erased_customer_is_not_found_by_an_empty_hash(api_as, customer_servi
     assert api_as(customer_service).post(SEARCH, {"ssn": "----"}).status_code == 422
 
 
-@pytest.mark.parametrize("body", [{}, {"email": ""}, {"ssn": ""}, {"email": " \u200b ", "ssn": "- -"},
-                                  {"email": None, "ssn": None}, {"name": "Ada"}, {"ssn": "1" * 33},
-                                  {"email": "a" * 255}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"email": ""},
+        {"ssn": ""},
+        {"email": " \u200b ", "ssn": "- -"},
+        {"email": None, "ssn": None},
+        {"name": "Ada"},
+        {"ssn": "1" * 33},
+        {"email": "a" * 255},
+    ],
+)
 def test_search_without_an_email_or_a_national_id_is_422(api_as, customer_service, body):
     CustomerFactory()
     assert_problem(api_as(customer_service).post(SEARCH, body), 422, "VALIDATION_ERROR")
@@ -398,6 +440,7 @@ def test_the_email_query_filter_still_works_and_is_documented_as_deprecated(api_
 
 # --- no personal value in any log line, whatever the URL carries ----------------------------------------
 
+
 class _Records:
     """Every log record of the requests, as the production (JSON) and development (plain) formatters write them."""
 
@@ -432,8 +475,7 @@ def raw_log():
         root.setLevel(previous)
 
 
-def test_no_log_line_holds_a_national_id_or_an_email_from_the_query_string(api_as, customer_service, client,
-                                                                         raw_log):
+def test_no_log_line_holds_a_national_id_or_an_email_from_the_query_string(api_as, customer_service, client, raw_log):
     # given
     ssn, email = "987-65-4321", "zebulon.quagmire@example.org"
     CustomerFactory(email=email, ssn=ssn)

@@ -28,8 +28,15 @@ pytestmark = pytest.mark.django_db
 ACCOUNT = "GB33BUKB20201555554321"
 MASKED = "•••• 4321"
 S = Claim.Status
-TOTALS = ("reserve_indemnity", "reserve_expense", "paid_indemnity", "paid_expense", "recovered", "gross_incurred",
-          "net_incurred")
+TOTALS = (
+    "reserve_indemnity",
+    "reserve_expense",
+    "paid_indemnity",
+    "paid_expense",
+    "recovered",
+    "gross_incurred",
+    "net_incurred",
+)
 
 
 @pytest.fixture
@@ -45,18 +52,28 @@ def boss(db):
 def reserved_claim(boss, *, indemnity: str = "1000.00", expense: str | None = None, **traits) -> Claim:
     """A claim (approved by default, 1,000.00 claimed and approved) with open reserves set by the service."""
     claim = factories.ClaimFactory(**({"approved": True} | traits))
-    services.claim_reserve_set(actor=boss, claim_id=claim.pk, cost_type="indemnity", amount=Decimal(indemnity),
-                               reason="assessed")
+    services.claim_reserve_set(
+        actor=boss, claim_id=claim.pk, cost_type="indemnity", amount=Decimal(indemnity), reason="assessed"
+    )
     if expense is not None:
-        services.claim_reserve_set(actor=boss, claim_id=claim.pk, cost_type="expense", amount=Decimal(expense),
-                                   reason="expert fee")
+        services.claim_reserve_set(
+            actor=boss, claim_id=claim.pk, cost_type="expense", amount=Decimal(expense), reason="expert fee"
+        )
     claim.refresh_from_db()
     return claim
 
 
 def payment_body(**overrides) -> dict:
-    return {"cost_type": "indemnity", "amount": "400.00", "payee_name": "Ada Lovelace", "payee_account": ACCOUNT,
-            "payee_is_policyholder": True, "method": "bank_transfer", "reference": "INV-1", **overrides}
+    return {
+        "cost_type": "indemnity",
+        "amount": "400.00",
+        "payee_name": "Ada Lovelace",
+        "payee_account": ACCOUNT,
+        "payee_is_policyholder": True,
+        "method": "bank_transfer",
+        "reference": "INV-1",
+        **overrides,
+    }
 
 
 def request_payment(actor, claim: Claim, **overrides) -> ClaimPayment:
@@ -81,8 +98,14 @@ def test_financials_are_the_seven_totals_as_money_strings_and_the_currency(api_a
     assert response.status_code == 200, response.content
     ClaimFinancials.model_validate(response.json())
     assert response.json() == {
-        "reserve_indemnity": "1000.00", "reserve_expense": "250.00", "paid_indemnity": "0.00", "paid_expense": "0.00",
-        "recovered": "0.00", "gross_incurred": "1250.00", "net_incurred": "1250.00", "currency": "EUR",
+        "reserve_indemnity": "1000.00",
+        "reserve_expense": "250.00",
+        "paid_indemnity": "0.00",
+        "paid_expense": "0.00",
+        "recovered": "0.00",
+        "gross_incurred": "1250.00",
+        "net_incurred": "1250.00",
+        "currency": "EUR",
     }
 
 
@@ -102,8 +125,13 @@ def test_the_claim_response_carries_the_totals_on_the_detail_and_in_the_list(api
     # then
     for body in (detail, listed):
         assert {name: body[name] for name in TOTALS} == {
-            "reserve_indemnity": "900.00", "reserve_expense": "0.00", "paid_indemnity": "0.00",
-            "paid_expense": "0.00", "recovered": "0.00", "gross_incurred": "900.00", "net_incurred": "900.00",
+            "reserve_indemnity": "900.00",
+            "reserve_expense": "0.00",
+            "paid_indemnity": "0.00",
+            "paid_expense": "0.00",
+            "recovered": "0.00",
+            "gross_incurred": "900.00",
+            "net_incurred": "900.00",
         }
 
 
@@ -113,8 +141,9 @@ def test_setting_a_reserve_is_201_and_listed(api_as, adjuster, boss):
     claim = reserved_claim(boss)
     client = api_as(adjuster)
     # when
-    response = client.post(f"/api/claims/{claim.pk}/reserves",
-                           {"cost_type": "indemnity", "amount": 1200, "reason": "Second estimate"})
+    response = client.post(
+        f"/api/claims/{claim.pk}/reserves", {"cost_type": "indemnity", "amount": 1200, "reason": "Second estimate"}
+    )
     # then
     assert response.status_code == 201, response.content
     body = ReserveChangeResponse.model_validate(response.json())
@@ -130,8 +159,9 @@ def test_setting_a_reserve_is_201_and_listed(api_as, adjuster, boss):
 
 def test_a_reserve_of_zero_closes_it(api_as, adjuster, boss):
     claim = reserved_claim(boss, expense="300.00")
-    response = api_as(adjuster).post(f"/api/claims/{claim.pk}/reserves",
-                                     {"cost_type": "expense", "amount": "0", "reason": "Expert not needed"})
+    response = api_as(adjuster).post(
+        f"/api/claims/{claim.pk}/reserves", {"cost_type": "expense", "amount": "0", "reason": "Expert not needed"}
+    )
     assert response.status_code == 201, response.content
     assert response.json()["new_amount"] == "0.00"
     claim.refresh_from_db()
@@ -141,24 +171,27 @@ def test_a_reserve_of_zero_closes_it(api_as, adjuster, boss):
 @pytest.mark.parametrize("traits", [{"denied": True}, {"closed": True}], ids=["denied", "closed"])
 def test_a_reserve_on_a_denied_or_closed_claim_is_409(api_as, adjuster, traits):
     claim = factories.ClaimFactory(**traits)
-    response = api_as(adjuster).post(f"/api/claims/{claim.pk}/reserves",
-                                     {"cost_type": "indemnity", "amount": "100.00", "reason": "x"})
+    response = api_as(adjuster).post(
+        f"/api/claims/{claim.pk}/reserves", {"cost_type": "indemnity", "amount": "100.00", "reason": "x"}
+    )
     assert_problem(response, 409, "CONFLICT")
     assert not ReserveChange.objects.filter(claim=claim).exists()
 
 
 def test_an_indemnity_reserve_above_the_coverage_is_400(api_as, manager):
     claim = factories.ClaimFactory(approved=True, policy=factories.PolicyFactory(coverage_amount=Decimal("5000.00")))
-    response = api_as(manager).post(f"/api/claims/{claim.pk}/reserves",
-                                    {"cost_type": "indemnity", "amount": "5000.01", "reason": "x"})
+    response = api_as(manager).post(
+        f"/api/claims/{claim.pk}/reserves", {"cost_type": "indemnity", "amount": "5000.01", "reason": "x"}
+    )
     assert_problem(response, 400, "BUSINESS_RULE")
     assert not ReserveChange.objects.filter(claim=claim).exists()
 
 
 def test_a_reserve_above_the_authority_limit_is_403_naming_it(api_as, adjuster):
     claim = factories.ClaimFactory(approved=True)
-    response = api_as(adjuster).post(f"/api/claims/{claim.pk}/reserves",
-                                     {"cost_type": "indemnity", "amount": "10000.01", "reason": "x"})
+    response = api_as(adjuster).post(
+        f"/api/claims/{claim.pk}/reserves", {"cost_type": "indemnity", "amount": "10000.01", "reason": "x"}
+    )
     body = assert_problem(response, 403, "FORBIDDEN")
     assert "10,000.00 EUR" in body["detail"]
     assert not ReserveChange.objects.filter(claim=claim).exists()
@@ -176,11 +209,34 @@ def test_reserves_need_the_permission_and_a_known_claim(api_as, adjuster, financ
 
 @pytest.mark.parametrize(
     "overrides",
-    [{"amount": "-1.00"}, {"amount": -1}, {"amount": "10.001"}, {"amount": 10.001}, {"amount": "10000000000000.00"},
-     {"amount": "1e3"}, {"amount": True}, {"cost_type": "legal"}, {"reason": ""}, {"reason": "   "},
-     {"reason": None}, {"unknown": 1}],
-    ids=["negative", "negative-number", "over-precise", "over-precise-number", "huge", "exponent", "boolean",
-         "unknown-cost-type", "empty-reason", "blank-reason", "null-reason", "extra-field"],
+    [
+        {"amount": "-1.00"},
+        {"amount": -1},
+        {"amount": "10.001"},
+        {"amount": 10.001},
+        {"amount": "10000000000000.00"},
+        {"amount": "1e3"},
+        {"amount": True},
+        {"cost_type": "legal"},
+        {"reason": ""},
+        {"reason": "   "},
+        {"reason": None},
+        {"unknown": 1},
+    ],
+    ids=[
+        "negative",
+        "negative-number",
+        "over-precise",
+        "over-precise-number",
+        "huge",
+        "exponent",
+        "boolean",
+        "unknown-cost-type",
+        "empty-reason",
+        "blank-reason",
+        "null-reason",
+        "extra-field",
+    ],
 )
 def test_bad_reserve_bodies_are_422_and_write_nothing(api_as, adjuster, overrides):
     claim = factories.ClaimFactory(approved=True)
@@ -225,8 +281,9 @@ def test_a_payment_without_an_account_answers_an_empty_account(api_as, adjuster,
 
 def test_a_payment_above_the_open_reserve_is_400_naming_both_figures(api_as, adjuster, boss):
     claim = reserved_claim(boss, indemnity="300.00")
-    body = assert_problem(api_as(adjuster).post(f"/api/claims/{claim.pk}/payments", payment_body()), 400,
-                          "BUSINESS_RULE")
+    body = assert_problem(
+        api_as(adjuster).post(f"/api/claims/{claim.pk}/payments", payment_body()), 400, "BUSINESS_RULE"
+    )
     assert "400.00" in body["detail"] and "300.00" in body["detail"]
     assert not ClaimPayment.objects.exists()
 
@@ -266,11 +323,38 @@ def test_an_expense_payment_on_a_processing_claim_is_created(api_as, adjuster, b
 
 @pytest.mark.parametrize(
     "overrides",
-    [{"amount": "0"}, {"amount": 0}, {"amount": "-5.00"}, {"amount": "1.005"}, {"amount": "99999999999999.00"},
-     {"method": "cash"}, {"cost_type": "legal"}, {"payee_name": ""}, {"payee_name": " "}, {"payee_account": "x" * 65},
-     {"payee_is_policyholder": "yes"}, {"payee_is_policyholder": 1}, {"reference": "r" * 101}, {"extra": True}],
-    ids=["zero", "zero-number", "negative", "over-precise", "huge", "unknown-method", "unknown-cost-type", "no-payee",
-         "blank-payee", "long-account", "flag-as-text", "flag-as-number", "long-reference", "extra-field"],
+    [
+        {"amount": "0"},
+        {"amount": 0},
+        {"amount": "-5.00"},
+        {"amount": "1.005"},
+        {"amount": "99999999999999.00"},
+        {"method": "cash"},
+        {"cost_type": "legal"},
+        {"payee_name": ""},
+        {"payee_name": " "},
+        {"payee_account": "x" * 65},
+        {"payee_is_policyholder": "yes"},
+        {"payee_is_policyholder": 1},
+        {"reference": "r" * 101},
+        {"extra": True},
+    ],
+    ids=[
+        "zero",
+        "zero-number",
+        "negative",
+        "over-precise",
+        "huge",
+        "unknown-method",
+        "unknown-cost-type",
+        "no-payee",
+        "blank-payee",
+        "long-account",
+        "flag-as-text",
+        "flag-as-number",
+        "long-reference",
+        "extra-field",
+    ],
 )
 def test_bad_payment_bodies_are_422_and_write_nothing(api_as, adjuster, boss, overrides):
     claim = reserved_claim(boss)
@@ -419,8 +503,11 @@ def test_issuing_erodes_the_reserve_and_pays_the_claim_and_a_void_takes_it_back(
     assert voided.status_code == 200, voided.content
     assert voided.json()["status"] == "voided" and voided.json()["void_reason"] == "Sent to the wrong account"
     claim.refresh_from_db()
-    assert (claim.status, claim.paid_indemnity, claim.reserve_indemnity) == (S.APPROVED, Decimal("0"),
-                                                                             Decimal("1000.00"))
+    assert (claim.status, claim.paid_indemnity, claim.reserve_indemnity) == (
+        S.APPROVED,
+        Decimal("0"),
+        Decimal("1000.00"),
+    )
     financials = api_as(finance).get(f"/api/claims/{claim.pk}/financials").json()
     assert financials["paid_indemnity"] == "0.00" and financials["gross_incurred"] == "1000.00"
 
@@ -475,8 +562,10 @@ def test_recording_a_recovery_lowers_the_net_incurred(api_as, finance, boss):
     claim = reserved_claim(boss)
     client = api_as(finance)
     # when
-    response = client.post(f"/api/claims/{claim.pk}/recoveries",
-                           {"kind": "salvage", "amount": "150.00", "source": "Scrap dealer", "reference": "S-1"})
+    response = client.post(
+        f"/api/claims/{claim.pk}/recoveries",
+        {"kind": "salvage", "amount": "150.00", "source": "Scrap dealer", "reference": "S-1"},
+    )
     # then
     assert response.status_code == 201, response.content
     body = RecoveryResponse.model_validate(response.json())
@@ -489,26 +578,38 @@ def test_recording_a_recovery_lowers_the_net_incurred(api_as, finance, boss):
 
 def test_a_recovery_takes_its_received_date(api_as, finance):
     claim = factories.ClaimFactory(paid=True)
-    response = api_as(finance).post(f"/api/claims/{claim.pk}/recoveries", {
-        "kind": "subrogation", "amount": 80, "source": "Other insurer", "received_at": "2025-01-02T03:04:05+01:00"})
+    response = api_as(finance).post(
+        f"/api/claims/{claim.pk}/recoveries",
+        {"kind": "subrogation", "amount": 80, "source": "Other insurer", "received_at": "2025-01-02T03:04:05+01:00"},
+    )
     assert response.status_code == 201, response.content
     assert response.json()["received_at"].startswith("2025-01-02T02:04:05")
 
 
-@pytest.mark.parametrize("traits", [{}, {"processing": True}, {"denied": True}], ids=["pending", "processing",
-                                                                                      "denied"])
+@pytest.mark.parametrize(
+    "traits", [{}, {"processing": True}, {"denied": True}], ids=["pending", "processing", "denied"]
+)
 def test_a_recovery_on_a_claim_not_approved_paid_or_closed_is_409(api_as, finance, traits):
     claim = factories.ClaimFactory(**traits)
-    response = api_as(finance).post(f"/api/claims/{claim.pk}/recoveries",
-                                    {"kind": "other", "amount": "10.00", "source": "x"})
+    response = api_as(finance).post(
+        f"/api/claims/{claim.pk}/recoveries", {"kind": "other", "amount": "10.00", "source": "x"}
+    )
     assert_problem(response, 409, "CONFLICT")
     assert not ClaimRecovery.objects.exists()
 
 
 @pytest.mark.parametrize(
     "overrides",
-    [{"kind": "refund"}, {"amount": "0.00"}, {"amount": "-3"}, {"amount": "1.234"}, {"source": ""},
-     {"received_at": "2999-01-01T00:00:00Z"}, {"received_at": "yesterday"}, {"received_at": 1700000000}],
+    [
+        {"kind": "refund"},
+        {"amount": "0.00"},
+        {"amount": "-3"},
+        {"amount": "1.234"},
+        {"source": ""},
+        {"received_at": "2999-01-01T00:00:00Z"},
+        {"received_at": "yesterday"},
+        {"received_at": 1700000000},
+    ],
     ids=["unknown-kind", "zero", "negative", "over-precise", "no-source", "future", "not-a-date", "timestamp"],
 )
 def test_bad_recovery_bodies_are_422(api_as, finance, overrides):
@@ -535,8 +636,9 @@ def _payments(claim, actor, n):
 
 def _reserves(claim, actor, n):
     for i in range(n):
-        services.claim_reserve_set(actor=actor, claim_id=claim.pk, cost_type="expense", amount=Decimal(100 + i),
-                                   reason="re-estimated")
+        services.claim_reserve_set(
+            actor=actor, claim_id=claim.pk, cost_type="expense", amount=Decimal(100 + i), reason="re-estimated"
+        )
 
 
 def _recoveries(claim, actor, n):
@@ -546,9 +648,13 @@ def _recoveries(claim, actor, n):
 
 @pytest.mark.parametrize(
     ("path", "build"),
-    [("/api/payments", _payments), ("/api/claims/{claim}/payments", _payments),
-     ("/api/claims/{claim}/reserves", _reserves), ("/api/claims/{claim}/recoveries", _recoveries),
-     ("/api/payments?awaiting_my_approval=true", _payments)],
+    [
+        ("/api/payments", _payments),
+        ("/api/claims/{claim}/payments", _payments),
+        ("/api/claims/{claim}/reserves", _reserves),
+        ("/api/claims/{claim}/recoveries", _recoveries),
+        ("/api/payments?awaiting_my_approval=true", _payments),
+    ],
 )
 def test_list_query_count_is_the_same_for_2_and_22_rows(api_as, boss, django_assert_num_queries, path, build):
     # given: an expense reserve that covers every payment
@@ -577,8 +683,10 @@ def test_the_end_to_end_flow(api_as, adjuster, manager, finance, boss):
     claim = factories.ClaimFactory(processing=True, claim_amount=Decimal("7500.00"))
     assert api_as(manager).patch(f"/api/claims/{claim.pk}", {"status": "approved"}).status_code == 200
     # when the adjuster reserves it and requests its payment (above the four-eyes limit)
-    reserve = api_as(adjuster).post(f"/api/claims/{claim.pk}/reserves",
-                                    {"cost_type": "indemnity", "amount": "7500.00", "reason": "Assessor's report"})
+    reserve = api_as(adjuster).post(
+        f"/api/claims/{claim.pk}/reserves",
+        {"cost_type": "indemnity", "amount": "7500.00", "reason": "Assessor's report"},
+    )
     assert reserve.status_code == 201, reserve.content
     requested = api_as(adjuster).post(f"/api/claims/{claim.pk}/payments", payment_body(amount="7500.00"))
     assert requested.status_code == 201 and requested.json()["status"] == "requested", requested.content
@@ -591,12 +699,20 @@ def test_the_end_to_end_flow(api_as, adjuster, manager, finance, boss):
     # then the claim is paid
     assert api_as(finance).get(f"/api/claims/{claim.pk}").json()["status"] == "paid"
     # and a recovery lowers its net incurred
-    recovery = api_as(finance).post(f"/api/claims/{claim.pk}/recoveries",
-                                    {"kind": "subrogation", "amount": "2000.00", "source": "Other driver's insurer"})
+    recovery = api_as(finance).post(
+        f"/api/claims/{claim.pk}/recoveries",
+        {"kind": "subrogation", "amount": "2000.00", "source": "Other driver's insurer"},
+    )
     assert recovery.status_code == 201, recovery.content
     assert api_as(finance).get(f"/api/claims/{claim.pk}/financials").json() == {
-        "reserve_indemnity": "0.00", "reserve_expense": "0.00", "paid_indemnity": "7500.00", "paid_expense": "0.00",
-        "recovered": "2000.00", "gross_incurred": "7500.00", "net_incurred": "5500.00", "currency": "EUR",
+        "reserve_indemnity": "0.00",
+        "reserve_expense": "0.00",
+        "paid_indemnity": "7500.00",
+        "paid_expense": "0.00",
+        "recovered": "2000.00",
+        "gross_incurred": "7500.00",
+        "net_incurred": "5500.00",
+        "currency": "EUR",
     }
     for response in (requested, approved, issued):
         assert_masked(response)

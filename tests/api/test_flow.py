@@ -17,36 +17,75 @@ from vanguard.accounts import roles
 
 
 @pytest.mark.django_db
-def test_customer_policy_claim_processing_approved_with_audit_entries(api_as, customer_service, underwriter,
-                                                                     adjuster, compliance_officer):
+def test_customer_policy_claim_processing_approved_with_audit_entries(
+    api_as, customer_service, underwriter, adjuster, compliance_officer
+):
     # given
     start = timezone.now() - dt.timedelta(days=10)
     # when
-    customer = api_as(customer_service).post("/api/customers", {
-        "email": "flow@example.com", "first_name": "Flo", "last_name": "W", "gdpr_consent": True,
-        "phone": "+447700900123"}).json()
-    policy = api_as(underwriter).post("/api/policies", {
-        "customer_id": customer["id"], "policy_type": "auto", "premium_amount": "600.00",
-        "coverage_amount": "20000.00", "start_date": start.isoformat(),
-        "end_date": (start + dt.timedelta(days=365)).isoformat()}).json()
-    claim = api_as(adjuster).post("/api/claims", {
-        "policy_id": policy["id"], "claim_type": "accident", "claim_amount": "2500.00",
-        "incident_date": (start + dt.timedelta(days=2)).isoformat()}).json()
+    customer = (
+        api_as(customer_service)
+        .post(
+            "/api/customers",
+            {
+                "email": "flow@example.com",
+                "first_name": "Flo",
+                "last_name": "W",
+                "gdpr_consent": True,
+                "phone": "+447700900123",
+            },
+        )
+        .json()
+    )
+    policy = (
+        api_as(underwriter)
+        .post(
+            "/api/policies",
+            {
+                "customer_id": customer["id"],
+                "policy_type": "auto",
+                "premium_amount": "600.00",
+                "coverage_amount": "20000.00",
+                "start_date": start.isoformat(),
+                "end_date": (start + dt.timedelta(days=365)).isoformat(),
+            },
+        )
+        .json()
+    )
+    claim = (
+        api_as(adjuster)
+        .post(
+            "/api/claims",
+            {
+                "policy_id": policy["id"],
+                "claim_type": "accident",
+                "claim_amount": "2500.00",
+                "incident_date": (start + dt.timedelta(days=2)).isoformat(),
+            },
+        )
+        .json()
+    )
     processing = api_as(adjuster).patch(f"/api/claims/{claim['id']}", {"status": "processing"}).json()
     approved = api_as(adjuster).patch(f"/api/claims/{claim['id']}", {"status": "approved"}).json()
     # then
     assert processing["status"] == "processing" and processing["assigned_to"] == str(adjuster.pk)
     assert approved["status"] == "approved" and approved["approved_amount"] == "2500.00"
-    for resource_type, resource_id, actor in [("customer", customer["id"], customer_service),
-                                               ("policy", policy["id"], underwriter),
-                                               ("claim", claim["id"], adjuster)]:
-        page = api_as(compliance_officer).get("/api/audit-logs", {"resource_type": resource_type,
-                                                                  "resource_id": resource_id}).json()
+    for resource_type, resource_id, actor in [
+        ("customer", customer["id"], customer_service),
+        ("policy", policy["id"], underwriter),
+        ("claim", claim["id"], adjuster),
+    ]:
+        page = (
+            api_as(compliance_officer)
+            .get("/api/audit-logs", {"resource_type": resource_type, "resource_id": resource_id})
+            .json()
+        )
         assert page["total"] >= 1
         assert {item["actor_id"] for item in page["items"]} == {str(actor.pk)}
         assert all(item["correlation_id"] for item in page["items"])
-    claim_history = api_as(compliance_officer).get("/api/audit-logs", {"resource_type": "claim",
-                                                                       "resource_id": claim["id"]}).json()
+    claim_history = (
+        api_as(compliance_officer).get("/api/audit-logs", {"resource_type": "claim", "resource_id": claim["id"]}).json()
+    )
     assert [i["action"] for i in claim_history["items"]] == ["update", "update", "create"]
     assert ClaimEvent.objects.filter(claim_id=claim["id"], to_status="approved", actor=adjuster).exists()
 
@@ -72,12 +111,12 @@ def test_audit_logs_filters_and_permissions(api_as, compliance_officer, customer
     assert pii["items"][0]["actor_id"] == str(customer_service.pk)
     # then: permissions
     assert_problem(client.get("/api/audit-logs"), 403)
-    assert_problem(client.get("/api/audit-logs", {"resource_type": "pii_access", "resource_id": str(customer.pk)}),
-                   403)
+    assert_problem(client.get("/api/audit-logs", {"resource_type": "pii_access", "resource_id": str(customer.pk)}), 403)
     own = client.get("/api/audit-logs", {"resource_type": "customer", "resource_id": str(customer.pk)})
     assert own.status_code == 200 and own.json()["total"] == 2
-    assert_problem(api_as(adjuster).get("/api/audit-logs", {"resource_type": "user",
-                                                            "resource_id": str(adjuster.pk)}), 403)
+    assert_problem(
+        api_as(adjuster).get("/api/audit-logs", {"resource_type": "user", "resource_id": str(adjuster.pk)}), 403
+    )
     assert_problem(officer.get("/api/audit-logs", {"resource_type": "spaceship"}), 422)
 
 

@@ -27,24 +27,46 @@ def schema(client):
 
 
 def _policy_body(customer, **over):
-    return {"customer_id": str(customer.pk), "policy_type": "auto", "premium_amount": "500.00",
-            "coverage_amount": "50000.00", "start_date": "2024-01-01T00:00:00Z", "end_date": "2025-01-01T00:00:00Z",
-            **over}
+    return {
+        "customer_id": str(customer.pk),
+        "policy_type": "auto",
+        "premium_amount": "500.00",
+        "coverage_amount": "50000.00",
+        "start_date": "2024-01-01T00:00:00Z",
+        "end_date": "2025-01-01T00:00:00Z",
+        **over,
+    }
 
 
 @pytest.mark.parametrize("offset", ["+16:00", "-16:00", "+23:59", "-23:07"])
 def test_a_utc_offset_of_16_hours_or_more_is_read_not_a_500(api_as, superuser, offset):
     api = api_as(superuser)
-    for path, name in (("/api/customers", "created_before"), ("/api/policies", "active_on"),
-                       ("/api/claims", "incident_before"), ("/api/audit-logs", "until")):
+    for path, name in (
+        ("/api/customers", "created_before"),
+        ("/api/policies", "active_on"),
+        ("/api/claims", "incident_before"),
+        ("/api/audit-logs", "until"),
+    ):
         assert api.get(path, {name: f"2023-06-16T18:57:21{offset}"}).status_code == 200, path
-    body = _policy_body(CustomerFactory(), start_date=f"2024-01-01T00:00:00{offset}",
-                        end_date=f"2025-01-01T00:00:00{offset}")
+    body = _policy_body(
+        CustomerFactory(), start_date=f"2024-01-01T00:00:00{offset}", end_date=f"2025-01-01T00:00:00{offset}"
+    )
     assert api.post("/api/policies", body).status_code == 201
 
 
-@pytest.mark.parametrize("value", [1767225600, 0.5, "1767225600", "0.5", "2024-06-15 10:30:00Z",
-                                   "2024-06-15T10:30:00", "1899-12-31T00:00:00Z", "3000-01-01T00:00:00Z"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        1767225600,
+        0.5,
+        "1767225600",
+        "0.5",
+        "2024-06-15 10:30:00Z",
+        "2024-06-15T10:30:00",
+        "1899-12-31T00:00:00Z",
+        "3000-01-01T00:00:00Z",
+    ],
+)
 def test_a_date_time_is_an_rfc3339_string_in_the_documented_years(api_as, superuser, value):
     api = api_as(superuser)
     assert_problem(api.post("/api/policies", _policy_body(CustomerFactory(), start_date=value)), 422)
@@ -78,7 +100,8 @@ def test_money_in_the_document_has_its_pattern_and_range(schema):
     money = schema["components"]["schemas"]["Money"]
     assert money["type"] == "string" and re.match(money["pattern"], "150.00")
     assert schema["components"]["schemas"]["PolicyResponse"]["properties"]["premium_amount"] == {
-        "$ref": "#/components/schemas/Money"}
+        "$ref": "#/components/schemas/Money"
+    }
     premium = schema["components"]["schemas"]["PolicyCreate"]["properties"]["premium_amount"]["anyOf"]
     number, string = premium
     assert number["maximum"] == 99999999.99 and number["multipleOf"] == 0.01 and number["exclusiveMinimum"] == 0
@@ -95,7 +118,10 @@ def test_a_multipart_body_without_a_boundary_is_a_400(api_as, adjuster):
     claim = ClaimFactory()
     api = api_as(adjuster)
     response = async_to_sync(api.client.generic)(
-        "POST", f"/api/claims/{claim.pk}/documents", b"--x\r\n", content_type="multipart/form-data",
+        "POST",
+        f"/api/claims/{claim.pk}/documents",
+        b"--x\r\n",
+        content_type="multipart/form-data",
         headers={"Authorization": f"Bearer {api.token}"},
     )
     assert_problem(response, 400, "BAD_REQUEST")
@@ -106,13 +132,13 @@ def test_an_upload_with_an_unknown_part_is_refused_and_stores_nothing(api_as, ad
     # as a JSON body, documented and enforced.
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-
     schema = api_as(adjuster).get("/api/openapi.json").json()
     assert schema["components"]["schemas"]["DocumentUpload"]["additionalProperties"] is False
     claim = ClaimFactory()
     for extra in ({"documnet_type": "photo"}, {"x": "a\x00b"}, {"file2": SimpleUploadedFile("b.png", b"\x89PNG")}):
         response = api_as(adjuster).call(
-            "POST", f"/api/claims/{claim.pk}/documents",
+            "POST",
+            f"/api/claims/{claim.pk}/documents",
             {"file": SimpleUploadedFile("a.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64), **extra},
             content_type="multipart/form-data",
         )
@@ -131,7 +157,8 @@ def test_an_unknown_api_path_is_a_problem_document_in_every_mode(api_as, superus
 def test_messages_carry_no_validation_library_prefix(api_as, superuser):
     body = api_as(superuser).get("/api/customers", {"created_before": "0.5"}).json()
     assert body["errors"]["created_before"] and not any(
-        m.startswith("Value error") for m in body["errors"]["created_before"])
+        m.startswith("Value error") for m in body["errors"]["created_before"]
+    )
 
 
 def test_customer_update_refuses_null_where_the_document_says_so(api_as, customer_service, schema):
@@ -149,7 +176,9 @@ def test_decision_fields_need_a_status_even_when_null(api_as, manager, schema):
     for body in ({"approved_amount": None}, {"decision_reason": "x"}, {"approved_amount": "10.00"}):
         assert_problem(api_as(manager).patch(f"/api/claims/{claim.pk}", body), 422)
     assert schema["components"]["schemas"]["ClaimUpdate"]["dependentRequired"] == {
-        "approved_amount": ["status"], "decision_reason": ["status"]}
+        "approved_amount": ["status"],
+        "decision_reason": ["status"],
+    }
     claim.refresh_from_db()
     assert claim.status == Claim.Status.PENDING
 
@@ -180,7 +209,7 @@ def test_every_component_schema_is_used(schema):
 
     text = json.dumps(schema["paths"]) + json.dumps(schema["components"])
     for name in schema["components"]["schemas"]:
-        assert f"#/components/schemas/{name}\"" in text, name
+        assert f'#/components/schemas/{name}"' in text, name
 
 
 def test_the_problem_code_is_an_enum(schema):
@@ -230,8 +259,13 @@ def test_assigning_a_claim_to_no_active_staff_user_is_a_business_rule(api_as, ma
 
 def test_the_idempotency_key_is_documented_as_checked_and_without_a_reusable_example(api_as, superuser, schema):
     # given the document's Idempotency-Key parameter on every creating POST
-    keys = [p for operations in schema["paths"].values() for op in operations.values()
-            for p in op.get("parameters", []) if p["name"] == "Idempotency-Key"]
+    keys = [
+        p
+        for operations in schema["paths"].values()
+        for op in operations.values()
+        for p in op.get("parameters", [])
+        if p["name"] == "Idempotency-Key"
+    ]
     assert len(keys) == 6  # 4 creating POSTs, renew, and a claim payment
     for key in keys:
         # then it states what the server checks, and gives no value every generated request would reuse (a 422)
@@ -277,8 +311,7 @@ def test_a_customer_email_is_documented_as_an_email(schema):
     assert schema["components"]["schemas"]["CustomerCreate"]["properties"]["email"]["format"] == "email"
 
 
-def test_the_subject_access_export_is_documented_by_a_schema_it_matches(api_as, superuser, compliance_officer,
-                                                                         schema):
+def test_the_subject_access_export_is_documented_by_a_schema_it_matches(api_as, superuser, compliance_officer, schema):
     from auditlog.context import set_actor
 
     from customers import services as customer_services
@@ -288,8 +321,14 @@ def test_the_subject_access_export_is_documented_by_a_schema_it_matches(api_as, 
     # with events, a claim with a document and a decision, audit history and a PII access
     with set_actor(superuser):
         customer = customer_services.customer_create(
-            actor=superuser, email="grace@example.com", first_name="Grace", last_name="Hopper",
-            phone="+442079460000", address="1 Old Street", ssn="123-45-6789", gdpr_consent=True,
+            actor=superuser,
+            email="grace@example.com",
+            first_name="Grace",
+            last_name="Hopper",
+            phone="+442079460000",
+            address="1 Old Street",
+            ssn="123-45-6789",
+            gdpr_consent=True,
         )
         customer_services.customer_update(actor=superuser, customer_id=customer.pk, address="2 New Street")
     policy = PolicyFactory(customer=customer)
@@ -312,6 +351,7 @@ def test_the_subject_access_export_is_documented_by_a_schema_it_matches(api_as, 
 def test_an_audit_filter_that_can_match_nothing_is_an_empty_page_not_a_500(api_as, compliance_officer):
     # a resource_id that is no UUID cannot name a customer: the PII-access filter becomes `IN ()`, which Django
     # refuses to compile (EmptyResultSet)
-    response = api_as(compliance_officer).get("/api/audit-logs", {"resource_type": "pii_access",
-                                                                  "resource_id": "not-a-uuid"})
+    response = api_as(compliance_officer).get(
+        "/api/audit-logs", {"resource_type": "pii_access", "resource_id": "not-a-uuid"}
+    )
     assert response.status_code == 200 and response.json()["items"] == [] and response.json()["total"] == 0

@@ -45,8 +45,9 @@ def test_keys_are_per_user(api_as, customer_service):
 
     other = staff("Customer service")
     api_as(customer_service).post("/api/customers", CUSTOMER, headers={"Idempotency-Key": "shared"})
-    response = api_as(other).post("/api/customers", {**CUSTOMER, "email": "b@example.com"},
-                                  headers={"Idempotency-Key": "shared"})
+    response = api_as(other).post(
+        "/api/customers", {**CUSTOMER, "email": "b@example.com"}, headers={"Idempotency-Key": "shared"}
+    )
     assert response.status_code == 201
     assert Customer.objects.count() == 2
 
@@ -66,8 +67,9 @@ def test_an_expired_key_starts_afresh(api_as, customer_service):
     client = api_as(customer_service)
     client.post("/api/customers", CUSTOMER, headers={"Idempotency-Key": "k-5"})
     IdempotencyRecord.objects.update(created_at=timezone.now() - dt.timedelta(hours=25))
-    response = client.post("/api/customers", {**CUSTOMER, "email": "new@example.com"},
-                           headers={"Idempotency-Key": "k-5"})
+    response = client.post(
+        "/api/customers", {**CUSTOMER, "email": "new@example.com"}, headers={"Idempotency-Key": "k-5"}
+    )
     assert response.status_code == 201
     assert Customer.objects.count() == 2
 
@@ -77,18 +79,32 @@ def test_policies_claims_and_documents_honour_the_key(api_as, superuser):
     client = api_as(superuser)
     customer = CustomerFactory()
     start = timezone.now() - dt.timedelta(days=1)
-    policy_body = {"customer_id": str(customer.pk), "policy_type": "auto", "premium_amount": "500.00",
-                   "coverage_amount": "5000.00", "start_date": start.isoformat(),
-                   "end_date": (start + dt.timedelta(days=365)).isoformat()}
+    policy_body = {
+        "customer_id": str(customer.pk),
+        "policy_type": "auto",
+        "premium_amount": "500.00",
+        "coverage_amount": "5000.00",
+        "start_date": start.isoformat(),
+        "end_date": (start + dt.timedelta(days=365)).isoformat(),
+    }
     policy = PolicyFactory()
-    claim_body = {"policy_id": str(policy.pk), "claim_type": "theft", "claim_amount": "50.00",
-                  "incident_date": start.isoformat()}
+    claim_body = {
+        "policy_id": str(policy.pk),
+        "claim_type": "theft",
+        "claim_amount": "50.00",
+        "incident_date": start.isoformat(),
+    }
     claim = ClaimFactory()
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
 
     def upload():
-        return client.call("POST", f"/api/claims/{claim.pk}/documents", {"file": SimpleUploadedFile("a.png", png)},
-                           content_type="multipart/form-data", headers={"Idempotency-Key": "doc"})
+        return client.call(
+            "POST",
+            f"/api/claims/{claim.pk}/documents",
+            {"file": SimpleUploadedFile("a.png", png)},
+            content_type="multipart/form-data",
+            headers={"Idempotency-Key": "doc"},
+        )
 
     # when
     for _ in range(2):
@@ -117,8 +133,10 @@ def test_prune_drops_expired_replays_and_old_login_attempts_only(api_as, custome
     client.post("/api/customers", CUSTOMER, headers={"Idempotency-Key": "old"})
     client.post("/api/customers", {**CUSTOMER, "email": "grace@example.com"}, headers={"Idempotency-Key": "new"})
     IdempotencyRecord.objects.filter(key="old").update(created_at=timezone.now() - dt.timedelta(hours=25))
-    old, recent = (LoginAttempt.objects.create(username=name, outcome="failed", interface="api")
-                   for name in ("old@example.com", "recent@example.com"))
+    old, recent = (
+        LoginAttempt.objects.create(username=name, outcome="failed", interface="api")
+        for name in ("old@example.com", "recent@example.com")
+    )
     LoginAttempt.objects.filter(pk=old.pk).update(created_at=timezone.now() - dt.timedelta(days=31))
     # when
     pruned = prune_api_records.delay().get()

@@ -14,8 +14,15 @@ from tests.api.conftest import assert_problem
 from tests.factories import ClaimFactory, CustomerFactory, PolicyFactory
 from vanguard.api_support.openapi import EXAMPLES
 
-SCHEMA_MODULES = ("customers.schemas", "policies.schemas", "claims.schemas", "claims.financials.schemas",
-                  "compliance.schemas", "vanguard.api_support.schemas", "vanguard.accounts.api")
+SCHEMA_MODULES = (
+    "customers.schemas",
+    "policies.schemas",
+    "claims.schemas",
+    "claims.financials.schemas",
+    "compliance.schemas",
+    "vanguard.api_support.schemas",
+    "vanguard.accounts.api",
+)
 PUBLIC = {"login", "refresh"}
 
 
@@ -51,9 +58,15 @@ def test_operations_have_readable_ids_descriptions_tags_and_examples(schema):
         assert re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)*", operation["operationId"]), where
         assert len(operation.get("description", "")) > 40, where
         assert operation["tags"] and set(operation["tags"]) <= tags.keys(), where
-        media = [*operation.get("requestBody", {}).get("content", {}).values(),
-                 *(m for status, r in operation["responses"].items() if status.startswith("2")
-                   for m in r.get("content", {}).values())]
+        media = [
+            *operation.get("requestBody", {}).get("content", {}).values(),
+            *(
+                m
+                for status, r in operation["responses"].items()
+                if status.startswith("2")
+                for m in r.get("content", {}).values()
+            ),
+        ]
         examples = [m for m in media if "example" in m]
         assert examples or not any("$ref" in m.get("schema", {}) for m in media), where
     assert len(ids) == len(set(ids))
@@ -88,7 +101,10 @@ def test_the_upload_body_is_a_named_component(schema):
 
 def test_security_license_servers_and_token(schema):
     assert schema["components"]["securitySchemes"]["JWTBearer"] == {
-        "type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+    }
     assert schema["info"]["license"] == {"name": "Apache-2.0", "identifier": "Apache-2.0"}  # the LICENSE file
     assert schema["servers"] and all(server["url"] for server in schema["servers"])
     for _, _, operation in _operations(schema):
@@ -133,14 +149,19 @@ def test_if_match_and_idempotency_key_are_explained(schema):
 
 
 def _etag_operations(schema):
-    return [(path, method) for path, method, operation in _operations(schema)
-            if "ETag" in operation["responses"].get("200", {}).get("headers", {})]
+    return [
+        (path, method)
+        for path, method, operation in _operations(schema)
+        if "ETag" in operation["responses"].get("200", {}).get("headers", {})
+    ]
 
 
 def test_etag_is_documented_on_the_reads_and_patches_of_records(schema):
     assert sorted(_etag_operations(schema)) == sorted(
-        (f"/api/{kind}/{{{one}_id}}", method) for kind, one in (("customers", "customer"), ("policies", "policy"),
-                                                                 ("claims", "claim")) for method in ("get", "patch"))
+        (f"/api/{kind}/{{{one}_id}}", method)
+        for kind, one in (("customers", "customer"), ("policies", "policy"), ("claims", "claim"))
+        for method in ("get", "patch")
+    )
 
 
 @pytest.mark.django_db
@@ -165,10 +186,12 @@ def test_the_documented_headers_are_sent(api_as, superuser, schema):
 
 def test_request_bodies_state_their_defaults_in_words_so_optional_fields_stay_optional(schema):
     # openapi-typescript 7 makes a property with a `default` required in the generated type.
-    bodies = {media["schema"]["$ref"].rsplit("/", 1)[1]
-              for _, _, operation in _operations(schema)
-              for media in operation.get("requestBody", {}).get("content", {}).values()
-              if "$ref" in media.get("schema", {})}
+    bodies = {
+        media["schema"]["$ref"].rsplit("/", 1)[1]
+        for _, _, operation in _operations(schema)
+        for media in operation.get("requestBody", {}).get("content", {}).values()
+        if "$ref" in media.get("schema", {})
+    }
     assert {"CustomerCreate", "ClaimCreate", "DocumentUpload"} <= bodies
     for name in bodies:
         component = schema["components"]["schemas"][name]

@@ -118,8 +118,9 @@ def test_the_cursor_path_runs_one_query_like_the_page_path(api_as, superuser, dj
     assert '("customers_customer"."created_at", "customers_customer"."id") <' in captured.captured_queries[0]["sql"]
 
 
-def test_a_total_above_the_threshold_is_the_planners_estimate_and_says_so(api_as, superuser, monkeypatch,
-                                                                         django_assert_num_queries):
+def test_a_total_above_the_threshold_is_the_planners_estimate_and_says_so(
+    api_as, superuser, monkeypatch, django_assert_num_queries
+):
     # given: a threshold of 3 rows, 6 customers, fresh statistics
     monkeypatch.setattr(pagination, "ESTIMATE_ABOVE", 3)
     CustomerFactory.create_batch(6)

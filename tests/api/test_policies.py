@@ -18,9 +18,15 @@ pytestmark = pytest.mark.django_db
 
 def body_for(customer, **overrides):
     start = timezone.now() - dt.timedelta(days=1)
-    return {"customer_id": str(customer.pk), "policy_type": "home", "premium_amount": "750.00",
-            "coverage_amount": 250000, "start_date": start.isoformat(),
-            "end_date": (start + dt.timedelta(days=365)).isoformat(), **overrides}
+    return {
+        "customer_id": str(customer.pk),
+        "policy_type": "home",
+        "premium_amount": "750.00",
+        "coverage_amount": 250000,
+        "start_date": start.isoformat(),
+        "end_date": (start + dt.timedelta(days=365)).isoformat(),
+        **overrides,
+    }
 
 
 def test_create_returns_201_active_for_a_started_term_with_money_as_strings(api_as, underwriter):
@@ -41,8 +47,10 @@ def test_create_returns_201_active_for_a_started_term_with_money_as_strings(api_
 
 def test_create_with_a_future_start_is_pending(api_as, underwriter):
     start = timezone.now() + dt.timedelta(days=5)
-    response = api_as(underwriter).post("/api/policies", body_for(
-        CustomerFactory(), start_date=start.isoformat(), end_date=(start + dt.timedelta(days=30)).isoformat()))
+    response = api_as(underwriter).post(
+        "/api/policies",
+        body_for(CustomerFactory(), start_date=start.isoformat(), end_date=(start + dt.timedelta(days=30)).isoformat()),
+    )
     assert response.json()["status"] == "pending"
 
 
@@ -60,11 +68,28 @@ def test_unknown_customer_is_404(api_as, underwriter):
 
 @pytest.mark.parametrize(
     "overrides",
-    [{"premium_amount": 0}, {"coverage_amount": "-5"}, {"policy_type": "boat"},
-     {"end_date": "2000-01-01T00:00:00Z"}, {"premium_amount": "1.001"}, {"premium_amount": "NaN"},
-     {"premium_amount": "Infinity"}, {"premium_amount": 10**15}, {"start_date": "2024-01-01T00:00:00"}],
-    ids=["zero-premium", "negative-coverage", "unknown-type", "end-before-start", "three-decimals", "nan",
-         "infinity", "too-many-digits", "naive-datetime"],
+    [
+        {"premium_amount": 0},
+        {"coverage_amount": "-5"},
+        {"policy_type": "boat"},
+        {"end_date": "2000-01-01T00:00:00Z"},
+        {"premium_amount": "1.001"},
+        {"premium_amount": "NaN"},
+        {"premium_amount": "Infinity"},
+        {"premium_amount": 10**15},
+        {"start_date": "2024-01-01T00:00:00"},
+    ],
+    ids=[
+        "zero-premium",
+        "negative-coverage",
+        "unknown-type",
+        "end-before-start",
+        "three-decimals",
+        "nan",
+        "infinity",
+        "too-many-digits",
+        "naive-datetime",
+    ],
 )
 def test_invalid_fields_are_422(api_as, underwriter, overrides):
     response = api_as(underwriter).post("/api/policies", body_for(CustomerFactory(), **overrides))
@@ -80,9 +105,12 @@ def test_detail_includes_the_customer_summary_and_an_etag(api_as, adjuster):
     policy = PolicyFactory()
     response = api_as(adjuster).get(f"/api/policies/{policy.pk}")
     assert response.status_code == 200
-    assert response.json()["customer"] == {"id": str(policy.customer.pk), "email": policy.customer.email,
-                                           "first_name": policy.customer.first_name,
-                                           "last_name": policy.customer.last_name}
+    assert response.json()["customer"] == {
+        "id": str(policy.customer.pk),
+        "email": policy.customer.email,
+        "first_name": policy.customer.first_name,
+        "last_name": policy.customer.last_name,
+    }
     assert response["ETag"]
 
 

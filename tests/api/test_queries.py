@@ -68,8 +68,12 @@ def test_filing_a_claim_reads_nothing_it_already_holds(api_as, adjuster, django_
     assert api.get("/api/auth/me").status_code == 200
     # an offset other than UTC and an amount as a JSON number: the body must still show what the database holds
     incident = (timezone.now() - dt.timedelta(days=2)).astimezone(dt.timezone(dt.timedelta(hours=5, minutes=30)))
-    body = {"policy_id": str(policy.pk), "claim_type": "accident", "claim_amount": 100.5,
-            "incident_date": incident.isoformat()}
+    body = {
+        "policy_id": str(policy.pk),
+        "claim_type": "accident",
+        "claim_amount": 100.5,
+        "incident_date": incident.isoformat(),
+    }
     # then: the policy row lock (with the customer's summary), the claim (numbered under a savepoint), its audit
     # entry, its event and the event's audit entry, the notification's outbox row — and no read of the foreign
     # keys just locked or of the claim just written
@@ -89,9 +93,15 @@ def test_creating_a_customer_writes_and_reads_nothing_more(api_as, superuser, dj
     # given: the caller's principal cached
     api = api_as(superuser)
     assert api.get("/api/auth/me").status_code == 200
-    body = {"email": "Ada.Lovelace@Example.com", "first_name": " Ada ", "last_name": "Lovelace",
-            "gdpr_consent": True, "phone": "+442079460958", "date_of_birth": "1990-12-10",
-            "address": "12 St James's Square, London"}
+    body = {
+        "email": "Ada.Lovelace@Example.com",
+        "first_name": " Ada ",
+        "last_name": "Lovelace",
+        "gdpr_consent": True,
+        "phone": "+442079460958",
+        "date_of_birth": "1990-12-10",
+        "address": "12 St James's Square, London",
+    }
     # then: the customer and its audit entry, the access-log row of the clear view, and nothing else: no
     # savepoint, no read back of the row just written (plus the content-type read the test run's cache lacks)
     # (in a test the service's own transaction is a savepoint inside the test's: that pair is counted too)

@@ -44,7 +44,8 @@ def test_a_request_with_a_cached_principal_makes_one_round_trip(api_as, customer
     customer = CustomerFactory()
     assert api.get(f"/api/customers/{customer.pk}").status_code == 200
     assert redis.Redis.from_url(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")).exists(
-        principal_key(customer_service.pk))
+        principal_key(customer_service.pk)
+    )
     redis_round_trips.clear()
     # when
     response = api.get(f"/api/customers/{customer.pk}")
@@ -61,8 +62,9 @@ def test_a_cache_miss_adds_only_the_write_of_the_principal(api_as, customer_serv
     assert redis_round_trips == ["pipeline", "SET"]
 
 
-def test_a_deactivated_users_token_is_401_and_counts_as_anonymous(api_as, customer_service, redis_round_trips,
-                                                                   settings):
+def test_a_deactivated_users_token_is_401_and_counts_as_anonymous(
+    api_as, customer_service, redis_round_trips, settings
+):
     # given
     api = api_as(customer_service)
     customer_service.is_active = False

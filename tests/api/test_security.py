@@ -204,8 +204,9 @@ def test_by_default_a_spoofed_forwarded_for_neither_escapes_the_address_lock_nor
     client = api_as(None, remote_addr="10.7.7.7")
 
     def login(email, forwarded_for):
-        return client.post("/api/auth/login", {"email": email, "password": "x"},
-                           headers={"X-Forwarded-For": forwarded_for})
+        return client.post(
+            "/api/auth/login", {"email": email, "password": "x"}, headers={"X-Forwarded-For": forwarded_for}
+        )
 
     # when
     failures = [login(f"typo{i}@vanguard.test", f"198.51.100.{i}").status_code for i in range(2)]
@@ -223,8 +224,9 @@ def test_behind_a_trusted_proxy_the_address_lock_and_the_records_use_the_forward
     via_proxy = api_as(None, remote_addr="10.0.0.1")
 
     def login(email, password, forwarded_for):
-        return via_proxy.post("/api/auth/login", {"email": email, "password": password},
-                              headers={"X-Forwarded-For": forwarded_for})
+        return via_proxy.post(
+            "/api/auth/login", {"email": email, "password": password}, headers={"X-Forwarded-For": forwarded_for}
+        )
 
     # when
     for i in range(2):
@@ -241,8 +243,9 @@ def test_a_forwarded_for_from_a_peer_that_is_not_a_trusted_proxy_is_ignored(api_
     # given
     settings.TRUSTED_PROXIES = ["10.0.0.1"]
     # when
-    api_as(None, remote_addr="10.0.0.99").post("/api/auth/login", {"email": "x@vanguard.test", "password": "x"},
-                                               headers={"X-Forwarded-For": "203.0.113.9"})
+    api_as(None, remote_addr="10.0.0.99").post(
+        "/api/auth/login", {"email": "x@vanguard.test", "password": "x"}, headers={"X-Forwarded-For": "203.0.113.9"}
+    )
     # then
     assert LoginAttempt.objects.get().ip_address == "10.0.0.99"
 
@@ -251,13 +254,17 @@ def test_the_admin_login_uses_the_same_address_rule(settings):
     # given
     settings.TRUSTED_PROXIES = ["10.0.0.1"]
     # when
-    Client(REMOTE_ADDR="10.0.0.1").post("/admin/login/", {"username": "x@vanguard.test", "password": "x"},
-                                        HTTP_X_FORWARDED_FOR="203.0.113.9")
-    Client(REMOTE_ADDR="10.0.0.50").post("/admin/login/", {"username": "y@vanguard.test", "password": "x"},
-                                         HTTP_X_FORWARDED_FOR="203.0.113.9")
+    Client(REMOTE_ADDR="10.0.0.1").post(
+        "/admin/login/", {"username": "x@vanguard.test", "password": "x"}, HTTP_X_FORWARDED_FOR="203.0.113.9"
+    )
+    Client(REMOTE_ADDR="10.0.0.50").post(
+        "/admin/login/", {"username": "y@vanguard.test", "password": "x"}, HTTP_X_FORWARDED_FOR="203.0.113.9"
+    )
     # then
     assert dict(LoginAttempt.objects.values_list("username", "ip_address")) == {
-        "x@vanguard.test": "203.0.113.9", "y@vanguard.test": "10.0.0.50"}
+        "x@vanguard.test": "203.0.113.9",
+        "y@vanguard.test": "10.0.0.50",
+    }
 
 
 def test_the_anonymous_rate_limit_counts_the_peer_unless_it_is_a_trusted_proxy(api_as, settings):
@@ -265,11 +272,16 @@ def test_the_anonymous_rate_limit_counts_the_peer_unless_it_is_a_trusted_proxy(a
     settings.API_RATE_LIMIT_ANON = "2/m"
     direct = api_as(None, remote_addr="10.5.5.5")
     # when
-    spoofed = [direct.get("/api/customers", headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code
-               for i in range(3)]
+    spoofed = [
+        direct.get("/api/customers", headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code for i in range(3)
+    ]
     settings.TRUSTED_PROXIES = ["10.0.0.1"]
-    proxied = [api_as(None, remote_addr="10.0.0.1").get("/api/customers", headers={
-        "X-Forwarded-For": f"198.51.100.{i}"}).status_code for i in range(3)]
+    proxied = [
+        api_as(None, remote_addr="10.0.0.1")
+        .get("/api/customers", headers={"X-Forwarded-For": f"198.51.100.{i}"})
+        .status_code
+        for i in range(3)
+    ]
     # then: the direct caller is one address; three clients behind the proxy are three
     assert spoofed == [401, 401, 429]
     assert proxied == [401, 401, 401]

@@ -23,24 +23,41 @@ pytestmark = pytest.mark.django_db
 
 CS, PS = Claim.Status, Policy.Status
 CLAIMS, POLICIES = claim_services.CLAIM_TRANSITIONS, policy_services.POLICY_TRANSITIONS
-CLAIM_TRAITS = {CS.PENDING: {}, CS.PROCESSING: {"processing": True}, CS.APPROVED: {"approved": True},
-                CS.DENIED: {"denied": True}, CS.PAID: {"paid": True}, CS.CLOSED: {"closed": True}}
-POLICY_TRAITS = {PS.PENDING: {"pending": True}, PS.ACTIVE: {"lapsed": True}, PS.INACTIVE: {"inactive": True},
-                 PS.CANCELLED: {"cancelled": True}, PS.EXPIRED: {"expired": True}}
+CLAIM_TRAITS = {
+    CS.PENDING: {},
+    CS.PROCESSING: {"processing": True},
+    CS.APPROVED: {"approved": True},
+    CS.DENIED: {"denied": True},
+    CS.PAID: {"paid": True},
+    CS.CLOSED: {"closed": True},
+}
+POLICY_TRAITS = {
+    PS.PENDING: {"pending": True},
+    PS.ACTIVE: {"lapsed": True},
+    PS.INACTIVE: {"inactive": True},
+    PS.CANCELLED: {"cancelled": True},
+    PS.EXPIRED: {"expired": True},
+}
 
 
 def _refused(table, statuses) -> list[tuple[str, str]]:
-    return [(target, status) for target in statuses for status in statuses
-            if status != target and not any(row.target == target and row.allows(status) for row in table)]
+    return [
+        (target, status)
+        for target in statuses
+        for status in statuses
+        if status != target and not any(row.target == target and row.allows(status) for row in table)
+    ]
 
 
 def _without(table, permission: str, *also: str) -> User:
     user = factories.UserFactory()
     held = ({row.permission for row in table} | set(also)) - {permission}
-    user.user_permissions.add(*(
-        Permission.objects.get(content_type__app_label=perm.split(".")[0], codename=perm.split(".")[1])
-        for perm in held
-    ))
+    user.user_permissions.add(
+        *(
+            Permission.objects.get(content_type__app_label=perm.split(".")[0], codename=perm.split(".")[1])
+            for perm in held
+        )
+    )
     return User.objects.get(pk=user.pk)
 
 
@@ -83,8 +100,9 @@ def test_a_policy_move_no_row_allows_is_409_and_writes_nothing(api_as, superuser
     # given: an amendment sent with the refused move
     policy = factories.PolicyFactory(**POLICY_TRAITS[status])
     # when
-    response = api_as(superuser).patch(f"/api/policies/{policy.pk}",
-                                       {**_policy_body(target), "end_date": "2099-01-01T00:00:00Z"})
+    response = api_as(superuser).patch(
+        f"/api/policies/{policy.pk}", {**_policy_body(target), "end_date": "2099-01-01T00:00:00Z"}
+    )
     # then
     assert_problem(response, 409, "CONFLICT")
     stored = Policy.objects.get(pk=policy.pk)

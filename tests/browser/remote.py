@@ -78,6 +78,7 @@ class Remote:
         worker, target = object.__getattribute__(self, "_worker"), object.__getattribute__(self, "_target")
         value = worker.run(lambda: getattr(target, name))
         if callable(value) and not isinstance(value, Remote):
+
             def call(*args: Any, **kwargs: Any) -> Any:
                 args, kwargs = _unwrap(args), _unwrap(kwargs)
                 return worker.run(lambda: value(*args, **kwargs))

@@ -133,8 +133,9 @@ def test_adjuster_uploads_starts_approves_within_authority_and_is_refused_above_
     adjuster = User.objects.get(email=demo[roles.CLAIMS_ADJUSTER])
     limit = authority_limit(adjuster)
     small = Claim.objects.get(policy__customer__email="alice.morgan@example.com", claim_type=Claim.ClaimType.ACCIDENT)
-    large = Claim.objects.get(policy__customer__email="daniel.kowalski@example.com",
-                              claim_type=Claim.ClaimType.ACCIDENT)
+    large = Claim.objects.get(
+        policy__customer__email="daniel.kowalski@example.com", claim_type=Claim.ClaimType.ACCIDENT
+    )
     assert small.status == Claim.Status.PENDING and small.claim_amount <= limit
     assert large.status == Claim.Status.PROCESSING and large.claim_amount > limit
     sign_in(page, adjuster.email)
@@ -144,8 +145,13 @@ def test_adjuster_uploads_starts_approves_within_authority_and_is_refused_above_
     # when the adjuster uploads a document on a pending claim
     page.goto(change_url(small))
     page.locator("input[type=file]").first.set_input_files(
-        files=[{"name": "repair-estimate.pdf", "mimeType": "application/pdf",
-                "buffer": pdf_document("Repair estimate", ["Bumper and tailgate: 1,850.00"])}]
+        files=[
+            {
+                "name": "repair-estimate.pdf",
+                "mimeType": "application/pdf",
+                "buffer": pdf_document("Repair estimate", ["Bumper and tailgate: 1,850.00"]),
+            }
+        ]
     )
     # the upload row's type (the inline table labels its columns, not each cell)
     page.locator("select[name$=document_type]:visible").first.select_option(label="Estimate")
@@ -215,14 +221,16 @@ def test_manager_reopens_a_denied_claim_with_a_reason_and_assigns_a_claim(page, 
 
 
 # --- compliance officer ---------------------------------------------------------------------------------
-def test_compliance_officer_exports_and_erases_and_reads_the_access_log_and_a_readable_history(
-    page, demo, expect
-):
+def test_compliance_officer_exports_and_erases_and_reads_the_access_log_and_a_readable_history(page, demo, expect):
     exported = Customer.objects.get(email="emma.schmidt@example.com")
     # every demo customer holds a live policy (legal hold): a former enquirer, with none, asks to be erased
     erased = customer_services.customer_create(
-        actor=User.objects.get(email=demo["superuser"]), email="george.hart@example.com", first_name="George",
-        last_name="Hart", gdpr_consent=True, phone="+447700900177",
+        actor=User.objects.get(email=demo["superuser"]),
+        email="george.hart@example.com",
+        first_name="George",
+        last_name="Hart",
+        gdpr_consent=True,
+        phone="+447700900177",
     )
     sign_in(page, demo[roles.COMPLIANCE_OFFICER])
 
@@ -270,8 +278,9 @@ def test_compliance_officer_exports_and_erases_and_reads_the_access_log_and_a_re
 
 
 # --- sign-in lockout ------------------------------------------------------------------------------------
-def test_six_wrong_passwords_lock_the_account_and_a_manager_lifts_the_lock(page, demo, expect, browser,
-                                                                          live_server_url, browser_problems):
+def test_six_wrong_passwords_lock_the_account_and_a_manager_lifts_the_lock(
+    page, demo, expect, browser, live_server_url, browser_problems
+):
     clerk = demo[roles.CUSTOMER_SERVICE]
     # when the clerk mistypes their password six times
     for attempt in range(6):
@@ -285,9 +294,12 @@ def test_six_wrong_passwords_lock_the_account_and_a_manager_lifts_the_lock(page,
     context = browser.new_context(base_url=live_server_url, viewport={"width": 1440, "height": 900})
     try:
         manager = context.new_page()
-        for event, handler in (("console", browser_problems.on_console), ("pageerror", browser_problems.on_page_error),
-                               ("requestfailed", browser_problems.on_request_failed),
-                               ("response", browser_problems.on_response)):
+        for event, handler in (
+            ("console", browser_problems.on_console),
+            ("pageerror", browser_problems.on_page_error),
+            ("requestfailed", browser_problems.on_request_failed),
+            ("response", browser_problems.on_response),
+        ):
             manager.on(event, handler)
         sign_in(manager, demo[roles.CLAIMS_MANAGER])
         manager.goto(reverse("admin:api_support_loginattempt_changelist"))
@@ -305,4 +317,3 @@ def test_six_wrong_passwords_lock_the_account_and_a_manager_lifts_the_lock(page,
     # then the clerk signs in at once with the right password
     sign_in(page, clerk, PASSWORD)
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
-

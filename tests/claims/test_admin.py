@@ -39,6 +39,7 @@ def status_event(claim: Claim) -> ClaimEvent:
 
 # --- each transition once, same outcome as the service ---------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("traits", "name", "expected"),
     [
@@ -101,8 +102,14 @@ def test_approve_action_applies_within_authority_and_reports_the_limit(client, a
     selected = [small, large]
     # when
     page = post_action(client, CHANGELIST, "approve_claims", selected)
-    response = post_action(client, CHANGELIST, "approve_claims", selected, apply="yes",
-                           **{f"amount_{small.pk}": "800.00", f"amount_{large.pk}": "25000.00"})
+    response = post_action(
+        client,
+        CHANGELIST,
+        "approve_claims",
+        selected,
+        apply="yes",
+        **{f"amount_{small.pk}": "800.00", f"amount_{large.pk}": "25000.00"},
+    )
     # then
     assert page.status_code == 200
     texts = messages_of(response)
@@ -201,8 +208,9 @@ def test_an_approval_above_authority_keeps_the_typed_amount_and_names_the_limit(
     client.force_login(adjuster)
     field = f"amount_{claim.pk}"
     # when
-    response = client.post(transition_url(claim, "approve"),
-                           {"apply": "yes", field: "24000.00", "note": "Depreciation applied"})
+    response = client.post(
+        transition_url(claim, "approve"), {"apply": "yes", field: "24000.00", "note": "Depreciation applied"}
+    )
     # then: the same form, with what was typed and the rule that refused it
     html = response.content.decode()
     assert response.status_code == 200
@@ -260,11 +268,17 @@ def test_mark_paid_on_several_claims_applies_to_the_approved_ones_and_reports_th
     texts = messages_of(response)
     assert f"{pending.claim_number}: A pending claim cannot be marked paid." in texts
     assert f"{closed.claim_number}: A closed claim cannot be marked paid." in texts
-    assert (f"{unpaid.claim_number}: The claim cannot be marked paid: 1,000.00 EUR of the approved 1,000.00 EUR is "
-            "unpaid (issue its payments first).") in texts
+    assert (
+        f"{unpaid.claim_number}: The claim cannot be marked paid: 1,000.00 EUR of the approved 1,000.00 EUR is "
+        "unpaid (issue its payments first)."
+    ) in texts
     assert "Marked paid: 1 claim." in texts
     assert [Claim.objects.get(pk=c.pk).status for c in (approved, unpaid, pending, closed)] == [
-        S.PAID, S.APPROVED, S.PENDING, S.CLOSED]
+        S.PAID,
+        S.APPROVED,
+        S.PENDING,
+        S.CLOSED,
+    ]
 
 
 def test_customer_service_sees_claims_but_runs_no_transition(client, customer_service):
@@ -289,8 +303,10 @@ def test_the_change_form_keeps_status_and_money_read_only(client, adjuster):
     client.force_login(adjuster)
     # when
     html = client.get(change_url(claim)).content.decode()
-    client.post(change_url(claim), {**upload_data(claim), "status": "approved", "approved_amount": "1000.00",
-                                    "claim_amount": "1.00"})
+    client.post(
+        change_url(claim),
+        {**upload_data(claim), "status": "approved", "approved_amount": "1000.00", "claim_amount": "1.00"},
+    )
     # then
     for name in ("status", "approved_amount", "claim_amount", "decision_reason"):
         assert f'name="{name}"' not in html
@@ -300,15 +316,21 @@ def test_the_change_form_keeps_status_and_money_read_only(client, adjuster):
 
 # --- add and change through the services ------------------------------------------------------------------
 
+
 def test_filing_a_claim_over_the_coverage_is_refused_on_the_form(client, adjuster):
     # given
     policy = factories.PolicyFactory(coverage_amount=Decimal("5000.00"))
     client.force_login(adjuster)
     incident = policy.start_date + dt.timedelta(days=1)  # noon of the next day: inside the term at any hour
     data = {
-        "policy": str(policy.pk), "claim_type": "theft", "claim_amount": "6000.00", "description": "Stolen",
-        "incident_date_0": f"{incident:%Y-%m-%d}", "incident_date_1": "12:00:00",
-        "documents-TOTAL_FORMS": "0", "documents-INITIAL_FORMS": "0",
+        "policy": str(policy.pk),
+        "claim_type": "theft",
+        "claim_amount": "6000.00",
+        "description": "Stolen",
+        "incident_date_0": f"{incident:%Y-%m-%d}",
+        "incident_date_1": "12:00:00",
+        "documents-TOTAL_FORMS": "0",
+        "documents-INITIAL_FORMS": "0",
     }
     # when
     refused = client.post(ADD, data)
@@ -325,13 +347,20 @@ def test_filing_a_claim_over_the_coverage_is_refused_on_the_form(client, adjuste
 def upload_data(claim: Claim, **extra) -> dict:
     return {
         "description": claim.description,
-        "documents-TOTAL_FORMS": "0", "documents-INITIAL_FORMS": "0",
-        "documents-2-TOTAL_FORMS": "1", "documents-2-INITIAL_FORMS": "0",
-        "documents-2-0-claim": str(claim.pk), "documents-2-0-document_type": "photo",
-        "events-TOTAL_FORMS": "0", "events-INITIAL_FORMS": "0",
+        "documents-TOTAL_FORMS": "0",
+        "documents-INITIAL_FORMS": "0",
+        "documents-2-TOTAL_FORMS": "1",
+        "documents-2-INITIAL_FORMS": "0",
+        "documents-2-0-claim": str(claim.pk),
+        "documents-2-0-document_type": "photo",
+        "events-TOTAL_FORMS": "0",
+        "events-INITIAL_FORMS": "0",
         # the money's read-only inlines (claims.financials.admin)
-        **{f"{prefix}-{count}": "0" for prefix in ("reserve_changes", "payments", "recoveries")
-           for count in ("TOTAL_FORMS", "INITIAL_FORMS")},
+        **{
+            f"{prefix}-{count}": "0"
+            for prefix in ("reserve_changes", "payments", "recoveries")
+            for count in ("TOTAL_FORMS", "INITIAL_FORMS")
+        },
         **extra,
     }
 
@@ -409,6 +438,7 @@ def test_documents_download_only_through_the_permission_checked_view(client, adj
 
 # --- lists, filters, query counts ------------------------------------------------------------------------
 
+
 def test_the_mine_filter_shows_the_claims_assigned_to_me(client, adjuster, manager):
     # given
     mine = factories.ClaimFactory(assigned_to=adjuster)
@@ -458,8 +488,7 @@ def test_change_view_query_count_does_not_grow_with_documents_and_events(client,
     factories.ClaimDocumentFactory.create_batch(5, claim=claim, uploaded_by=adjuster)
     other = factories.staff("Claims adjuster")
     for assignee in (other, adjuster, other):
-        claim_services.claim_assign(actor=factories.staff("Claims manager"), claim_id=claim.pk,
-                                    assignee_id=assignee.pk)
+        claim_services.claim_assign(actor=factories.staff("Claims manager"), claim_id=claim.pk, assignee_id=assignee.pk)
     many = count_queries(client, change_url(claim))
     # then
     assert few == many
@@ -498,8 +527,9 @@ def test_a_manager_assigns_a_claim_to_an_adjuster_on_the_form_and_an_adjuster_ca
     claim = factories.ClaimFactory(processing=True, assigned_to=manager)
     client.force_login(manager)
     # when
-    response = client.post(change_url(claim), upload_data(claim, **{"assigned_to": str(adjuster.pk),
-                                                                    "documents-2-TOTAL_FORMS": "0"}))
+    response = client.post(
+        change_url(claim), upload_data(claim, **{"assigned_to": str(adjuster.pk), "documents-2-TOTAL_FORMS": "0"})
+    )
     # then
     assert response.status_code == 302, messages_of(response)
     claim.refresh_from_db()
@@ -507,16 +537,18 @@ def test_a_manager_assigns_a_claim_to_an_adjuster_on_the_form_and_an_adjuster_ca
     assert ClaimEvent.objects.filter(claim=claim, kind=ClaimEvent.Kind.ASSIGNED).exists()
     # and an adjuster's form has no assignee field: the same post changes nothing
     client.force_login(adjuster)
-    client.post(change_url(claim), upload_data(claim, **{"assigned_to": str(manager.pk),
-                                                         "documents-2-TOTAL_FORMS": "0"}))
+    client.post(
+        change_url(claim), upload_data(claim, **{"assigned_to": str(manager.pk), "documents-2-TOTAL_FORMS": "0"})
+    )
     claim.refresh_from_db()
     assert claim.assigned_to == adjuster
 
 
 def test_the_list_shows_the_claimed_amount_formatted_the_assignee_by_name_and_the_age(client, adjuster):
     # given
-    claim = factories.ClaimFactory(claim_amount=Decimal("12500.00"), assigned_to=adjuster,
-                                   reported_date=timezone.now() - dt.timedelta(days=3))
+    claim = factories.ClaimFactory(
+        claim_amount=Decimal("12500.00"), assigned_to=adjuster, reported_date=timezone.now() - dt.timedelta(days=3)
+    )
     client.force_login(adjuster)
     # when
     html = client.get(CHANGELIST).content.decode()

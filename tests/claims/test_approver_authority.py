@@ -22,7 +22,9 @@ S = Claim.Status
 def _claim_assigned_to(assignee) -> Claim:
     # 50,000: beyond an adjuster's 10,000, within a manager's 100,000
     return factories.ClaimFactory(
-        processing=True, assigned_to=assignee, claim_amount=Decimal("50000.00"),
+        processing=True,
+        assigned_to=assignee,
+        claim_amount=Decimal("50000.00"),
         policy=factories.PolicyFactory(coverage_amount=Decimal("5000000.00")),
     )
 
@@ -55,7 +57,8 @@ def test_api_a_manager_approves_a_claim_assigned_to_an_adjuster_within_their_own
 
 
 def test_admin_an_adjuster_cannot_approve_a_claim_assigned_to_a_manager_beyond_their_own_limit(
-        client, adjuster, manager):
+    client, adjuster, manager
+):
     # given
     claim = _claim_assigned_to(manager)
     # when

@@ -83,11 +83,12 @@ def test_cancel_and_file_on_the_same_policy_never_leave_a_claim_filed_after_the_
         policy = factories.PolicyFactory()
         # when
         cancelled, filed = _race(
-            lambda policy=policy: policy_services.policy_cancel(
-                actor=underwriter, policy_id=policy.pk, reason="Fraud"
-            ),
+            lambda policy=policy: policy_services.policy_cancel(actor=underwriter, policy_id=policy.pk, reason="Fraud"),
             lambda policy=policy: claim_services.claim_create(
-                actor=adjuster, policy_id=policy.pk, claim_type="fire", claim_amount=Decimal("100.00"),
+                actor=adjuster,
+                policy_id=policy.pk,
+                claim_type="fire",
+                claim_amount=Decimal("100.00"),
                 incident_date=timezone.now() - dt.timedelta(days=1),
             ),
         )
@@ -110,8 +111,12 @@ def test_policy_number_collision_is_retried(underwriter, monkeypatch):
     monkeypatch.setattr(numbers, "new_number", lambda prefix: next(answers))
     # when
     policy = policy_services.policy_create(
-        actor=underwriter, customer_id=taken.customer_id, policy_type="auto", premium_amount=Decimal("300.00"),
-        coverage_amount=Decimal("1000.00"), start_date=timezone.now(),
+        actor=underwriter,
+        customer_id=taken.customer_id,
+        policy_type="auto",
+        premium_amount=Decimal("300.00"),
+        coverage_amount=Decimal("1000.00"),
+        start_date=timezone.now(),
         end_date=timezone.now() + dt.timedelta(days=365),
     )
     # then: the caller's transaction survived the collision (savepoint) and the event was written
@@ -127,7 +132,10 @@ def test_claim_number_collision_is_retried(adjuster, monkeypatch):
     monkeypatch.setattr(numbers, "new_number", lambda prefix: next(answers))
     # when
     claim = claim_services.claim_create(
-        actor=adjuster, policy_id=taken.policy_id, claim_type="theft", claim_amount=Decimal("10.00"),
+        actor=adjuster,
+        policy_id=taken.policy_id,
+        claim_type="theft",
+        claim_amount=Decimal("10.00"),
         incident_date=timezone.now() - dt.timedelta(hours=1),
     )
     # then
@@ -143,8 +151,12 @@ def test_endless_collisions_give_up(underwriter, monkeypatch):
     # when / then
     with pytest.raises(IntegrityError):
         policy_services.policy_create(
-            actor=underwriter, customer_id=taken.customer_id, policy_type="auto", premium_amount=Decimal("300.00"),
-            coverage_amount=Decimal("1000.00"), start_date=timezone.now(),
+            actor=underwriter,
+            customer_id=taken.customer_id,
+            policy_type="auto",
+            premium_amount=Decimal("300.00"),
+            coverage_amount=Decimal("1000.00"),
+            start_date=timezone.now(),
             end_date=timezone.now() + dt.timedelta(days=365),
         )
     assert len(calls) == numbers.ATTEMPTS

@@ -39,14 +39,20 @@ SAMPLES = {
     "application/msword": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 1024,
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": DOCX,
 }
-EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "application/pdf": ".pdf",
-              "application/msword": ".doc",
-              "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx"}
+EXTENSIONS = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/gif": ".gif",
+    "application/pdf": ".pdf",
+    "application/msword": ".doc",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+}
 
 
 def _add(actor, claim, content: bytes, filename: str, **kwargs) -> ClaimDocument:
-    return services.claim_document_add(actor=actor, claim_id=claim.pk, fileobj=io.BytesIO(content),
-                                       filename=filename, **kwargs)
+    return services.claim_document_add(
+        actor=actor, claim_id=claim.pk, fileobj=io.BytesIO(content), filename=filename, **kwargs
+    )
 
 
 @pytest.mark.parametrize("mime", list(SAMPLES))
@@ -87,8 +93,10 @@ def test_png_named_exe_is_stored_as_png(adjuster):
         (b"\x7fELF\x02\x01\x01" + b"\x00" * 200, "application/x-executable"),
         (b"just some text pretending to be a pdf", "unknown"),
         (_zip({"a.txt": "hi"}), "application/zip"),
-        (_zip({"[Content_Types].xml": "<Types/>", "xl/workbook.xml": "<w/>"}),
-         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        (
+            _zip({"[Content_Types].xml": "<Types/>", "xl/workbook.xml": "<w/>"}),
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
     ],
 )
 def test_disallowed_content_named_pdf_is_refused(adjuster, content, shown):
@@ -154,8 +162,9 @@ def test_refused_row_leaves_no_file_behind(adjuster, settings):
     assert not ClaimDocument.objects.exists()
 
 
-@pytest.mark.parametrize(("limit", "shown"), [(10 * MB, "10 MB"), (MB + MB // 2, "1.5 MB"), (500 * 1024, "500 KB"),
-                                              (100, "100 bytes")])
+@pytest.mark.parametrize(
+    ("limit", "shown"), [(10 * MB, "10 MB"), (MB + MB // 2, "1.5 MB"), (500 * 1024, "500 KB"), (100, "100 bytes")]
+)
 def test_the_size_refusal_names_the_configured_limit(settings, limit, shown):
     # given
     settings.DOCUMENT_MAX_BYTES = limit

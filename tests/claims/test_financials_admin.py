@@ -51,18 +51,27 @@ def payment_transition_url(payment: ClaimPayment, name: str) -> str:
 
 def reserved_claim(boss, *, indemnity: str = "1000.00", expense: str | None = None, **traits) -> Claim:
     claim = factories.ClaimFactory(**({"approved": True} | traits))
-    services.claim_reserve_set(actor=boss, claim_id=claim.pk, cost_type="indemnity", amount=Decimal(indemnity),
-                               reason="assessed")
+    services.claim_reserve_set(
+        actor=boss, claim_id=claim.pk, cost_type="indemnity", amount=Decimal(indemnity), reason="assessed"
+    )
     if expense is not None:
-        services.claim_reserve_set(actor=boss, claim_id=claim.pk, cost_type="expense", amount=Decimal(expense),
-                                   reason="expert fee")
+        services.claim_reserve_set(
+            actor=boss, claim_id=claim.pk, cost_type="expense", amount=Decimal(expense), reason="expert fee"
+        )
     claim.refresh_from_db()
     return claim
 
 
 def request_payment(actor, claim: Claim, amount: str = "400.00", **overrides) -> ClaimPayment:
-    data = {"cost_type": "indemnity", "payee_name": "Ada Lovelace", "payee_account": ACCOUNT,
-            "payee_is_policyholder": True, "method": "bank_transfer", "reference": "INV-1", **overrides}
+    data = {
+        "cost_type": "indemnity",
+        "payee_name": "Ada Lovelace",
+        "payee_account": ACCOUNT,
+        "payee_is_policyholder": True,
+        "method": "bank_transfer",
+        "reference": "INV-1",
+        **overrides,
+    }
     return services.payment_request(actor=actor, claim_id=claim.pk, amount=Decimal(amount), **data)
 
 
@@ -71,8 +80,9 @@ def test_the_claim_page_shows_the_panel_and_the_inlines_with_the_account_masked(
     # given: reserves, a payment and a recovery
     claim = reserved_claim(boss, indemnity="12500.00", expense="300.00", claim_amount=Decimal("20000.00"))
     request_payment(adjuster, claim, amount="2000.00")
-    services.recovery_record(actor=boss, claim_id=claim.pk, kind="salvage", amount=Decimal("250.00"),
-                             source="Scrap dealer")
+    services.recovery_record(
+        actor=boss, claim_id=claim.pk, kind="salvage", amount=Decimal("250.00"), source="Scrap dealer"
+    )
     client.force_login(adjuster)
     # when
     html = client.get(change_url(claim)).content.decode()
@@ -103,8 +113,10 @@ def test_set_reserve_shows_the_open_reserves_and_the_authority_and_sets_it(clien
     client.force_login(adjuster)
     # when
     page = client.get(money_url(claim, "reserve"))
-    response = client.post(money_url(claim, "reserve"),
-                           {"apply": "yes", "cost_type": "indemnity", "amount": "1500.00", "reason": "Second estimate"})
+    response = client.post(
+        money_url(claim, "reserve"),
+        {"apply": "yes", "cost_type": "indemnity", "amount": "1500.00", "reason": "Second estimate"},
+    )
     # then: the page shows the open reserve of each cost type and the user's own limit
     text = page.content.decode()
     assert page.status_code == 200
@@ -114,7 +126,11 @@ def test_set_reserve_shows_the_open_reserves_and_the_authority_and_sets_it(clien
     assert response.status_code == 302
     change = ReserveChange.objects.filter(claim=claim).latest("created_at")
     assert (change.previous_amount, change.new_amount, change.reason, change.actor) == (
-        Decimal("1000.00"), Decimal("1500.00"), "Second estimate", adjuster)
+        Decimal("1000.00"),
+        Decimal("1500.00"),
+        "Second estimate",
+        adjuster,
+    )
     claim.refresh_from_db()
     assert claim.reserve_indemnity == Decimal("1500.00") and claim.gross_incurred == Decimal("1700.00")
     assert f"{claim.claim_number}: indemnity reserve set to 1,500.00 EUR." in messages_of(response)
@@ -125,8 +141,10 @@ def test_a_refused_reserve_keeps_what_was_typed_and_names_the_rule(client, adjus
     claim = reserved_claim(boss)
     client.force_login(adjuster)
     # when
-    response = client.post(money_url(claim, "reserve"),
-                           {"apply": "yes", "cost_type": "indemnity", "amount": "12000.00", "reason": "Big estimate"})
+    response = client.post(
+        money_url(claim, "reserve"),
+        {"apply": "yes", "cost_type": "indemnity", "amount": "12000.00", "reason": "Big estimate"},
+    )
     # then
     text = response.content.decode()
     assert response.status_code == 200
@@ -138,8 +156,9 @@ def test_a_refused_reserve_keeps_what_was_typed_and_names_the_rule(client, adjus
 def test_the_reserve_form_shows_every_field_error_at_once(client, adjuster, boss):
     claim = reserved_claim(boss)
     client.force_login(adjuster)
-    response = client.post(money_url(claim, "reserve"),
-                           {"apply": "yes", "cost_type": "legal", "amount": "-1", "reason": ""})
+    response = client.post(
+        money_url(claim, "reserve"), {"apply": "yes", "cost_type": "legal", "amount": "-1", "reason": ""}
+    )
     form = response.context["form"]
     assert response.status_code == 200
     assert set(form.errors) == {"cost_type", "amount", "reason"}
@@ -150,8 +169,15 @@ def test_request_payment_creates_it_as_the_service_does(client, adjuster, boss):
     # given
     claim = reserved_claim(boss, indemnity="8000.00", claim_amount=Decimal("8000.00"))
     client.force_login(adjuster)
-    data = {"apply": "yes", "cost_type": "indemnity", "payee_name": "Ada Lovelace", "payee_account": ACCOUNT,
-            "payee_is_policyholder": "on", "method": "bank_transfer", "reference": "INV-9"}
+    data = {
+        "apply": "yes",
+        "cost_type": "indemnity",
+        "payee_name": "Ada Lovelace",
+        "payee_account": ACCOUNT,
+        "payee_is_policyholder": "on",
+        "method": "bank_transfer",
+        "reference": "INV-9",
+    }
     # when: one within the four-eyes limit, one above it
     small = client.post(money_url(claim, "payment"), {**data, "amount": "300.00"})
     large = client.post(money_url(claim, "payment"), {**data, "amount": "6000.00"})
@@ -180,9 +206,18 @@ def test_the_payment_page_shows_what_is_left_of_the_reserve_and_the_authority(cl
 def test_a_refused_payment_keeps_what_was_typed_and_names_both_figures(client, adjuster, boss):
     claim = reserved_claim(boss, indemnity="300.00")
     client.force_login(adjuster)
-    response = client.post(money_url(claim, "payment"), {
-        "apply": "yes", "cost_type": "indemnity", "amount": "400.00", "payee_name": "Ada Lovelace",
-        "payee_account": "", "method": "cheque", "reference": ""})
+    response = client.post(
+        money_url(claim, "payment"),
+        {
+            "apply": "yes",
+            "cost_type": "indemnity",
+            "amount": "400.00",
+            "payee_name": "Ada Lovelace",
+            "payee_account": "",
+            "method": "cheque",
+            "reference": "",
+        },
+    )
     text = response.content.decode()
     assert response.status_code == 200
     assert "400.00" in text and "300.00" in text
@@ -203,7 +238,11 @@ def test_record_recovery_records_it_and_a_refusal_names_the_rule(client, finance
     assert recorded.status_code == 302
     recovery = ClaimRecovery.objects.get(claim=claim)
     assert (recovery.kind, recovery.amount, recovery.source, recovery.actor) == (
-        "subrogation", Decimal("120.00"), "Other insurer", finance)
+        "subrogation",
+        Decimal("120.00"),
+        "Other insurer",
+        finance,
+    )
     claim.refresh_from_db()
     assert claim.recovered == Decimal("120.00") and claim.net_incurred == Decimal("880.00")
     assert refused.status_code == 200 and "pending" in refused.content.decode().lower()
@@ -222,8 +261,9 @@ def test_the_claim_page_query_count_does_not_grow_with_the_money_rows(client, ad
     other = factories.staff(roles.CLAIMS_ADJUSTER)
     for actor in (adjuster, other, boss):
         request_payment(actor, claim, cost_type="expense", amount="10.00")
-        services.claim_reserve_set(actor=actor, claim_id=claim.pk, cost_type="expense", amount=Decimal("800.00"),
-                                   reason="re-estimated")
+        services.claim_reserve_set(
+            actor=actor, claim_id=claim.pk, cost_type="expense", amount=Decimal("800.00"), reason="re-estimated"
+        )
         services.recovery_record(actor=actor, claim_id=claim.pk, kind="other", amount=Decimal("1.00"), source="x")
     many = count_queries(client, change_url(claim))
     # then
@@ -266,8 +306,7 @@ def test_the_changelist_runs_the_same_number_of_queries_for_2_and_22_payments(cl
     with_two = count_queries(client, PAYMENTS)
     others = [factories.staff(roles.CLAIMS_ADJUSTER) for _ in range(3)]
     for index in range(20):
-        request_payment(others[index % 3], reserved_claim(boss, expense="10.00"), cost_type="expense",
-                        amount="1.00")
+        request_payment(others[index % 3], reserved_claim(boss, expense="10.00"), cost_type="expense", amount="1.00")
     with_twenty_two = count_queries(client, PAYMENTS)
     awaiting = count_queries(client, PAYMENTS + "?awaiting=mine")
     # then
@@ -334,8 +373,11 @@ def test_cancel_action_asks_the_reason_and_cancels(client, finance, adjuster, bo
     assert response.status_code == 302 and "Cancelled: 2 claim payments." in messages_of(response)
     for payment in payments:
         payment.refresh_from_db()
-        assert (payment.status, payment.cancel_reason, payment.cancelled_by) == ("cancelled", "Duplicate invoice",
-                                                                                 finance)
+        assert (payment.status, payment.cancel_reason, payment.cancelled_by) == (
+            "cancelled",
+            "Duplicate invoice",
+            finance,
+        )
 
 
 def test_void_button_asks_the_reason_and_voids(client, finance, adjuster, boss):

@@ -26,7 +26,10 @@ D = Decimal
 def _claim(actor, *, claimed: str, approved: str) -> Claim:
     policy = factories.PolicyFactory(coverage_amount=D("100000.00"))
     claim = claim_services.claim_create(
-        actor=actor, policy_id=policy.pk, claim_type="fire", claim_amount=D(claimed),
+        actor=actor,
+        policy_id=policy.pk,
+        claim_type="fire",
+        claim_amount=D(claimed),
         incident_date=timezone.now() - dt.timedelta(days=3),
     )
     claim_services.claim_approve(actor=actor, claim_id=claim.pk, amount=D(approved))
@@ -58,7 +61,8 @@ def _race(target, count: int = REQUESTS) -> tuple[list, list[BaseException]]:
 
 def _held(claim: Claim, cost_type: str = "indemnity") -> Decimal:
     return ClaimPayment.objects.filter(claim=claim, cost_type=cost_type, status__in=PAYMENT_UNISSUED).aggregate(
-        s=Sum("amount"))["s"] or D("0")
+        s=Sum("amount")
+    )["s"] or D("0")
 
 
 @pytest.fixture
@@ -72,13 +76,19 @@ def test_concurrent_requests_never_overdraw_the_reserve(postgres_only):
     # given: approved at 20,000.00 but reserved at 7,000.00; 20 requests of 1,000.00 at once
     actor = factories.UserFactory(superuser=True)
     claim = _claim(actor, claimed="20000.00", approved="20000.00")
-    fin.claim_reserve_set(actor=actor, claim_id=claim.pk, cost_type="indemnity", amount=D("7000.00"),
-                          reason="Estimate")
+    fin.claim_reserve_set(actor=actor, claim_id=claim.pk, cost_type="indemnity", amount=D("7000.00"), reason="Estimate")
 
     # when
-    made, refused = _race(lambda n: fin.payment_request(
-        actor=actor, claim_id=claim.pk, cost_type="indemnity", amount=D("1000.00"), payee_name=f"Payee {n}",
-        method="bank_transfer"))
+    made, refused = _race(
+        lambda n: fin.payment_request(
+            actor=actor,
+            claim_id=claim.pk,
+            cost_type="indemnity",
+            amount=D("1000.00"),
+            payee_name=f"Payee {n}",
+            method="bank_transfer",
+        )
+    )
 
     # then: exactly the reserve's worth was accepted; the rest refused with the rule's 400
     assert len(made) == 7 and len(refused) == REQUESTS - 7
@@ -94,9 +104,16 @@ def test_concurrent_requests_never_overdraw_the_approved_amount(postgres_only):
     claim = _claim(actor, claimed="20000.00", approved="12500.00")
 
     # when
-    made, refused = _race(lambda n: fin.payment_request(
-        actor=actor, claim_id=claim.pk, cost_type="indemnity", amount=D("1000.00"), payee_name=f"Payee {n}",
-        method="cheque"))
+    made, refused = _race(
+        lambda n: fin.payment_request(
+            actor=actor,
+            claim_id=claim.pk,
+            cost_type="indemnity",
+            amount=D("1000.00"),
+            payee_name=f"Payee {n}",
+            method="cheque",
+        )
+    )
 
     # then
     assert len(made) == 12 and len(refused) == REQUESTS - 12
@@ -109,15 +126,30 @@ def test_concurrent_issues_and_requests_keep_the_totals_equal_to_the_rows(postgr
     # given: 10 payments of 500.00 approved; 10 more requested while those are issued
     actor = factories.UserFactory(superuser=True)
     claim = _claim(actor, claimed="10000.00", approved="9000.00")
-    approved = [fin.payment_request(actor=actor, claim_id=claim.pk, cost_type="indemnity", amount=D("500.00"),
-                                    payee_name=f"Payee {n}", method="cheque") for n in range(10)]
+    approved = [
+        fin.payment_request(
+            actor=actor,
+            claim_id=claim.pk,
+            cost_type="indemnity",
+            amount=D("500.00"),
+            payee_name=f"Payee {n}",
+            method="cheque",
+        )
+        for n in range(10)
+    ]
 
     # when: issues and requests race each other
     def step(n: int):
         if n % 2 == 0:
             return fin.payment_issue(actor=actor, payment_id=approved[n // 2].pk)
-        return fin.payment_request(actor=actor, claim_id=claim.pk, cost_type="indemnity", amount=D("900.00"),
-                                   payee_name=f"Late payee {n}", method="cheque")
+        return fin.payment_request(
+            actor=actor,
+            claim_id=claim.pk,
+            cost_type="indemnity",
+            amount=D("900.00"),
+            payee_name=f"Late payee {n}",
+            method="cheque",
+        )
 
     made, refused = _race(step)
 

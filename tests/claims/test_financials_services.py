@@ -45,7 +45,10 @@ def other_manager(db):
 def file_claim(actor, amount: str = "8000.00", coverage: str = "50000.00") -> Claim:
     policy = factories.PolicyFactory(coverage_amount=D(coverage))
     return claim_services.claim_create(
-        actor=actor, policy_id=policy.pk, claim_type="accident", claim_amount=D(amount),
+        actor=actor,
+        policy_id=policy.pk,
+        claim_type="accident",
+        claim_amount=D(amount),
         incident_date=timezone.now() - dt.timedelta(days=1),
     )
 
@@ -73,8 +76,12 @@ def totals(claim: Claim) -> dict[str, Decimal]:
 def written() -> tuple:
     """Everything a refused write must leave as it was."""
     return (
-        ReserveChange.objects.count(), ClaimPayment.objects.count(), ClaimRecovery.objects.count(),
-        ClaimEvent.objects.count(), OutboxMessage.objects.count(), AuditEntry.objects.count(),
+        ReserveChange.objects.count(),
+        ClaimPayment.objects.count(),
+        ClaimRecovery.objects.count(),
+        ClaimEvent.objects.count(),
+        OutboxMessage.objects.count(),
+        AuditEntry.objects.count(),
         sorted(Claim.objects.values_list("claim_number", "status", *TOTALS)),
         sorted(ClaimPayment.objects.values_list("payment_number", "status")),
     )
@@ -112,9 +119,18 @@ def test_a_new_claim_is_reserved_at_its_claimed_amount(adjuster):
     # then: one reserve change says so, and the stored totals agree with it
     change = ReserveChange.objects.get(claim=claim)
     assert (change.cost_type, change.previous_amount, change.new_amount, change.reason, change.actor) == (
-        "indemnity", D("0.00"), D("1850.00"), "initial reserve", adjuster)
-    assert totals(claim) == {**dict.fromkeys(TOTALS, D("0.00")), "reserve_indemnity": D("1850.00"),
-                             "gross_incurred": D("1850.00"), "net_incurred": D("1850.00")}
+        "indemnity",
+        D("0.00"),
+        D("1850.00"),
+        "initial reserve",
+        adjuster,
+    )
+    assert totals(claim) == {
+        **dict.fromkeys(TOTALS, D("0.00")),
+        "reserve_indemnity": D("1850.00"),
+        "gross_incurred": D("1850.00"),
+        "net_incurred": D("1850.00"),
+    }
     assert claim.reserve_indemnity == D("1850.00")  # the claim the service returned says so too
     assert_consistent(claim)
 
@@ -122,8 +138,9 @@ def test_a_new_claim_is_reserved_at_its_claimed_amount(adjuster):
 def test_the_whole_flow_keeps_the_stored_totals_equal_to_the_rows(superuser, other_manager, finance):
     # given: a claim for 12,000.00 approved at 10,000.00, an expense reserve for the loss adjuster
     claim = approved_claim(superuser, "12000.00", "10000.00")
-    fin.claim_reserve_set(actor=superuser, claim_id=claim.pk, cost_type="expense", amount=D("750.00"),
-                          reason="Loss adjuster's fee")
+    fin.claim_reserve_set(
+        actor=superuser, claim_id=claim.pk, cost_type="expense", amount=D("750.00"), reason="Loss adjuster's fee"
+    )
 
     # when: the indemnity paid in two payments (one above the four-eyes limit), the fee paid, a salvage recovered
     big = request(superuser, claim, "6000.00", payee_name="Ann Holder", payee_is_policyholder=True)
@@ -131,13 +148,18 @@ def test_the_whole_flow_keeps_the_stored_totals_equal_to_the_rows(superuser, oth
     fin.payment_issue(actor=finance, payment_id=big.pk)
     fin.payment_issue(actor=finance, payment_id=request(superuser, claim, "4000.00").pk)
     fin.payment_issue(actor=finance, payment_id=request(superuser, claim, "700.00", "expense").pk)
-    fin.recovery_record(actor=finance, claim_id=claim.pk, kind="salvage", amount=D("1200.00"),
-                        source="Copart salvage auction")
+    fin.recovery_record(
+        actor=finance, claim_id=claim.pk, kind="salvage", amount=D("1200.00"), source="Copart salvage auction"
+    )
 
     # then: paid = 10,700, open reserves = 2,000 indemnity (12,000 reserved less 10,000 paid) + 50 expense
     assert totals(claim) == {
-        "reserve_indemnity": D("2000.00"), "reserve_expense": D("50.00"), "paid_indemnity": D("10000.00"),
-        "paid_expense": D("700.00"), "recovered": D("1200.00"), "gross_incurred": D("12750.00"),
+        "reserve_indemnity": D("2000.00"),
+        "reserve_expense": D("50.00"),
+        "paid_indemnity": D("10000.00"),
+        "paid_expense": D("700.00"),
+        "recovered": D("1200.00"),
+        "gross_incurred": D("12750.00"),
         "net_incurred": D("11550.00"),
     }
     assert fresh(claim).status == S.PAID
@@ -151,8 +173,9 @@ def test_reserves_are_set_while_the_claim_is_live(superuser, status):
     claim = in_status(superuser, status)
 
     # when
-    change = fin.claim_reserve_set(actor=superuser, claim_id=claim.pk, cost_type="expense", amount=D("400.00"),
-                                   reason="Expert's report")
+    change = fin.claim_reserve_set(
+        actor=superuser, claim_id=claim.pk, cost_type="expense", amount=D("400.00"), reason="Expert's report"
+    )
 
     # then
     assert (change.previous_amount, change.new_amount, change.reason) == (D("0.00"), D("400.00"), "Expert's report")
@@ -170,8 +193,9 @@ def test_reserves_of_a_denied_or_closed_claim_are_a_409(superuser, status):
 
     # when / then
     with pytest.raises(TransitionNotAllowed, match=f"{status} claim cannot be set"):
-        fin.claim_reserve_set(actor=superuser, claim_id=claim.pk, cost_type="expense", amount=D("100.00"),
-                              reason="Late invoice")
+        fin.claim_reserve_set(
+            actor=superuser, claim_id=claim.pk, cost_type="expense", amount=D("100.00"), reason="Late invoice"
+        )
     assert written() == before
 
 
@@ -182,14 +206,21 @@ def test_the_indemnity_reserve_is_bounded_by_the_coverage_less_the_indemnity_pai
     before = written()
 
     # when / then: 7,000.00 is the most
-    with pytest.raises(BusinessRuleViolation, match=r"exceeds the coverage of 10,000.00 EUR less the 3,000.00 EUR") \
-            as refused:
-        fin.claim_reserve_set(actor=superuser, claim_id=claim.pk, cost_type="indemnity", amount=D("7000.01"),
-                              reason="Further damage found")
+    with pytest.raises(
+        BusinessRuleViolation, match=r"exceeds the coverage of 10,000.00 EUR less the 3,000.00 EUR"
+    ) as refused:
+        fin.claim_reserve_set(
+            actor=superuser,
+            claim_id=claim.pk,
+            cost_type="indemnity",
+            amount=D("7000.01"),
+            reason="Further damage found",
+        )
     assert refused.value.status_code == 400
     assert written() == before
-    fin.claim_reserve_set(actor=superuser, claim_id=claim.pk, cost_type="indemnity", amount=D("7000.00"),
-                          reason="Further damage found")
+    fin.claim_reserve_set(
+        actor=superuser, claim_id=claim.pk, cost_type="indemnity", amount=D("7000.00"), reason="Further damage found"
+    )
     assert fresh(claim).reserve_indemnity == D("7000.00")
 
 
@@ -199,14 +230,19 @@ def test_a_reserve_above_the_actors_authority_is_a_403_naming_the_limit(adjuster
     before = written()
 
     # when / then
-    with pytest.raises(AuthorityExceeded, match=r"A reserve of 10,000.01 EUR exceeds your authority limit of "
-                                                r"10,000.00 EUR") as refused:
-        fin.claim_reserve_set(actor=adjuster, claim_id=claim.pk, cost_type="indemnity", amount=D("10000.01"),
-                              reason="Higher estimate")
+    with pytest.raises(
+        AuthorityExceeded,
+        match=r"A reserve of 10,000.01 EUR exceeds your authority limit of "
+        r"10,000.00 EUR",
+    ) as refused:
+        fin.claim_reserve_set(
+            actor=adjuster, claim_id=claim.pk, cost_type="indemnity", amount=D("10000.01"), reason="Higher estimate"
+        )
     assert refused.value.status_code == 403
     assert written() == before
-    fin.claim_reserve_set(actor=adjuster, claim_id=claim.pk, cost_type="indemnity", amount=D("10000.00"),
-                          reason="Higher estimate")
+    fin.claim_reserve_set(
+        actor=adjuster, claim_id=claim.pk, cost_type="indemnity", amount=D("10000.00"), reason="Higher estimate"
+    )
 
 
 def test_a_reserve_cannot_fall_below_what_unissued_payments_hold(superuser):
@@ -217,8 +253,9 @@ def test_a_reserve_cannot_fall_below_what_unissued_payments_hold(superuser):
 
     # when / then
     with pytest.raises(BusinessRuleViolation, match=r"payments not yet issued hold 3,000.00 EUR"):
-        fin.claim_reserve_set(actor=superuser, claim_id=claim.pk, cost_type="indemnity", amount=D("2999.99"),
-                              reason="Lower estimate")
+        fin.claim_reserve_set(
+            actor=superuser, claim_id=claim.pk, cost_type="indemnity", amount=D("2999.99"), reason="Lower estimate"
+        )
     assert written() == before
 
 
@@ -227,8 +264,9 @@ def test_a_reserve_of_zero_closes_it(superuser):
     claim = file_claim(superuser, "500.00")
 
     # when
-    fin.claim_reserve_set(actor=superuser, claim_id=claim.pk, cost_type="indemnity", amount=0,
-                          reason="Claim withdrawn by phone")
+    fin.claim_reserve_set(
+        actor=superuser, claim_id=claim.pk, cost_type="indemnity", amount=0, reason="Claim withdrawn by phone"
+    )
 
     # then
     assert totals(claim)["reserve_indemnity"] == totals(claim)["gross_incurred"] == D("0.00")
@@ -242,8 +280,7 @@ def test_setting_a_reserve_needs_the_permission(customer_service, finance, super
     # when / then: neither customer service nor finance sets reserves
     for actor in (customer_service, finance):
         with pytest.raises(NotPermitted):
-            fin.claim_reserve_set(actor=actor, claim_id=claim.pk, cost_type="indemnity", amount=D("1.00"),
-                                  reason="x")
+            fin.claim_reserve_set(actor=actor, claim_id=claim.pk, cost_type="indemnity", amount=D("1.00"), reason="x")
 
 
 @pytest.mark.parametrize(
@@ -268,8 +305,11 @@ def test_bad_reserve_input_is_a_422_and_writes_nothing(superuser, fields, field)
 
     # when / then
     with pytest.raises(ValidationError) as refused:
-        fin.claim_reserve_set(actor=superuser, claim_id=claim.pk,
-                              **{"cost_type": "indemnity", "amount": D("100.00"), "reason": "Estimate", **fields})
+        fin.claim_reserve_set(
+            actor=superuser,
+            claim_id=claim.pk,
+            **{"cost_type": "indemnity", "amount": D("100.00"), "reason": "Estimate", **fields},
+        )
     assert field in refused.value.message_dict
     assert written() == before
 
@@ -288,15 +328,18 @@ def test_an_indemnity_payment_needs_an_approved_claim(superuser, status):
     assert written() == before
 
 
-@pytest.mark.parametrize(("status", "error", "code"), [
-    (S.PENDING, BusinessRuleViolation, 400), (S.DENIED, TransitionNotAllowed, 409),
-    (S.CLOSED, TransitionNotAllowed, 409),
-])
+@pytest.mark.parametrize(
+    ("status", "error", "code"),
+    [
+        (S.PENDING, BusinessRuleViolation, 400),
+        (S.DENIED, TransitionNotAllowed, 409),
+        (S.CLOSED, TransitionNotAllowed, 409),
+    ],
+)
 def test_an_expense_payment_needs_a_claim_past_pending_and_not_settled_against(superuser, status, error, code):
     # given: an expense reserve, set while the claim could still take one
     claim = file_claim(superuser, "3000.00")
-    fin.claim_reserve_set(actor=superuser, claim_id=claim.pk, cost_type="expense", amount=D("500.00"),
-                          reason="Expert")
+    fin.claim_reserve_set(actor=superuser, claim_id=claim.pk, cost_type="expense", amount=D("500.00"), reason="Expert")
     if status != S.PENDING:
         claim_services.claim_deny(actor=superuser, claim_id=claim.pk, reason="Not covered")
     if status == S.CLOSED:
@@ -314,8 +357,7 @@ def test_an_expense_payment_needs_a_claim_past_pending_and_not_settled_against(s
 def test_an_expense_payment_is_taken_from_processing_on(superuser, status):
     # given
     claim = in_status(superuser, status)
-    fin.claim_reserve_set(actor=superuser, claim_id=claim.pk, cost_type="expense", amount=D("500.00"),
-                          reason="Expert")
+    fin.claim_reserve_set(actor=superuser, claim_id=claim.pk, cost_type="expense", amount=D("500.00"), reason="Expert")
 
     # when
     payment = request(superuser, claim, "500.00", "expense", payee_name="Dr. Ivo Brandt")
@@ -331,8 +373,11 @@ def test_a_payment_above_the_open_reserve_is_a_400_naming_both_figures(superuser
     before = written()
 
     # when / then: 3,000.00 is what is open
-    with pytest.raises(BusinessRuleViolation, match=r"payment of 3,000.01 EUR exceeds the open indemnity reserve "
-                                                    r"of 3,000.00 EUR"):
+    with pytest.raises(
+        BusinessRuleViolation,
+        match=r"payment of 3,000.01 EUR exceeds the open indemnity reserve "
+        r"of 3,000.00 EUR",
+    ):
         request(superuser, claim, "3000.01")
     assert written() == before
     request(superuser, claim, "3000.00")
@@ -365,7 +410,11 @@ def test_four_eyes_a_payment_within_the_limit_and_the_requesters_authority_is_ap
     assert payment.approved_at == payment.requested_at
     event = ClaimEvent.objects.filter(claim=claim).latest("id")
     assert (event.kind, event.from_status, event.to_status, event.data["four_eyes"]) == (
-        "payment_requested", "", "approved", False)
+        "payment_requested",
+        "",
+        "approved",
+        False,
+    )
 
 
 def test_four_eyes_a_payment_above_the_limit_waits_for_approval(superuser):
@@ -413,8 +462,11 @@ def test_four_eyes_an_approver_without_enough_authority_is_refused(manager, othe
     before = written()
 
     # when / then
-    with pytest.raises(AuthorityExceeded, match=r"Approval of 7,000.00 EUR exceeds your authority limit of "
-                                                r"6,000.00 EUR") as refused:
+    with pytest.raises(
+        AuthorityExceeded,
+        match=r"Approval of 7,000.00 EUR exceeds your authority limit of "
+        r"6,000.00 EUR",
+    ) as refused:
         fin.payment_approve(actor=other_manager, payment_id=payment.pk)
     assert refused.value.status_code == 403
     assert written() == before
@@ -434,7 +486,11 @@ def test_four_eyes_a_second_user_with_enough_authority_approves(manager, other_m
     assert approved.approved_at is not None
     event = ClaimEvent.objects.filter(claim=claim).latest("id")
     assert (event.kind, event.actor, event.from_status, event.to_status) == (
-        "payment_approved", other_manager, "requested", "approved")
+        "payment_approved",
+        other_manager,
+        "requested",
+        "approved",
+    )
     # and again: unchanged, no second event
     events = ClaimEvent.objects.count()
     assert fin.payment_approve(actor=other_manager, payment_id=payment.pk).status == P.APPROVED
@@ -472,8 +528,14 @@ def test_bad_payment_input_is_a_422_and_writes_nothing(superuser, fields, field)
     # given
     claim = approved_claim(superuser, "8000.00")
     before = written()
-    payload = {"cost_type": "indemnity", "amount": D("100.00"), "payee_name": "Ann", "payee_account": IBAN,
-               "method": "cheque", **fields}
+    payload = {
+        "cost_type": "indemnity",
+        "amount": D("100.00"),
+        "payee_name": "Ann",
+        "payee_account": IBAN,
+        "method": "cheque",
+        **fields,
+    }
 
     # when / then
     with pytest.raises(ValidationError) as refused:
@@ -488,8 +550,9 @@ def test_every_bad_field_is_reported_at_once(superuser):
 
     # when / then
     with pytest.raises(ValidationError) as refused:
-        fin.payment_request(actor=superuser, claim_id=claim.pk, cost_type="legal", amount=D("-1"), payee_name="",
-                            method="cash")
+        fin.payment_request(
+            actor=superuser, claim_id=claim.pk, cost_type="legal", amount=D("-1"), payee_name="", method="cash"
+        )
     assert set(refused.value.message_dict) == {"cost_type", "amount", "payee_name", "method"}
 
 
@@ -504,7 +567,8 @@ def test_requesting_needs_the_permission(finance, superuser):
 
 # --- issue, the claim moving to paid, void ----------------------------------------------------------------
 def test_issuing_erodes_the_reserve_and_the_claim_is_paid_exactly_when_the_approved_amount_is_reached(
-        superuser, finance):
+    superuser, finance
+):
     # given: approved at 3,000.00
     claim = approved_claim(superuser, "3000.00")
     first, second = request(superuser, claim, "1000.00"), request(superuser, claim, "2000.00")
@@ -516,7 +580,11 @@ def test_issuing_erodes_the_reserve_and_the_claim_is_paid_exactly_when_the_appro
     # then: its reserve change, still approved, no notification
     change = ReserveChange.objects.filter(claim=claim).latest("created_at")
     assert (change.previous_amount, change.new_amount, change.reason, change.actor) == (
-        D("3000.00"), D("2000.00"), f"payment {first.payment_number}", finance)
+        D("3000.00"),
+        D("2000.00"),
+        f"payment {first.payment_number}",
+        finance,
+    )
     first.refresh_from_db()
     assert (first.status, first.issued_by) == (P.ISSUED, finance) and first.issued_at is not None
     assert fresh(claim).status == S.APPROVED
@@ -541,8 +609,7 @@ def test_issuing_erodes_the_reserve_and_the_claim_is_paid_exactly_when_the_appro
 def test_an_expense_payment_issued_does_not_settle_the_claim(superuser):
     # given
     claim = approved_claim(superuser, "3000.00")
-    fin.claim_reserve_set(actor=superuser, claim_id=claim.pk, cost_type="expense", amount=D("3000.00"),
-                          reason="Legal")
+    fin.claim_reserve_set(actor=superuser, claim_id=claim.pk, cost_type="expense", amount=D("3000.00"), reason="Legal")
 
     # when
     fin.payment_issue(actor=superuser, payment_id=request(superuser, claim, "3000.00", "expense").pk)
@@ -570,8 +637,11 @@ def test_only_finance_issues_cancels_and_voids(manager):
     payment = request(manager, claim, "1000.00")
 
     # when / then
-    for service, kwargs in ((fin.payment_issue, {}), (fin.payment_cancel, {"reason": "x"}),
-                            (fin.payment_void, {"reason": "x"})):
+    for service, kwargs in (
+        (fin.payment_issue, {}),
+        (fin.payment_cancel, {"reason": "x"}),
+        (fin.payment_void, {"reason": "x"}),
+    ):
         with pytest.raises(NotPermitted):
             service(actor=manager, payment_id=payment.pk, **kwargs)
 
@@ -589,7 +659,10 @@ def test_voiding_restores_the_reserve_and_a_paid_claim_goes_back_to_approved(sup
     # then
     payment.refresh_from_db()
     assert (payment.status, payment.voided_by, payment.void_reason) == (
-        P.VOIDED, finance, "Transfer returned: account closed")
+        P.VOIDED,
+        finance,
+        "Transfer returned: account closed",
+    )
     assert fresh(claim).status == S.APPROVED
     assert totals(claim)["paid_indemnity"] == D("0.00")
     assert totals(claim)["reserve_indemnity"] == D("3000.00")
@@ -663,7 +736,10 @@ def test_cancelling_moves_no_money_and_opens_the_reserve_again(superuser, financ
     # then
     payment.refresh_from_db()
     assert (payment.status, payment.cancelled_by, payment.cancel_reason) == (
-        P.CANCELLED, finance, "Paid by the third party's insurer")
+        P.CANCELLED,
+        finance,
+        "Paid by the third party's insurer",
+    )
     assert totals(claim) == held
     request(superuser, claim, "8000.00")  # the whole reserve is open again
 
@@ -714,10 +790,13 @@ def test_marking_paid_by_hand_is_a_409_naming_the_unpaid_balance(superuser):
     before = written()
 
     # when / then: the service, and the status change the API's PATCH makes
-    for mark in (lambda: claim_services.claim_mark_paid(actor=superuser, claim_id=claim.pk),
-                 lambda: claim_services.claim_set_status(actor=superuser, claim_id=claim.pk, status="paid")):
-        with pytest.raises(TransitionNotAllowed, match=r"2,000.00 EUR of the approved 3,000.00 EUR is unpaid") \
-                as refused:
+    for mark in (
+        lambda: claim_services.claim_mark_paid(actor=superuser, claim_id=claim.pk),
+        lambda: claim_services.claim_set_status(actor=superuser, claim_id=claim.pk, status="paid"),
+    ):
+        with pytest.raises(
+            TransitionNotAllowed, match=r"2,000.00 EUR of the approved 3,000.00 EUR is unpaid"
+        ) as refused:
             mark()
         assert refused.value.status_code == 409
     assert written() == before
@@ -744,8 +823,7 @@ def test_closing_zeroes_every_open_reserve(superuser):
     # given: a paid claim with indemnity reserve left (claimed 5,000, approved and paid 3,000) and an expense reserve
     claim = approved_claim(superuser, "5000.00", "3000.00")
     fin.payment_issue(actor=superuser, payment_id=request(superuser, claim, "3000.00").pk)
-    fin.claim_reserve_set(actor=superuser, claim_id=claim.pk, cost_type="expense", amount=D("250.00"),
-                          reason="Expert")
+    fin.claim_reserve_set(actor=superuser, claim_id=claim.pk, cost_type="expense", amount=D("250.00"), reason="Expert")
 
     # when
     claim_services.claim_close(actor=superuser, claim_id=claim.pk, reason="Settled")
@@ -753,12 +831,20 @@ def test_closing_zeroes_every_open_reserve(superuser):
     # then
     closed = ReserveChange.objects.filter(claim=claim, reason="claim closed")
     assert sorted(closed.values_list("cost_type", "previous_amount", "new_amount")) == [
-        ("expense", D("250.00"), D("0.00")), ("indemnity", D("2000.00"), D("0.00"))]
-    assert totals(claim) == {**dict.fromkeys(TOTALS, D("0.00")), "paid_indemnity": D("3000.00"),
-                             "gross_incurred": D("3000.00"), "net_incurred": D("3000.00")}
+        ("expense", D("250.00"), D("0.00")),
+        ("indemnity", D("2000.00"), D("0.00")),
+    ]
+    assert totals(claim) == {
+        **dict.fromkeys(TOTALS, D("0.00")),
+        "paid_indemnity": D("3000.00"),
+        "gross_incurred": D("3000.00"),
+        "net_incurred": D("3000.00"),
+    }
     event = ClaimEvent.objects.filter(claim=claim, kind="status_changed").latest("id")
-    assert event.to_status == "closed" and event.data["reserves_closed"] == {"indemnity": "2000.00",
-                                                                             "expense": "250.00"}
+    assert event.to_status == "closed" and event.data["reserves_closed"] == {
+        "indemnity": "2000.00",
+        "expense": "250.00",
+    }
     assert_consistent(claim)
 
 
@@ -776,14 +862,16 @@ def test_closing_is_refused_while_a_payment_awaits_issue(superuser, finance, amo
     # given: paid in indemnity, an expense payment not yet issued
     claim = approved_claim(superuser, "3000.00")
     fin.payment_issue(actor=superuser, payment_id=request(superuser, claim, "3000.00").pk)
-    fin.claim_reserve_set(actor=superuser, claim_id=claim.pk, cost_type="expense", amount=D("8000.00"),
-                          reason="Counsel")
+    fin.claim_reserve_set(
+        actor=superuser, claim_id=claim.pk, cost_type="expense", amount=D("8000.00"), reason="Counsel"
+    )
     waiting = request(superuser, claim, amount, "expense")
     before = written()
 
     # when / then
-    with pytest.raises(TransitionNotAllowed, match=f"while 1 payment awaits issue \\({waiting.payment_number}\\)") \
-            as refused:
+    with pytest.raises(
+        TransitionNotAllowed, match=f"while 1 payment awaits issue \\({waiting.payment_number}\\)"
+    ) as refused:
         claim_services.claim_close(actor=superuser, claim_id=claim.pk)
     assert refused.value.status_code == 409
     assert written() == before
@@ -799,8 +887,9 @@ def test_reopening_lets_reserves_be_set_again(superuser):
 
     # when
     claim_services.claim_reopen(actor=superuser, claim_id=claim.pk, reason="New evidence")
-    fin.claim_reserve_set(actor=superuser, claim_id=claim.pk, cost_type="indemnity", amount=D("2500.00"),
-                          reason="New evidence")
+    fin.claim_reserve_set(
+        actor=superuser, claim_id=claim.pk, cost_type="indemnity", amount=D("2500.00"), reason="New evidence"
+    )
 
     # then
     assert totals(claim)["reserve_indemnity"] == D("2500.00")
@@ -819,8 +908,14 @@ def test_recoveries_are_recorded_on_approved_paid_or_closed_claims(superuser, fi
     before = totals(claim)
 
     # when
-    recovery = fin.recovery_record(actor=finance, claim_id=claim.pk, kind="subrogation", amount=D("450.00"),
-                                   source="Third party's insurer", reference="TP-99812")
+    recovery = fin.recovery_record(
+        actor=finance,
+        claim_id=claim.pk,
+        kind="subrogation",
+        amount=D("450.00"),
+        source="Third party's insurer",
+        reference="TP-99812",
+    )
 
     # then
     assert (recovery.kind, recovery.amount, recovery.actor) == ("subrogation", D("450.00"), finance)
@@ -862,8 +957,9 @@ def test_bad_recovery_input_is_a_422_and_writes_nothing(superuser, finance, fiel
 
     # when / then
     with pytest.raises(ValidationError) as refused:
-        fin.recovery_record(actor=finance, claim_id=claim.pk,
-                            **{"kind": "salvage", "amount": D("10.00"), "source": "Yard", **fields})
+        fin.recovery_record(
+            actor=finance, claim_id=claim.pk, **{"kind": "salvage", "amount": D("10.00"), "source": "Yard", **fields}
+        )
     assert field in refused.value.message_dict
     assert written() == before
 
@@ -886,8 +982,10 @@ def _found_in_database(needle: str) -> list[str]:
     with connection.cursor() as cursor:
         for table, column, data_type in _text_columns():
             value = f"encode({quote(column)}, 'escape')" if data_type == "bytea" else f"{quote(column)}::text"
-            cursor.execute(f"SELECT 1 FROM {quote(table)} WHERE strpos({value}, %s) > 0 LIMIT 1",  # noqa: S608
-                           [needle])
+            cursor.execute(
+                f"SELECT 1 FROM {quote(table)} WHERE strpos({value}, %s) > 0 LIMIT 1",  # noqa: S608
+                [needle],
+            )
             if cursor.fetchone():
                 hits.append(f"{table}.{column}")
     return hits

@@ -175,8 +175,14 @@ def test_description_frozen_after_a_decision(adjuster, trait):
 
 # An approved claim here has its approved amount issued (`settled`): the only approved claim that may be marked
 # paid by hand (SPEC §10.2; the refusal otherwise is in test_financials_services.py).
-TRAITS = {S.PENDING: {}, S.PROCESSING: {"processing": True}, S.APPROVED: {"settled": True},
-          S.DENIED: {"denied": True}, S.PAID: {"paid": True}, S.CLOSED: {"closed": True}}
+TRAITS = {
+    S.PENDING: {},
+    S.PROCESSING: {"processing": True},
+    S.APPROVED: {"settled": True},
+    S.DENIED: {"denied": True},
+    S.PAID: {"paid": True},
+    S.CLOSED: {"closed": True},
+}
 
 # service -> (target, statuses it moves from, kwargs). The factory's denied reason is "Not covered", so
 # denying a denied claim with that reason is a repeat.
@@ -211,8 +217,12 @@ def test_transition_table(manager, service, source, django_capture_on_commit_cal
     if source in allowed:
         assert result.status == claim.status == target
         [event] = events
-        assert (event.actor, event.kind, event.from_status, event.to_status) == (manager, "status_changed", source,
-                                                                                 target)
+        assert (event.actor, event.kind, event.from_status, event.to_status) == (
+            manager,
+            "status_changed",
+            source,
+            target,
+        )
         assert event.reason == kwargs.get("reason", "")
         [entry] = _status_audits(claim)
         assert entry.actor == manager and entry.changes["status"] == [source, target]
@@ -249,7 +259,10 @@ def test_approve_sets_the_decision(adjuster):
     # then
     claim.refresh_from_db()
     assert (claim.approved_amount, claim.decided_by, claim.decision_reason) == (
-        Decimal("800.00"), adjuster, "Depreciation")
+        Decimal("800.00"),
+        adjuster,
+        "Depreciation",
+    )
     assert claim.processed_date is not None
     assert claim.events.get().data == {"amount": "800.00"}
 
@@ -307,8 +320,12 @@ def test_reopen_clears_the_decision_and_keeps_it_in_the_event(manager):
     services.claim_reopen(actor=manager, claim_id=claim.pk, reason="Appeal")
     # then
     claim.refresh_from_db()
-    assert (claim.status, claim.decision_reason, claim.approved_amount, claim.decided_by) == (S.PROCESSING, "", None,
-                                                                                              None)
+    assert (claim.status, claim.decision_reason, claim.approved_amount, claim.decided_by) == (
+        S.PROCESSING,
+        "",
+        None,
+        None,
+    )
     assert claim.events.get().data["previous_decision"] == "Not covered"
 
 
@@ -368,8 +385,10 @@ def test_authority_limit_per_role(request, role, amount, allowed):
         assert claim.status == S.PENDING and not claim.events.exists()
 
 
-@pytest.mark.parametrize("own_limit,amount,allowed", [("500.00", "500.00", True), ("500.00", "500.01", False),
-                                                      ("50000.00", "40000.00", True), ("0.00", "0.01", False)])
+@pytest.mark.parametrize(
+    "own_limit,amount,allowed",
+    [("500.00", "500.00", True), ("500.00", "500.01", False), ("50000.00", "40000.00", True), ("0.00", "0.01", False)],
+)
 def test_per_user_override_beats_the_role_default(own_limit, amount, allowed):
     # given: an adjuster (role default 10,000) with their own limit
     actor = factories.staff(roles.CLAIMS_ADJUSTER, authority_limit=Decimal(own_limit))
@@ -403,7 +422,9 @@ def test_the_highest_role_limit_applies_to_a_user_with_two_roles():
 
 def _assigned_claim_of(amount: str, assignee) -> Claim:
     return factories.ClaimFactory(
-        processing=True, assigned_to=assignee, claim_amount=Decimal(amount),
+        processing=True,
+        assigned_to=assignee,
+        claim_amount=Decimal(amount),
         policy=factories.PolicyFactory(coverage_amount=Decimal("5000000.00")),
     )
 
@@ -424,8 +445,11 @@ def test_a_manager_approves_within_their_own_limit_a_claim_assigned_to_an_adjust
     # when
     approved = services.claim_approve(actor=manager, claim_id=claim.pk)
     # then
-    assert (approved.status, approved.approved_amount, approved.decided_by) == (S.APPROVED, Decimal("50000.00"),
-                                                                               manager)
+    assert (approved.status, approved.approved_amount, approved.decided_by) == (
+        S.APPROVED,
+        Decimal("50000.00"),
+        manager,
+    )
 
 
 # --- assignment -------------------------------------------------------------------------------------
@@ -543,8 +567,9 @@ def _call(service: str, actor):
     if service == "claim_create":
         return _file(actor, factories.PolicyFactory())
     claim = factories.ClaimFactory(
-        **{"claim_mark_paid": {"settled": True}, "claim_close": {"paid": True},
-           "claim_reopen": {"denied": True}}.get(service, {})
+        **{"claim_mark_paid": {"settled": True}, "claim_close": {"paid": True}, "claim_reopen": {"denied": True}}.get(
+            service, {}
+        )
     )
     kwargs = {
         "claim_update": {"description": "More detail"},

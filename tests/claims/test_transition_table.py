@@ -26,17 +26,28 @@ S = Claim.Status
 TABLE = services.CLAIM_TRANSITIONS
 # An approved claim with its approved amount issued (`settled`): the rows out of approved all run from it,
 # "Mark paid" included (SPEC §10.2 refuses it while indemnity is unpaid: test_financials_services.py).
-TRAITS = {S.PENDING: {}, S.PROCESSING: {"processing": True}, S.APPROVED: {"settled": True},
-          S.DENIED: {"denied": True}, S.PAID: {"paid": True}, S.CLOSED: {"closed": True}}
+TRAITS = {
+    S.PENDING: {},
+    S.PROCESSING: {"processing": True},
+    S.APPROVED: {"settled": True},
+    S.DENIED: {"denied": True},
+    S.PAID: {"paid": True},
+    S.CLOSED: {"closed": True},
+}
 INPUTS = {"deny": {"reason": "Not covered"}, "reopen": {"reason": "New evidence"}}  # what the forms would send
 CLAIM_ADMIN = admin.site._registry[Claim]
 
 # Every (row, status) a row's service must refuse: outside its allowed-from set, and not already its target.
-OUTSIDE = [(row.name, status) for row in TABLE for status in S.values
-           if not row.allows(status) and status != row.target]
+OUTSIDE = [
+    (row.name, status) for row in TABLE for status in S.values if not row.allows(status) and status != row.target
+]
 # Every (target, status) no row leads from: claim_set_status refuses it.
-NO_ROW = [(target, status) for target in S.values for status in S.values
-          if status != target and not any(row.target == target and row.allows(status) for row in TABLE)]
+NO_ROW = [
+    (target, status)
+    for target in S.values
+    for status in S.values
+    if status != target and not any(row.target == target and row.allows(status) for row in TABLE)
+]
 # Every (target, status) some row leads from: claim_set_status runs that row's service.
 SOME_ROW = [(row.target, status) for row in TABLE if row.target for status in sorted(row.allowed_from)]
 
@@ -47,10 +58,12 @@ def _claim_in(status: str) -> Claim:
 
 def _staff_with(*perms: str) -> User:
     user = factories.UserFactory()
-    user.user_permissions.add(*(
-        Permission.objects.get(content_type__app_label=perm.split(".")[0], codename=perm.split(".")[1])
-        for perm in perms
-    ))
+    user.user_permissions.add(
+        *(
+            Permission.objects.get(content_type__app_label=perm.split(".")[0], codename=perm.split(".")[1])
+            for perm in perms
+        )
+    )
     return User.objects.get(pk=user.pk)  # no permission cache
 
 
@@ -72,6 +85,7 @@ def _unchanged(claim: Claim) -> bool:
 
 
 # --- the admin declares nothing of its own ------------------------------------------------------------------
+
 
 def test_the_admin_transitions_are_the_table():
     assert CLAIM_ADMIN.transitions is TABLE
@@ -107,10 +121,12 @@ def test_without_a_rows_permission_the_admin_offers_neither_its_button_nor_its_a
     client.force_login(user)
     # when
     page = client.get(reverse("admin:claims_claim_change", args=[claim.pk])).content.decode()
-    button = client.post(reverse("admin:claims_claim_transition", args=[claim.pk, name]), {"apply": "yes",
-                                                                                          **INPUTS.get(name, {})})
-    action = post_action(client, reverse("admin:claims_claim_changelist"), row.action, [claim], apply="yes",
-                         **INPUTS.get(name, {}))
+    button = client.post(
+        reverse("admin:claims_claim_transition", args=[claim.pk, name]), {"apply": "yes", **INPUTS.get(name, {})}
+    )
+    action = post_action(
+        client, reverse("admin:claims_claim_changelist"), row.action, [claim], apply="yes", **INPUTS.get(name, {})
+    )
     # then
     assert reverse("admin:claims_claim_transition", args=[claim.pk, name]) not in page
     assert row.action not in CLAIM_ADMIN.get_actions(_request(user))
@@ -119,6 +135,7 @@ def test_without_a_rows_permission_the_admin_offers_neither_its_button_nor_its_a
 
 
 # --- the services read the table ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(("name", "status"), OUTSIDE)
 def test_each_rows_service_refuses_a_status_outside_its_allowed_from_set(superuser, name, status):
@@ -166,8 +183,9 @@ def test_without_the_rows_permission_set_status_is_403(name):
     claim = _claim_in(sorted(row.allowed_from)[0])
     # when / then
     with pytest.raises(NotPermitted) as refused:
-        services.claim_set_status(actor=_without(row.permission), claim_id=claim.pk, status=row.target,
-                                  reason="Because")
+        services.claim_set_status(
+            actor=_without(row.permission), claim_id=claim.pk, status=row.target, reason="Because"
+        )
     assert refused.value.status_code == 403 and row.may in refused.value.message
     assert _unchanged(claim)
 
@@ -175,8 +193,10 @@ def test_without_the_rows_permission_set_status_is_403(name):
 def test_a_row_widened_in_the_table_is_allowed_by_its_service_and_by_set_status(monkeypatch, superuser):
     # given: "close" also allowed from approved, in the table only
     widened = TransitionTable(
-        *(dataclasses.replace(row, allowed_from=row.allowed_from | {S.APPROVED}) if row.name == "close" else row
-          for row in TABLE),
+        *(
+            dataclasses.replace(row, allowed_from=row.allowed_from | {S.APPROVED}) if row.name == "close" else row
+            for row in TABLE
+        ),
         record_id=TABLE.record_id,
     )
     monkeypatch.setattr(services, "CLAIM_TRANSITIONS", widened)
@@ -193,8 +213,9 @@ def test_claim_update_runs_every_part_in_one_transaction(manager):
     claim = _claim_in(S.PAID)
     # when: an edit sent with a refused transition
     with pytest.raises(TransitionNotAllowed):
-        services.claim_update(actor=manager, claim_id=claim.pk, assignee_id=manager.pk, status=S.DENIED,
-                              decision_reason="Not covered")
+        services.claim_update(
+            actor=manager, claim_id=claim.pk, assignee_id=manager.pk, status=S.DENIED, decision_reason="Not covered"
+        )
     # then: the assignment is undone with it (a paid claim is not reassigned either: checked on a live one)
     assert _unchanged(claim) and Claim.objects.get(pk=claim.pk).assigned_to_id is None
     live = _claim_in(S.PROCESSING)

@@ -38,30 +38,54 @@ def _book(actor) -> list[Claim]:
     claims = []
     for amount in ("3000.00", "4500.00", "700.00"):
         policy = factories.PolicyFactory()
-        claim = claim_services.claim_create(actor=actor, policy_id=policy.pk, claim_type="theft",
-                                            claim_amount=D(amount), incident_date=timezone.now() - dt.timedelta(days=2))
+        claim = claim_services.claim_create(
+            actor=actor,
+            policy_id=policy.pk,
+            claim_type="theft",
+            claim_amount=D(amount),
+            incident_date=timezone.now() - dt.timedelta(days=2),
+        )
         claims.append(claim)
     paid, voided, closed = claims
     for claim in claims:
         claim_services.claim_approve(actor=actor, claim_id=claim.pk)
     fin.claim_reserve_set(actor=actor, claim_id=paid.pk, cost_type="expense", amount=D("300.00"), reason="Expert")
-    fin.payment_issue(actor=actor, payment_id=fin.payment_request(
-        actor=actor, claim_id=paid.pk, cost_type="indemnity", amount=D("3000.00"), payee_name="A",
-        method="cheque").pk)
-    fin.payment_issue(actor=actor, payment_id=fin.payment_request(
-        actor=actor, claim_id=paid.pk, cost_type="expense", amount=D("250.00"), payee_name="Expert",
-        method="cheque").pk)
+    fin.payment_issue(
+        actor=actor,
+        payment_id=fin.payment_request(
+            actor=actor, claim_id=paid.pk, cost_type="indemnity", amount=D("3000.00"), payee_name="A", method="cheque"
+        ).pk,
+    )
+    fin.payment_issue(
+        actor=actor,
+        payment_id=fin.payment_request(
+            actor=actor, claim_id=paid.pk, cost_type="expense", amount=D("250.00"), payee_name="Expert", method="cheque"
+        ).pk,
+    )
     fin.recovery_record(actor=actor, claim_id=paid.pk, kind="salvage", amount=D("400.00"), source="Yard")
-    payment = fin.payment_request(actor=actor, claim_id=voided.pk, cost_type="indemnity", amount=D("2000.00"),
-                                  payee_name="B", method="bank_transfer")
+    payment = fin.payment_request(
+        actor=actor,
+        claim_id=voided.pk,
+        cost_type="indemnity",
+        amount=D("2000.00"),
+        payee_name="B",
+        method="bank_transfer",
+    )
     fin.payment_issue(actor=actor, payment_id=payment.pk)
     fin.payment_void(actor=actor, payment_id=payment.pk, reason="Returned")
-    fin.payment_cancel(actor=actor, payment_id=fin.payment_request(
-        actor=actor, claim_id=voided.pk, cost_type="indemnity", amount=D("100.00"), payee_name="C",
-        method="cheque").pk, reason="Duplicate")
-    fin.payment_issue(actor=actor, payment_id=fin.payment_request(
-        actor=actor, claim_id=closed.pk, cost_type="indemnity", amount=D("700.00"), payee_name="D",
-        method="cheque").pk)
+    fin.payment_cancel(
+        actor=actor,
+        payment_id=fin.payment_request(
+            actor=actor, claim_id=voided.pk, cost_type="indemnity", amount=D("100.00"), payee_name="C", method="cheque"
+        ).pk,
+        reason="Duplicate",
+    )
+    fin.payment_issue(
+        actor=actor,
+        payment_id=fin.payment_request(
+            actor=actor, claim_id=closed.pk, cost_type="indemnity", amount=D("700.00"), payee_name="D", method="cheque"
+        ).pk,
+    )
     claim_services.claim_close(actor=actor, claim_id=closed.pk)
     return claims
 
@@ -94,7 +118,9 @@ def test_a_total_altered_in_sql_is_named_and_the_command_exits_non_zero(superuse
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE claims_claim SET paid_indemnity = paid_indemnity + 1, gross_incurred = gross_incurred + 1, "
-            "net_incurred = net_incurred + 1 WHERE id = %s", [paid.pk])
+            "net_incurred = net_incurred + 1 WHERE id = %s",
+            [paid.pk],
+        )
 
     # when
     with pytest.raises(CommandError, match=r"3 mismatch\(es\) in 3 claims") as failed:
@@ -117,8 +143,7 @@ def test_the_command_exits_1_from_the_shell(superuser):
     # given
     paid, _, _ = _book(superuser)
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE claims_claim SET recovered = 0, net_incurred = gross_incurred WHERE id = %s",
-                       [paid.pk])
+        cursor.execute("UPDATE claims_claim SET recovered = 0, net_incurred = gross_incurred WHERE id = %s", [paid.pk])
 
     # when
     err = io.StringIO()
@@ -136,7 +161,8 @@ def test_an_edited_reserve_change_is_found_even_when_it_is_not_the_latest(superu
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE claims_reservechange SET new_amount = 9999 WHERE claim_id = %s AND reason = 'initial reserve'",
-            [voided.pk])
+            [voided.pk],
+        )
 
     # when
     found = verify_claim_financials()
@@ -172,8 +198,11 @@ def test_the_daily_task_is_scheduled_logs_mismatches_and_readiness_notes_them(su
 
     # when: a total altered, and the job runs again
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE claims_claim SET reserve_expense = 1, gross_incurred = gross_incurred + 1 - "
-                       "reserve_expense, net_incurred = net_incurred + 1 - reserve_expense WHERE id = %s", [paid.pk])
+        cursor.execute(
+            "UPDATE claims_claim SET reserve_expense = 1, gross_incurred = gross_incurred + 1 - "
+            "reserve_expense, net_incurred = net_incurred + 1 - reserve_expense WHERE id = %s",
+            [paid.pk],
+        )
     with caplog.at_level(logging.INFO, logger="claims.tasks"):
         assert tasks.verify_claim_financials.delay().get() is False
     response = client.get("/health/ready")

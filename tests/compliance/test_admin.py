@@ -24,9 +24,16 @@ def test_admin_change_is_audited_with_actor_remote_address_and_request_id(client
     customer = factories.CustomerFactory(first_name="Ada", last_name="Lovelace")
     client.force_login(superuser)
     data = {
-        "first_name": "Augusta", "last_name": customer.last_name, "email": customer.email, "phone": customer.phone,
-        "date_of_birth": customer.date_of_birth.isoformat(), "address": customer.address, "ssn": customer.ssn,
-        "gdpr_consent": "on", "policies-TOTAL_FORMS": "0", "policies-INITIAL_FORMS": "0",
+        "first_name": "Augusta",
+        "last_name": customer.last_name,
+        "email": customer.email,
+        "phone": customer.phone,
+        "date_of_birth": customer.date_of_birth.isoformat(),
+        "address": customer.address,
+        "ssn": customer.ssn,
+        "gdpr_consent": "on",
+        "policies-TOTAL_FORMS": "0",
+        "policies-INITIAL_FORMS": "0",
     }
 
     # when
@@ -73,8 +80,10 @@ def test_nobody_can_add_change_or_delete_audit_rows_in_the_admin(client, request
     add = client.get(reverse("admin:compliance_auditentry_add"))
     change = client.post(reverse("admin:compliance_auditentry_change", args=[entry.pk]), {"object_repr": "x"})
     delete = client.post(reverse("admin:compliance_auditentry_delete", args=[entry.pk]), {"post": "yes"})
-    bulk = client.post(reverse("admin:compliance_auditentry_changelist"),
-                       {"action": "delete_selected", "_selected_action": [entry.pk], "post": "yes"})
+    bulk = client.post(
+        reverse("admin:compliance_auditentry_changelist"),
+        {"action": "delete_selected", "_selected_action": [entry.pk], "post": "yes"},
+    )
 
     # then
     assert add.status_code == 403 and change.status_code == 403 and delete.status_code == 403
@@ -107,8 +116,9 @@ def test_unmasked_change_view_writes_one_access_row_and_the_log_is_browsable(cli
     assert (access.remote_addr, access.request_id) == ("192.0.2.7", "req-view-1")
     assert set(access.fields) == {"phone", "date_of_birth", "address", "ssn"}
     # An e-mail is searched through the posting search box (it never travels in the URL).
-    log = client.post(reverse("admin:compliance_piiaccesslog_search"),
-                      {"interface__exact": "admin", "q": customer.email}, follow=True)
+    log = client.post(
+        reverse("admin:compliance_piiaccesslog_search"), {"interface__exact": "admin", "q": customer.email}, follow=True
+    )
     assert log.status_code == 200 and list(log.context["cl"].result_list) == [access]
     assert client.get(reverse("admin:compliance_piiaccesslog_change", args=[access.pk])).status_code == 200
 
@@ -134,10 +144,16 @@ def test_pii_access_record_writes_one_row_and_nothing_without_fields(customer_se
     customer = factories.CustomerFactory()
 
     # when
-    services.pii_access_record(actor=customer_service, customer_id=customer.pk, fields=["phone", "phone"],
-                               interface="api", remote_addr="198.51.100.1")
-    services.pii_access_record(actor=customer_service, customer_id=customer.pk, fields=[], interface="api",
-                               remote_addr=None)
+    services.pii_access_record(
+        actor=customer_service,
+        customer_id=customer.pk,
+        fields=["phone", "phone"],
+        interface="api",
+        remote_addr="198.51.100.1",
+    )
+    services.pii_access_record(
+        actor=customer_service, customer_id=customer.pk, fields=[], interface="api", remote_addr=None
+    )
 
     # then
     [row] = PIIAccessLog.objects.all()
@@ -149,16 +165,18 @@ def test_pii_access_record_writes_one_row_and_nothing_without_fields(customer_se
 
 def _pii_views(n: int, officer) -> None:
     for _ in range(n):
-        services.pii_access_record(actor=officer, customer_id=factories.CustomerFactory().pk, fields=["phone"],
-                                   interface="admin")
+        services.pii_access_record(
+            actor=officer, customer_id=factories.CustomerFactory().pk, fields=["phone"], interface="admin"
+        )
 
 
 def _login_attempts(n: int, officer) -> None:
     from vanguard.api_support.models import LoginAttempt
 
     for i in range(n):
-        LoginAttempt.objects.create(username=f"nobody{i}@example.com", outcome="failed", interface="admin",
-                                    ip_address="192.0.2.1")
+        LoginAttempt.objects.create(
+            username=f"nobody{i}@example.com", outcome="failed", interface="admin", ip_address="192.0.2.1"
+        )
 
 
 def _checkpoints(n: int, officer) -> None:
@@ -172,8 +190,13 @@ def _verifications(n: int, officer) -> None:
     from compliance.models import AuditVerification
 
     for i in range(n):
-        AuditVerification.objects.create(ok=bool(i % 2), entries=i, head_seq=i, breaks=0 if i % 2 else 1,
-                                         first_break="" if i % 2 else f"ALTERED: entry #{i}")
+        AuditVerification.objects.create(
+            ok=bool(i % 2),
+            entries=i,
+            head_seq=i,
+            breaks=0 if i % 2 else 1,
+            first_break="" if i % 2 else f"ALTERED: entry #{i}",
+        )
 
 
 @pytest.mark.parametrize(
@@ -219,6 +242,9 @@ def test_a_staff_users_history_is_the_audit_trail(client, superuser):
 
 def test_a_compliance_officer_reads_the_audit_verifications_and_login_attempts(client, compliance_officer):
     client.force_login(compliance_officer)
-    for name in ("admin:compliance_auditverification_changelist", "admin:api_support_loginattempt_changelist",
-                 "admin:compliance_auditcheckpoint_changelist"):
+    for name in (
+        "admin:compliance_auditverification_changelist",
+        "admin:api_support_loginattempt_changelist",
+        "admin:compliance_auditcheckpoint_changelist",
+    ):
         assert client.get(reverse(name)).status_code == 200, name

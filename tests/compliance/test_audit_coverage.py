@@ -8,12 +8,30 @@ from pathlib import Path
 from auditlog.registry import auditlog
 from django.apps import apps
 
-AUDITED = {"customers.customer", "policies.policy", "policies.policyevent", "claims.claim", "claims.claimdocument",
-           "claims.claimevent", "claims.reservechange", "claims.claimpayment", "claims.claimrecovery", "accounts.user"}
+AUDITED = {
+    "customers.customer",
+    "policies.policy",
+    "policies.policyevent",
+    "claims.claim",
+    "claims.claimdocument",
+    "claims.claimevent",
+    "claims.reservechange",
+    "claims.claimpayment",
+    "claims.claimrecovery",
+    "accounts.user",
+}
 # Writes that skip the model's save() and so skip auditlog's signals.
 BYPASSING_CALLS = {"update", "bulk_update", "bulk_create", "raw", "_raw_delete"}
-SERVICE_MODULES = ["customers/services.py", "policies/services.py", "policies/events.py", "claims/services.py",
-                   "claims/events.py", "policies/tasks.py", "claims/tasks.py", "claims/financials/services.py"]
+SERVICE_MODULES = [
+    "customers/services.py",
+    "policies/services.py",
+    "policies/events.py",
+    "claims/services.py",
+    "claims/events.py",
+    "policies/tasks.py",
+    "claims/tasks.py",
+    "claims/financials/services.py",
+]
 
 
 def test_every_domain_model_is_registered_with_auditlog():
@@ -48,8 +66,12 @@ def test_no_service_writes_around_the_audit_trail():
         if not path.exists():
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                    and node.func.attr in BYPASSING_CALLS and not isinstance(node.func.value, ast.Dict):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in BYPASSING_CALLS
+                and not isinstance(node.func.value, ast.Dict)
+            ):
                 offenders.append(f"{name}:{node.lineno} .{node.func.attr}()")
 
     # then

@@ -21,7 +21,11 @@ pytestmark = pytest.mark.django_db
 def _make_entries(actor, count: int = 5) -> list[AuditEntry]:
     for n in range(count):
         customer_services.customer_create(
-            actor=actor, email=f"chain{n}@example.test", first_name="Ada", last_name=f"Chain{n}", gdpr_consent=True,
+            actor=actor,
+            email=f"chain{n}@example.test",
+            first_name="Ada",
+            last_name=f"Chain{n}",
+            gdpr_consent=True,
         )
     # What the after-commit sealer does once the writes commit (the test transaction never commits).
     chain.seal_pending()
@@ -199,8 +203,23 @@ def test_truncated_tail_is_detected_against_the_last_checkpoint(superuser):
 # The content the chain vouches for (the module docstring of compliance.chain), written out here rather than read
 # from canonical(): a column dropped from the hash must fail this test, not silently leave the list.
 HASHED = (
-    "seq", "salt", "content_type", "object_pk", "object_id", "object_repr", "action", "changes", "changes_text",
-    "serialized_data", "additional_data", "actor_id", "actor_email", "timestamp", "cid", "remote_addr", "remote_port",
+    "seq",
+    "salt",
+    "content_type",
+    "object_pk",
+    "object_id",
+    "object_repr",
+    "action",
+    "changes",
+    "changes_text",
+    "serialized_data",
+    "additional_data",
+    "actor_id",
+    "actor_email",
+    "timestamp",
+    "cid",
+    "remote_addr",
+    "remote_port",
 )
 # Columns that are the chain itself, not content.
 CHAIN_COLUMNS = {"id", "prev_hash", "entry_hash"}
@@ -224,9 +243,12 @@ def _alteration(key: str) -> str:
         return f'COALESCE(e."{column}", 0) + 1000'
     if kind == "DateTimeField":
         return f"e.\"{column}\" + interval '1 second'"
-    values = {"JSONField": ("'{\"forged\": 1}'::jsonb", "'{\"forged\": 2}'::jsonb"),
-              "GenericIPAddressField": ("'203.0.113.9'::inet", "'203.0.113.10'::inet"),
-              "CharField": ("'f'", "'g'"), "TextField": ("'f'", "'g'")}
+    values = {
+        "JSONField": ("'{\"forged\": 1}'::jsonb", "'{\"forged\": 2}'::jsonb"),
+        "GenericIPAddressField": ("'203.0.113.9'::inet", "'203.0.113.10'::inet"),
+        "CharField": ("'f'", "'g'"),
+        "TextField": ("'f'", "'g'"),
+    }
     first, second = values[kind]  # a KeyError here: a new column type needs its alteration written
     return f'CASE WHEN e."{column}" IS NOT DISTINCT FROM {first} THEN {second} ELSE {first} END'
 
@@ -261,7 +283,11 @@ def test_altering_any_hashed_column_in_sql_names_the_entry(superuser, key):
 def _make_unsealed_entries(actor, count: int) -> list[AuditEntry]:
     for n in range(count):
         customer_services.customer_create(
-            actor=actor, email=f"pending{n}@example.test", first_name="Ada", last_name=f"Pending{n}", gdpr_consent=True,
+            actor=actor,
+            email=f"pending{n}@example.test",
+            first_name="Ada",
+            last_name=f"Pending{n}",
+            gdpr_consent=True,
         )
     return list(AuditEntry.objects.filter(seq__isnull=True).order_by("pk"))
 

@@ -35,7 +35,10 @@ def test_concurrent_writers_leave_one_unbroken_chain():
             with set_actor(actor):
                 for k in range(WRITES_EACH):
                     customer_services.customer_create(
-                        actor=actor, email=f"writer{n}-{k}@example.test", first_name="Con", last_name=f"Current{n}",
+                        actor=actor,
+                        email=f"writer{n}-{k}@example.test",
+                        first_name="Con",
+                        last_name=f"Current{n}",
                         gdpr_consent=True,
                     )
         except BaseException as exc:  # reported below

@@ -22,7 +22,11 @@ from tests import factories
 
 def _create_customer(actor, tag: str) -> None:
     customer_services.customer_create(
-        actor=actor, email=f"{tag}@example.test", first_name="Sea", last_name=f"Ler{tag}", gdpr_consent=True,
+        actor=actor,
+        email=f"{tag}@example.test",
+        first_name="Sea",
+        last_name=f"Ler{tag}",
+        gdpr_consent=True,
     )
 
 
@@ -70,7 +74,10 @@ def test_an_entry_left_unsealed_beyond_the_bound_is_a_break(superuser, settings)
     assert within.ok
     assert not beyond.ok
     assert (beyond.first_break.kind, beyond.first_break.seq, beyond.first_break.entry_id) == (
-        "unsealed", None, pending.pk)
+        "unsealed",
+        None,
+        pending.pk,
+    )
     assert "not sealed within 60 s" in str(beyond.first_break)
 
 
@@ -337,11 +344,19 @@ def test_a_writer_killed_between_its_commits_and_the_sealing_loses_nothing(tmp_p
     sealed_before = AuditEntry.objects.count()
     script = tmp_path / "writer.py"
     script.write_text(KILLED_WRITER)
-    env = base_env(DATABASE_URL=database_url_of_test_db(), AUDIT_SEAL_ON_COMMIT="false", DB_POOL="false",
-                   WRITER_ACTOR=str(actor.pk))
+    env = base_env(
+        DATABASE_URL=database_url_of_test_db(),
+        AUDIT_SEAL_ON_COMMIT="false",
+        DB_POOL="false",
+        WRITER_ACTOR=str(actor.pk),
+    )
     proc = subprocess.Popen(  # noqa: S603
         [sys.executable, str(REPO / "manage.py"), "shell", "-c", f"exec(open({str(script)!r}).read())"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         committed = 0
@@ -370,8 +385,11 @@ def test_a_writer_killed_between_its_commits_and_the_sealing_loses_nothing(tmp_p
     assert proc.returncode == -signal.SIGKILL
     assert len(written) >= committed and pending >= len(written)
     assert len(result.sealed) == pending and result.refused == []
-    audited = set(AuditEntry.objects.filter(object_pk__in=[str(pk) for pk in written], action=AuditEntry.Action.CREATE)
-                  .values_list("object_pk", flat=True))
+    audited = set(
+        AuditEntry.objects.filter(
+            object_pk__in=[str(pk) for pk in written], action=AuditEntry.Action.CREATE
+        ).values_list("object_pk", flat=True)
+    )
     assert audited == {str(pk) for pk in written}
     report = chain.verify_chain()
     assert report.ok, report.first_break
@@ -398,8 +416,11 @@ def test_a_copy_of_an_unsealed_entry_is_refused_by_the_database(superuser):
     original = AuditEntry.objects.get(seq__isnull=True)
 
     # when / then
-    with pytest.raises(IntegrityError, match="compliance_auditentry_salt_unique"), transaction.atomic(), \
-            connection.cursor() as cursor:
+    with (
+        pytest.raises(IntegrityError, match="compliance_auditentry_salt_unique"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
         cursor.execute(_COPY, [original.pk])
 
 
@@ -427,8 +448,7 @@ def test_a_copy_of_an_unsealed_entry_is_never_chained_and_is_reported_even_witho
 
 
 @pytest.mark.django_db(transaction=True)
-def test_with_the_sealer_thread_the_committing_thread_does_not_seal_and_the_entry_is_chained_soon(superuser,
-                                                                                                 settings):
+def test_with_the_sealer_thread_the_committing_thread_does_not_seal_and_the_entry_is_chained_soon(superuser, settings):
     # given: the production default, the after-commit seal on the process's sealer thread
     _skip_unless_postgresql()
     settings.AUDIT_SEAL_IN_THREAD = True

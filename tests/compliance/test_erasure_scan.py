@@ -53,16 +53,32 @@ CURRENT = {
 # compliance.services._needles). A street name without its number, a town and a house number are not.
 NEEDLES = [
     EMAIL,
-    *(value.isoformat() if isinstance(value, dt.date) else value
-      for values in (FORMER, CURRENT) for value in values.values()),
-    "Ottilie Vexleigh", "Ottoline Vexleigh", "Ottoline Marchbank",
-    "Larkspur Cottage", "3 Quillon Street", "DY8 4QX", "DY8", "99 Grimwald Lane", "BS35 1AA", "BS35",
+    *(
+        value.isoformat() if isinstance(value, dt.date) else value
+        for values in (FORMER, CURRENT)
+        for value in values.values()
+    ),
+    "Ottilie Vexleigh",
+    "Ottoline Vexleigh",
+    "Ottoline Marchbank",
+    "Larkspur Cottage",
+    "3 Quillon Street",
+    "DY8 4QX",
+    "DY8",
+    "99 Grimwald Lane",
+    "BS35 1AA",
+    "BS35",
     "Ottie Vex",  # the name she was paid under (a claim payment to the policyholder)
 ]
 PAYEE_ACCOUNT = "GB29NWBK60161331926819"
 # Shares the street (not the house number) and the town: an unrelated customer, whose data stays.
-NEIGHBOUR = {"first_name": "Bartholomew", "last_name": "Penhaligon", "email": "b.penhaligon@example.test",
-             "phone": "+447700900111", "address": "12 Grimwald Lane, Thornbury, BS35 1AB"}
+NEIGHBOUR = {
+    "first_name": "Bartholomew",
+    "last_name": "Penhaligon",
+    "email": "b.penhaligon@example.test",
+    "phone": "+447700900111",
+    "address": "12 Grimwald Lane, Thornbury, BS35 1AB",
+}
 
 
 def _seed_person(actor) -> tuple[Customer, Claim]:
@@ -72,45 +88,77 @@ def _seed_person(actor) -> tuple[Customer, Claim]:
     with set_actor(actor, remote_addr="10.0.0.7"):
         customer = customer_services.customer_create(actor=actor, email=EMAIL, gdpr_consent=True, **FORMER)
         policy = policy_services.policy_create(
-            actor=actor, customer_id=customer.pk, policy_type="home", premium_amount=Decimal("500.00"),
-            coverage_amount=Decimal("50000.00"), start_date=now - dt.timedelta(days=60),
+            actor=actor,
+            customer_id=customer.pk,
+            policy_type="home",
+            premium_amount=Decimal("500.00"),
+            coverage_amount=Decimal("50000.00"),
+            start_date=now - dt.timedelta(days=60),
             end_date=now + dt.timedelta(days=300),
         )
         claim = claim_services.claim_create(
-            actor=actor, policy_id=policy.pk, claim_type="accident", claim_amount=Decimal("800.00"),
+            actor=actor,
+            policy_id=policy.pk,
+            claim_type="accident",
+            claim_amount=Decimal("800.00"),
             description="Mrs Vexleigh (+447700900456) slipped outside Larkspur Cottage; post to DY8 4QX",
             incident_date=now - dt.timedelta(days=2),
         )
-        claim_services.claim_document_add(actor=actor, claim_id=claim.pk, fileobj=io.BytesIO(PDF),
-                                          filename="Vexleigh_medical_note.pdf")
+        claim_services.claim_document_add(
+            actor=actor, claim_id=claim.pk, fileobj=io.BytesIO(PDF), filename="Vexleigh_medical_note.pdf"
+        )
         customer_services.customer_update(actor=actor, customer_id=customer.pk, **CURRENT)
         claim_services.claim_deny(actor=actor, claim_id=claim.pk, reason="Ms Marchbank was not insured for it")
         # A paid claim (SPEC §10): the policyholder paid under another spelling of her name, a garage paid too.
         paid = claim_services.claim_create(
-            actor=actor, policy_id=policy.pk, claim_type="damage", claim_amount=Decimal("600.00"),
-            description="Storm damage to the porch", incident_date=now - dt.timedelta(days=1),
+            actor=actor,
+            policy_id=policy.pk,
+            claim_type="damage",
+            claim_amount=Decimal("600.00"),
+            description="Storm damage to the porch",
+            incident_date=now - dt.timedelta(days=1),
         )
         claim_services.claim_approve(actor=actor, claim_id=paid.pk)
-        for payee, account, own, amount in (("Ottie Vex", PAYEE_ACCOUNT, True, "400.00"),
-                                            ("Northgate Joinery", "", False, "200.00")):
+        for payee, account, own, amount in (
+            ("Ottie Vex", PAYEE_ACCOUNT, True, "400.00"),
+            ("Northgate Joinery", "", False, "200.00"),
+        ):
             payment = financials.payment_request(
-                actor=actor, claim_id=paid.pk, cost_type="indemnity", amount=Decimal(amount), payee_name=payee,
-                payee_account=account, payee_is_policyholder=own, method="bank_transfer",
+                actor=actor,
+                claim_id=paid.pk,
+                cost_type="indemnity",
+                amount=Decimal(amount),
+                payee_name=payee,
+                payee_account=account,
+                payee_is_policyholder=own,
+                method="bank_transfer",
                 reference="Porch, Ms Marchbank",
             )
             financials.payment_issue(actor=actor, payment_id=payment.pk)
-        financials.claim_reserve_set(actor=actor, claim_id=paid.pk, cost_type="expense", amount=Decimal("50.00"),
-                                     reason="Photos from Mrs Vexleigh's neighbour")
-        financials.recovery_record(actor=actor, claim_id=paid.pk, kind="other", amount=Decimal("20.00"),
-                                   source="Ottoline Marchbank (excess)")
+        financials.claim_reserve_set(
+            actor=actor,
+            claim_id=paid.pk,
+            cost_type="expense",
+            amount=Decimal("50.00"),
+            reason="Photos from Mrs Vexleigh's neighbour",
+        )
+        financials.recovery_record(
+            actor=actor, claim_id=paid.pk, kind="other", amount=Decimal("20.00"), source="Ottoline Marchbank (excess)"
+        )
         policy_services.policy_cancel(actor=actor, policy_id=policy.pk, reason="Moved to 99 Grimwald Lane")
     # What the admin writes when a document is added inline to a claim, and when the customer is changed.
     AdminLogEntry.objects.log_actions(
-        user_id=actor.pk, queryset=[claim], action_flag=CHANGE, single_object=True,
+        user_id=actor.pk,
+        queryset=[claim],
+        action_flag=CHANGE,
+        single_object=True,
         change_message=[{"added": {"name": "claim document", "object": "Vexleigh_medical_note.pdf"}}],
     )
     AdminLogEntry.objects.log_actions(
-        user_id=actor.pk, queryset=[Customer.objects.get(pk=customer.pk)], action_flag=CHANGE, single_object=True,
+        user_id=actor.pk,
+        queryset=[Customer.objects.get(pk=customer.pk)],
+        action_flag=CHANGE,
+        single_object=True,
         change_message=[{"changed": {"fields": ["Last name", "Address"]}}],
     )
     # A staff sign-in typed with the customer's e-mail, through the real admin login (mixed case, as typed).
@@ -139,8 +187,10 @@ def _scan(needles: list[str]) -> list[str]:
             name = connection.ops.quote_name(column)
             value = f"encode({name}, 'escape')" if data_type == "bytea" else f"{name}::text"
             # Identifiers come from the catalogue, not from input.
-            cursor.execute(f"SELECT lower({value}) FROM {connection.ops.quote_name(table)} "  # noqa: S608
-                           f"WHERE {name} IS NOT NULL")
+            cursor.execute(
+                f"SELECT lower({value}) FROM {connection.ops.quote_name(table)} "  # noqa: S608
+                f"WHERE {name} IS NOT NULL"
+            )
             texts = [row[0] for row in cursor.fetchall()]
             hits += [f"{table}.{column}: {n}" for n in wanted if any(n in text for text in texts)]
     return hits
@@ -163,12 +213,24 @@ def test_the_scan_sees_the_person_everywhere_before_erasure(superuser):
 
     # then: the scan can fail, in every place the tester found the person
     tables = {hit.split(":")[0] for hit in hits}
-    assert {"claims_claimpayment.payee_name", "claims_claimpayment.reference", "claims_reservechange.reason",
-            "claims_claimrecovery.source"} <= tables
-    assert {"claims_claim.description", "claims_claimdocument.filename", "policies_policy.cancellation_reason",
-            "policies_policyevent.reason", "policies_policyevent.data", "compliance_auditentry.changes",
-            "compliance_auditentry.object_repr", "django_admin_log.change_message", "django_admin_log.object_repr",
-            "api_support_loginattempt.username"} <= tables
+    assert {
+        "claims_claimpayment.payee_name",
+        "claims_claimpayment.reference",
+        "claims_reservechange.reason",
+        "claims_claimrecovery.source",
+    } <= tables
+    assert {
+        "claims_claim.description",
+        "claims_claimdocument.filename",
+        "policies_policy.cancellation_reason",
+        "policies_policyevent.reason",
+        "policies_policyevent.data",
+        "compliance_auditentry.changes",
+        "compliance_auditentry.object_repr",
+        "django_admin_log.change_message",
+        "django_admin_log.object_repr",
+        "api_support_loginattempt.username",
+    } <= tables
     assert LoginAttempt.objects.filter(username=EMAIL).exists()
 
 
@@ -178,8 +240,12 @@ def test_erasure_removes_every_value_the_person_ever_had(superuser, compliance_o
 
     # when
     with set_actor(compliance_officer, remote_addr="10.0.0.9"):
-        services.customer_erase(actor=compliance_officer, customer_id=customer.pk, interface="api",
-                                reason="Subject request from Ottoline Marchbank")
+        services.customer_erase(
+            actor=compliance_officer,
+            customer_id=customer.pk,
+            interface="api",
+            reason="Subject request from Ottoline Marchbank",
+        )
 
     # then: nothing of the person in any column of any table, nor inside any ciphertext
     assert _scan(NEEDLES) == []
@@ -209,8 +275,13 @@ def test_a_payment_not_yet_issued_holds_the_erasure(superuser, compliance_office
     customer, _ = _seed_person(superuser)
     paid = Claim.objects.get(policy__customer=customer, status="paid")
     waiting = financials.payment_request(
-        actor=superuser, claim_id=paid.pk, cost_type="expense", amount=Decimal("50.00"), payee_name="Ottie Vex",
-        payee_is_policyholder=True, method="cheque",
+        actor=superuser,
+        claim_id=paid.pk,
+        cost_type="expense",
+        amount=Decimal("50.00"),
+        payee_name="Ottie Vex",
+        payee_is_policyholder=True,
+        method="cheque",
     )
 
     # when / then: refused naming the payment, nothing erased
@@ -226,16 +297,26 @@ def test_erasure_leaves_unrelated_customers_alone(superuser, compliance_officer)
     with set_actor(superuser):
         neighbour = customer_services.customer_create(actor=superuser, gdpr_consent=True, **NEIGHBOUR)
         namesake = customer_services.customer_create(
-            actor=superuser, gdpr_consent=True, first_name="Ottoline", last_name="Fairweather",
+            actor=superuser,
+            gdpr_consent=True,
+            first_name="Ottoline",
+            last_name="Fairweather",
             email="o.fairweather@example.test",
         )
         policy = policy_services.policy_create(
-            actor=superuser, customer_id=neighbour.pk, policy_type="home", premium_amount=Decimal("500.00"),
-            coverage_amount=Decimal("50000.00"), start_date=now - dt.timedelta(days=60),
+            actor=superuser,
+            customer_id=neighbour.pk,
+            policy_type="home",
+            premium_amount=Decimal("500.00"),
+            coverage_amount=Decimal("50000.00"),
+            start_date=now - dt.timedelta(days=60),
             end_date=now + dt.timedelta(days=300),
         )
         neighbour_claim = claim_services.claim_create(
-            actor=superuser, policy_id=policy.pk, claim_type="flood", claim_amount=Decimal("300.00"),
+            actor=superuser,
+            policy_id=policy.pk,
+            claim_type="flood",
+            claim_amount=Decimal("300.00"),
             description="Burst main outside 12 Grimwald Lane, Thornbury; the whole of Grimwald Lane flooded",
             incident_date=now - dt.timedelta(days=3),
         )
@@ -247,15 +328,20 @@ def test_erasure_leaves_unrelated_customers_alone(superuser, compliance_officer)
 
     # then: their records, their audit history and their encrypted data are as they were
     neighbour_claim.refresh_from_db()
-    assert neighbour_claim.description == ("Burst main outside 12 Grimwald Lane, Thornbury; the whole of Grimwald "
-                                           "Lane flooded")
+    assert neighbour_claim.description == (
+        "Burst main outside 12 Grimwald Lane, Thornbury; the whole of Grimwald Lane flooded"
+    )
     neighbour.refresh_from_db()
     namesake.refresh_from_db()
     assert (neighbour.address, neighbour.phone, neighbour.last_name) == (
-        NEIGHBOUR["address"], NEIGHBOUR["phone"], NEIGHBOUR["last_name"])
+        NEIGHBOUR["address"],
+        NEIGHBOUR["phone"],
+        NEIGHBOUR["last_name"],
+    )
     assert (namesake.first_name, namesake.email) == ("Ottoline", "o.fairweather@example.test")
-    assert {pk: (e.object_repr, e.changes) for pk, e in AuditEntry.objects.in_bulk(list(audit_before)).items()
-            } == audit_before
+    assert {
+        pk: (e.object_repr, e.changes) for pk, e in AuditEntry.objects.in_bulk(list(audit_before)).items()
+    } == audit_before
     assert chain.verify_chain().ok
 
 
@@ -282,10 +368,16 @@ def test_scrub_treats_identifier_separators_as_boundaries(text, scrubbed):
     ("address", "parts", "not_parts"),
     [
         ("99 Grimwald Lane, Thornbury", {"99 grimwald lane"}, {"grimwald lane", "thornbury", "lane", "99"}),
-        ("Flat 3, 99 Grimwald Lane\nThornbury", {"99 grimwald lane", "flat 3, 99 grimwald lane, thornbury"},
-         {"flat 3", "flat", "thornbury"}),
-        ("Rose Cottage, Mill Lane, London SW1A 1AA", {"rose cottage", "sw1a 1aa", "sw1a1aa", "sw1a"},
-         {"mill lane", "london", "1aa", "rose"}),
+        (
+            "Flat 3, 99 Grimwald Lane\nThornbury",
+            {"99 grimwald lane", "flat 3, 99 grimwald lane, thornbury"},
+            {"flat 3", "flat", "thornbury"},
+        ),
+        (
+            "Rose Cottage, Mill Lane, London SW1A 1AA",
+            {"rose cottage", "sw1a 1aa", "sw1a1aa", "sw1a"},
+            {"mill lane", "london", "1aa", "rose"},
+        ),
     ],
 )
 def test_address_parts_that_identify_the_person(address, parts, not_parts):
@@ -305,8 +397,9 @@ def test_former_values_are_kept_encrypted_until_the_erasure(superuser):
     # given: a customer whose phone and address changed
     with set_actor(superuser):
         customer = customer_services.customer_create(actor=superuser, email=EMAIL, gdpr_consent=True, **FORMER)
-        customer_services.customer_update(actor=superuser, customer_id=customer.pk, phone=CURRENT["phone"],
-                                          address=CURRENT["address"])
+        customer_services.customer_update(
+            actor=superuser, customer_id=customer.pk, phone=CURRENT["phone"], address=CURRENT["address"]
+        )
 
     # when
     needles = services._needles(Customer.objects.get(pk=customer.pk))
@@ -322,13 +415,16 @@ def test_export_includes_the_former_values(superuser, compliance_officer):
     # given
     with set_actor(superuser):
         customer = customer_services.customer_create(actor=superuser, email=EMAIL, gdpr_consent=True, **FORMER)
-        customer_services.customer_update(actor=superuser, customer_id=customer.pk, last_name=CURRENT["last_name"],
-                                          address=CURRENT["address"])
+        customer_services.customer_update(
+            actor=superuser, customer_id=customer.pk, last_name=CURRENT["last_name"], address=CURRENT["address"]
+        )
 
     # when
     data = services.customer_export(actor=compliance_officer, customer_id=customer.pk, interface="api")
 
     # then: what is held about the person includes what they were called and where they lived
     assert {(v["field"], v["value"]) for v in data["former_values"]} == {
-        ("last_name", FORMER["last_name"]), ("address", FORMER["address"])}
+        ("last_name", FORMER["last_name"]),
+        ("address", FORMER["address"]),
+    }
     json.dumps(data)

@@ -265,29 +265,52 @@ def _seeded_customer(actor, viewer) -> Customer:
         claim_services.claim_start_processing(actor=actor, claim_id=paid.pk)
         claim_services.claim_approve(actor=actor, claim_id=paid.pk, amount=Decimal("950.00"), note="less excess")
         returned = financials.payment_request(
-            actor=actor, claim_id=paid.pk, cost_type="indemnity", amount=Decimal("950.00"),
-            payee_name="Ysolde Brackenbury", payee_account=RETURNED_ACCOUNT, payee_is_policyholder=True,
+            actor=actor,
+            claim_id=paid.pk,
+            cost_type="indemnity",
+            amount=Decimal("950.00"),
+            payee_name="Ysolde Brackenbury",
+            payee_account=RETURNED_ACCOUNT,
+            payee_is_policyholder=True,
             method="bank_transfer",
         )
         financials.payment_issue(actor=actor, payment_id=returned.pk)
         financials.payment_void(actor=actor, payment_id=returned.pk, reason="Returned: account closed")
         # paid through its payment (SPEC §10.2): issuing the approved amount settles the claim
         payment = financials.payment_request(
-            actor=actor, claim_id=paid.pk, cost_type="indemnity", amount=Decimal("950.00"),
-            payee_name="Ysolde Brackenbury", payee_account=POLICYHOLDER_ACCOUNT, payee_is_policyholder=True,
-            method="bank_transfer", reference="Second transfer",
+            actor=actor,
+            claim_id=paid.pk,
+            cost_type="indemnity",
+            amount=Decimal("950.00"),
+            payee_name="Ysolde Brackenbury",
+            payee_account=POLICYHOLDER_ACCOUNT,
+            payee_is_policyholder=True,
+            method="bank_transfer",
+            reference="Second transfer",
         )
         financials.payment_issue(actor=actor, payment_id=payment.pk)
-        financials.claim_reserve_set(actor=actor, claim_id=paid.pk, cost_type="expense", amount=Decimal("300.00"),
-                                     reason="assessor and postage")
+        financials.claim_reserve_set(
+            actor=actor, claim_id=paid.pk, cost_type="expense", amount=Decimal("300.00"), reason="assessor and postage"
+        )
         financials.payment_request(
-            actor=actor, claim_id=paid.pk, cost_type="expense", amount=Decimal("180.00"),
-            payee_name="Hartley Loss Assessors", payee_account=THIRD_PARTY_ACCOUNT, payee_is_policyholder=False,
-            method="bank_transfer", reference="Invoice HLA-5531",
+            actor=actor,
+            claim_id=paid.pk,
+            cost_type="expense",
+            amount=Decimal("180.00"),
+            payee_name="Hartley Loss Assessors",
+            payee_account=THIRD_PARTY_ACCOUNT,
+            payee_is_policyholder=False,
+            method="bank_transfer",
+            reference="Invoice HLA-5531",
         )
         postage = financials.payment_request(
-            actor=actor, claim_id=paid.pk, cost_type="expense", amount=Decimal("12.50"),
-            payee_name="Ysolde Brackenbury", payee_is_policyholder=True, method="cheque",
+            actor=actor,
+            claim_id=paid.pk,
+            cost_type="expense",
+            amount=Decimal("12.50"),
+            payee_name="Ysolde Brackenbury",
+            payee_is_policyholder=True,
+            method="cheque",
         )
         financials.payment_cancel(actor=actor, payment_id=postage.pk, reason="Paid with the transfer")
         for name in ("receipt.pdf", "shed.png"):
@@ -345,8 +368,10 @@ def test_the_export_carries_the_payments_to_the_policyholder_in_full_and_none_to
 
     # then: the policyholder's payments in the order they were requested, each account in full (as the SSN is)
     paid, denied = data["claims"]
-    assert [(p["status"], p["cost_type"], p["amount"], p["payee_account"], p["method"], p["reference"])
-            for p in paid["payments"]] == [
+    assert [
+        (p["status"], p["cost_type"], p["amount"], p["payee_account"], p["method"], p["reference"])
+        for p in paid["payments"]
+    ] == [
         ("voided", "indemnity", "950.00", RETURNED_ACCOUNT, "bank_transfer", None),
         ("issued", "indemnity", "950.00", POLICYHOLDER_ACCOUNT, "bank_transfer", "Second transfer"),
         ("cancelled", "expense", "12.50", None, "cheque", None),
@@ -374,12 +399,20 @@ def test_an_export_that_shows_no_payee_account_does_not_log_one_as_seen(superuse
     # given: a payment to the policyholder without an account (a cheque), and a third party's with one
     claim = factories.ClaimFactory(approved=True)
     customer = claim.policy.customer
-    financials.claim_reserve_set(actor=superuser, claim_id=claim.pk, cost_type="indemnity", amount=Decimal("20.00"),
-                                 reason="two cheques")
+    financials.claim_reserve_set(
+        actor=superuser, claim_id=claim.pk, cost_type="indemnity", amount=Decimal("20.00"), reason="two cheques"
+    )
     for name, account, own in (("Cheque Holder", "", True), ("Garage Ltd", THIRD_PARTY_ACCOUNT, False)):
-        financials.payment_request(actor=superuser, claim_id=claim.pk, cost_type="indemnity",
-                                   amount=Decimal("10.00"), payee_name=name, payee_account=account,
-                                   payee_is_policyholder=own, method="cheque")
+        financials.payment_request(
+            actor=superuser,
+            claim_id=claim.pk,
+            cost_type="indemnity",
+            amount=Decimal("10.00"),
+            payee_name=name,
+            payee_account=account,
+            payee_is_policyholder=own,
+            method="cheque",
+        )
 
     # when
     data = services.customer_export(actor=compliance_officer, customer_id=customer.pk, interface="admin")
@@ -425,10 +458,14 @@ def test_a_selector_row_with_a_key_the_schema_does_not_name_is_refused(complianc
 def _payment(claim: Claim, *, payee_is_policyholder: bool = True) -> ClaimPayment:
     """A requested payment on `claim`, written directly (the export reads rows; the rules are tested elsewhere)."""
     return ClaimPayment.objects.create(
-        payment_number=factories._number("PAY"), claim=claim, cost_type="indemnity", amount=Decimal("25.00"),
+        payment_number=factories._number("PAY"),
+        claim=claim,
+        cost_type="indemnity",
+        amount=Decimal("25.00"),
         payee_name="Pat Payee" if payee_is_policyholder else "Third Party Ltd",
         payee_account=POLICYHOLDER_ACCOUNT if payee_is_policyholder else THIRD_PARTY_ACCOUNT,
-        payee_is_policyholder=payee_is_policyholder, method="bank_transfer",
+        payee_is_policyholder=payee_is_policyholder,
+        method="bank_transfer",
     )
 
 

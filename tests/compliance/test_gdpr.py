@@ -42,19 +42,31 @@ def _seeded_customer(actor) -> Customer:
     all through the services so the audit trail and the events carry the person's values."""
     with set_actor(actor, remote_addr="10.0.0.7"):
         customer = customer_services.customer_create(
-            actor=actor, date_of_birth=BIRTH_DATE, gdpr_consent=True,
+            actor=actor,
+            date_of_birth=BIRTH_DATE,
+            gdpr_consent=True,
             **{**SEEDED, "first_name": "Zeb", "address": "1 Old Road, Nowhere Quattlebaum Farm"},
         )
         customer_services.customer_update(
-            actor=actor, customer_id=customer.pk, first_name=SEEDED["first_name"], address=SEEDED["address"],
+            actor=actor,
+            customer_id=customer.pk,
+            first_name=SEEDED["first_name"],
+            address=SEEDED["address"],
         )
         policy = policy_services.policy_create(
-            actor=actor, customer_id=customer.pk, policy_type="auto", premium_amount=Decimal("500.00"),
-            coverage_amount=Decimal("50000.00"), start_date=timezone.now() - dt.timedelta(days=60),
+            actor=actor,
+            customer_id=customer.pk,
+            policy_type="auto",
+            premium_amount=Decimal("500.00"),
+            coverage_amount=Decimal("50000.00"),
+            start_date=timezone.now() - dt.timedelta(days=60),
             end_date=timezone.now() + dt.timedelta(days=300),
         )
         claim = claim_services.claim_create(
-            actor=actor, policy_id=policy.pk, claim_type="accident", claim_amount=Decimal("800.00"),
+            actor=actor,
+            policy_id=policy.pk,
+            claim_type="accident",
+            claim_amount=Decimal("800.00"),
             description=f"{SEEDED['first_name']} {SEEDED['last_name']} was rear-ended; call {SEEDED['phone']}",
             incident_date=timezone.now() - dt.timedelta(days=2),
         )
@@ -114,8 +126,9 @@ def test_erasure_leaves_no_trace_and_the_chain_still_verifies(superuser, complia
 
     # when
     with set_actor(compliance_officer, remote_addr="10.0.0.9"):
-        erased = services.customer_erase(actor=compliance_officer, customer_id=customer.pk, interface="api",
-                                         reason="Subject request")
+        erased = services.customer_erase(
+            actor=compliance_officer, customer_id=customer.pk, interface="api", reason="Subject request"
+        )
 
     # then: no seeded value anywhere in the database
     assert _find_everywhere(_needles()) == []
@@ -140,8 +153,9 @@ def test_tampering_with_a_redacted_entry_is_still_detected(superuser, compliance
     # given
     customer = _seeded_customer(superuser)
     erasure = services.customer_erase(actor=compliance_officer, customer_id=customer.pk, interface="admin")
-    redacted_seq = min(int(s) for s in AuditEntry.objects.order_by("-seq").first()
-                       .additional_data[chain.REDACTIONS_KEY])
+    redacted_seq = min(
+        int(s) for s in AuditEntry.objects.order_by("-seq").first().additional_data[chain.REDACTIONS_KEY]
+    )
     assert erasure.is_erased
 
     # when: someone rewrites a redacted entry after the fact
@@ -199,8 +213,10 @@ def test_legal_hold_refuses_erasure_with_the_reason(compliance_officer, policy_t
     assert customer.erased_at is None and customer.first_name != "Erased"
 
 
-@pytest.mark.parametrize(("policy_trait", "claim_trait"),
-                         [("expired", None), ("cancelled", "paid"), ("expired", "denied"), ("expired", "closed")])
+@pytest.mark.parametrize(
+    ("policy_trait", "claim_trait"),
+    [("expired", None), ("cancelled", "paid"), ("expired", "denied"), ("expired", "closed")],
+)
 def test_no_hold_for_closed_business(compliance_officer, policy_trait, claim_trait):
     # given
     policy = factories.PolicyFactory(**{policy_trait: True})
@@ -253,8 +269,9 @@ def test_export_contains_everything(superuser, compliance_officer):
     factories.ClaimDocumentFactory(claim=customer.policies.get().claims.get(), filename="scan.png")
 
     # when
-    data = services.customer_export(actor=compliance_officer, customer_id=customer.pk, interface="api",
-                                    remote_addr="10.1.1.1")
+    data = services.customer_export(
+        actor=compliance_officer, customer_id=customer.pk, interface="api", remote_addr="10.1.1.1"
+    )
 
     # then: JSON-serialisable, with PII in clear
     json.dumps(data)
@@ -358,27 +375,44 @@ def _strings(value) -> list[str]:
         ("Noah", "Flood", "home", "flood"),  # a whole choice value
     ],
 )
-def test_erasure_scrubs_only_the_persons_whole_values(superuser, compliance_officer, first_name, last_name,
-                                                      policy_type, claim_type):
+def test_erasure_scrubs_only_the_persons_whole_values(
+    superuser, compliance_officer, first_name, last_name, policy_type, claim_type
+):
     # given: a customer whose names overlap choice values and ids of their own records
-    customer = factories.CustomerFactory(id=OVERLAPPING_ID, first_name=first_name, last_name=last_name,
-                                         email=f"{first_name}.{last_name}@example.test".lower())
+    customer = factories.CustomerFactory(
+        id=OVERLAPPING_ID,
+        first_name=first_name,
+        last_name=last_name,
+        email=f"{first_name}.{last_name}@example.test".lower(),
+    )
     now = timezone.now()
     with set_actor(superuser):
         pending = policy_services.policy_create(
-            actor=superuser, customer_id=customer.pk, policy_type=policy_type, premium_amount=Decimal("500.00"),
-            coverage_amount=Decimal("50000.00"), start_date=now + dt.timedelta(days=10),
+            actor=superuser,
+            customer_id=customer.pk,
+            policy_type=policy_type,
+            premium_amount=Decimal("500.00"),
+            coverage_amount=Decimal("50000.00"),
+            start_date=now + dt.timedelta(days=10),
             end_date=now + dt.timedelta(days=375),
         )
-        policy_services.policy_cancel(actor=superuser, policy_id=pending.pk,
-                                      reason=f"{first_name} {last_name} changed their mind")
+        policy_services.policy_cancel(
+            actor=superuser, policy_id=pending.pk, reason=f"{first_name} {last_name} changed their mind"
+        )
         active = policy_services.policy_create(
-            actor=superuser, customer_id=customer.pk, policy_type=policy_type, premium_amount=Decimal("500.00"),
-            coverage_amount=Decimal("50000.00"), start_date=now - dt.timedelta(days=60),
+            actor=superuser,
+            customer_id=customer.pk,
+            policy_type=policy_type,
+            premium_amount=Decimal("500.00"),
+            coverage_amount=Decimal("50000.00"),
+            start_date=now - dt.timedelta(days=60),
             end_date=now + dt.timedelta(days=300),
         )
         claim = claim_services.claim_create(
-            actor=superuser, policy_id=active.pk, claim_type=claim_type, claim_amount=Decimal("800.00"),
+            actor=superuser,
+            policy_id=active.pk,
+            claim_type=claim_type,
+            claim_amount=Decimal("800.00"),
             description=f"{first_name} {last_name} reported it, pending a business review ({first_name.lower()}).",
             incident_date=now - dt.timedelta(days=2),
         )
@@ -434,8 +468,18 @@ def test_erasure_scrubs_only_the_persons_whole_values(superuser, compliance_offi
 )
 def test_scrub_matches_whole_values_and_words_only(text, scrubbed):
     # given
-    needles = ["pen", "ness", "pen ness", "+447700900123", "987-65-4321", "17 wisteria crescent, little snoring",
-               "pen.ness@example.test", "ada", "bede", "flood"]
+    needles = [
+        "pen",
+        "ness",
+        "pen ness",
+        "+447700900123",
+        "987-65-4321",
+        "17 wisteria crescent, little snoring",
+        "pen.ness@example.test",
+        "ada",
+        "bede",
+        "flood",
+    ]
 
     # when / then
     assert chain.scrub(text, needles, keep=frozenset({"flood"})) == scrubbed
@@ -445,8 +489,9 @@ def test_export_names_who_viewed_the_persons_pii(compliance_officer, customer_se
     # given: two staff members saw the customer's PII, through different interfaces
     customer = factories.CustomerFactory()
     services.pii_access_record(actor=customer_service, customer_id=customer.pk, fields=["phone"], interface="api")
-    services.pii_access_record(actor=compliance_officer, customer_id=customer.pk, fields=["address", "ssn"],
-                               interface="admin")
+    services.pii_access_record(
+        actor=compliance_officer, customer_id=customer.pk, fields=["address", "ssn"], interface="admin"
+    )
 
     # when
     data = services.customer_export(actor=compliance_officer, customer_id=customer.pk, interface="api")

@@ -50,8 +50,7 @@ def test_a_policy_history_names_its_customer_and_shows_values_in_words(client, c
     assert ".None" not in html and ">Id<" not in html and "Created at" not in html
 
 
-def test_a_customer_history_hides_internals_and_keeps_personal_values_redacted(client, compliance_officer,
-                                                                               superuser):
+def test_a_customer_history_hides_internals_and_keeps_personal_values_redacted(client, compliance_officer, superuser):
     # given
     with set_actor(superuser):
         customer = factories.CustomerFactory(phone="+442071234567", ssn="123-45-6789")
@@ -103,8 +102,7 @@ def test_the_history_page_runs_a_constant_number_of_queries(client, manager, com
     url = history_url(claim)
     few = count_queries(client, url)
     for _ in range(10):
-        claim_services.claim_assign(actor=manager, claim_id=claim.pk,
-                                    assignee_id=factories.staff("Claims adjuster").pk)
+        claim_services.claim_assign(actor=manager, claim_id=claim.pk, assignee_id=factories.staff("Claims adjuster").pk)
     # when
     many = count_queries(client, url)
     # then
@@ -166,7 +164,13 @@ def test_the_history_title_names_the_record_as_staff_do(client, compliance_offic
 def test_additional_data_keys_read_as_words():
     from vanguard.history import readable_additional_data
 
-    pairs = dict(readable_additional_data({"gdpr_erasure": {"reason": "ticket", "login_attempts": 2},
-                                           "audit_redactions": {"7": {}, "12": {}}}))
-    assert pairs == {"GDPR erasure · reason": "ticket", "GDPR erasure · login attempts": "2",
-                     "Audit redactions": "2 earlier entries redacted (#7, #12)"}
+    pairs = dict(
+        readable_additional_data(
+            {"gdpr_erasure": {"reason": "ticket", "login_attempts": 2}, "audit_redactions": {"7": {}, "12": {}}}
+        )
+    )
+    assert pairs == {
+        "GDPR erasure · reason": "ticket",
+        "GDPR erasure · login attempts": "2",
+        "Audit redactions": "2 earlier entries redacted (#7, #12)",
+    }

@@ -41,12 +41,14 @@ def old_raw_key(settings):
 @pytest.fixture
 def switch_to_new_key(settings, monkeypatch):
     """What an operator does before running the command: configure the new key and key id."""
+
     def switch():
         new = keys.fernet_for(aes_key=keys.derive_aes_key(NEW_RAW_KEY), hmac_key=settings.SECRET_KEY)
         for field in _fields():
             monkeypatch.setattr(field, "_fernet", new)
         settings.ENCRYPTION_KEY_ID = "k2"
         return new
+
     return switch
 
 
@@ -136,8 +138,9 @@ def test_canary_fails_loudly_when_the_key_cannot_read_existing_data(switch_to_ne
     assert customer.phone not in message
 
 
-def test_erasure_during_an_interrupted_rotation_does_not_block_its_resumption(old_raw_key, switch_to_new_key,
-                                                                            compliance_officer, capsys):
+def test_erasure_during_an_interrupted_rotation_does_not_block_its_resumption(
+    old_raw_key, switch_to_new_key, compliance_officer, capsys
+):
     # given: a rotation interrupted after one batch, with customers whose phone and address are empty (their
     # empty values are still ciphertexts under the old key)
     customers = [factories.CustomerFactory.build(encryption_key_id="k1", phone="", address="") for _ in range(6)]

@@ -19,8 +19,10 @@ pytestmark = pytest.mark.django_db
 def _membership_entries(user: User) -> list[AuditEntry]:
     chain.seal_pending()  # as after the commit: the order is the chain's
     return [
-        entry for entry in AuditEntry.objects.filter(
-            content_type=ContentType.objects.get_for_model(User), object_pk=str(user.pk),
+        entry
+        for entry in AuditEntry.objects.filter(
+            content_type=ContentType.objects.get_for_model(User),
+            object_pk=str(user.pk),
         ).order_by("seq")
         if any(isinstance(change, dict) and change.get("type") == "m2m" for change in entry.changes.values())
     ]
@@ -63,8 +65,9 @@ def test_direct_permission_grants_are_audited(superuser):
 
     # then
     entries = _membership_entries(user)
-    assert [(e.changes["user_permissions"]["operation"], e.changes["user_permissions"]["objects"])
-            for e in entries] == [("add", [str(permission)]), ("delete", [str(permission)])]
+    assert [
+        (e.changes["user_permissions"]["operation"], e.changes["user_permissions"]["objects"]) for e in entries
+    ] == [("add", [str(permission)]), ("delete", [str(permission)])]
     assert {entry.actor for entry in entries} == {superuser}
     assert chain.verify_chain().ok
 

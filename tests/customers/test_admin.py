@@ -36,23 +36,34 @@ def search(client, term: str, **filters):
 @pytest.fixture
 def customer():
     return factories.CustomerFactory(
-        first_name="Ada", last_name="Lovelace", email="ada@example.test", phone="+442071234567",
-        address="12 Analytical Row, London", ssn=SSN, ssn_hash=pii.ssn_hash(SSN),
+        first_name="Ada",
+        last_name="Lovelace",
+        email="ada@example.test",
+        phone="+442071234567",
+        address="12 Analytical Row, London",
+        ssn=SSN,
+        ssn_hash=pii.ssn_hash(SSN),
     )
 
 
 def form_data(customer: Customer, **overrides) -> dict:
     data = {
-        "first_name": customer.first_name, "last_name": customer.last_name, "email": customer.email,
-        "phone": customer.phone, "date_of_birth": customer.date_of_birth.isoformat(), "address": customer.address,
+        "first_name": customer.first_name,
+        "last_name": customer.last_name,
+        "email": customer.email,
+        "phone": customer.phone,
+        "date_of_birth": customer.date_of_birth.isoformat(),
+        "address": customer.address,
         "gdpr_consent": "on",
-        "policies-TOTAL_FORMS": "0", "policies-INITIAL_FORMS": "0",
+        "policies-TOTAL_FORMS": "0",
+        "policies-INITIAL_FORMS": "0",
     }
     data.update(overrides)
     return {key: value for key, value in data.items() if value is not None}
 
 
 # --- masking ---------------------------------------------------------------------------------------------
+
 
 def test_customer_service_sees_the_ssn_masked_and_never_in_clear(client, customer_service, customer):
     # given
@@ -128,6 +139,7 @@ def test_the_list_shows_only_masked_phones(client, compliance_officer, customer)
 
 # --- search ----------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("term", [SSN, "123 45 6789", "123456789"])
 def test_exact_ssn_search_finds_the_customer_through_the_blind_index(client, customer_service, customer, term):
     # given
@@ -156,12 +168,19 @@ def test_search_by_policy_number_and_by_name(client, customer_service, customer)
 
 # --- add and change through the services ------------------------------------------------------------------
 
+
 def test_adding_a_customer_goes_through_the_service(client, customer_service):
     # given
     client.force_login(customer_service)
     data = {
-        "first_name": "Grace", "last_name": "Hopper", "email": "Grace@Example.TEST", "phone": "+12025550123",
-        "date_of_birth": "1906-12-09", "address": "Arlington", "ssn": "111-22-3333", "gdpr_consent": "on",
+        "first_name": "Grace",
+        "last_name": "Hopper",
+        "email": "Grace@Example.TEST",
+        "phone": "+12025550123",
+        "date_of_birth": "1906-12-09",
+        "address": "Arlington",
+        "ssn": "111-22-3333",
+        "gdpr_consent": "on",
     }
     # when
     response = client.post(ADD, data)
@@ -233,6 +252,7 @@ def test_nobody_can_delete_a_customer(client, superuser, customer):
 
 # --- GDPR actions ----------------------------------------------------------------------------------------
 
+
 def test_export_action_downloads_the_personal_data_as_json(client, compliance_officer, customer):
     # given
     client.force_login(compliance_officer)
@@ -275,8 +295,9 @@ def test_erase_asks_for_confirmation_then_erases_the_valid_ones_and_reports_each
     customer.refresh_from_db()
     assert not customer.is_erased
     # when: confirmed with a reason
-    response = post_action(client, CHANGELIST, "erase_personal_data", [customer, held], apply="yes",
-                           reason="Subject request SR-1")
+    response = post_action(
+        client, CHANGELIST, "erase_personal_data", [customer, held], apply="yes", reason="Subject request SR-1"
+    )
     # then
     assert response.status_code == 302
     customer.refresh_from_db()
@@ -336,6 +357,7 @@ def test_an_erased_customer_is_read_only(client, superuser, customer):
 
 # --- query counts ----------------------------------------------------------------------------------------
 
+
 def test_changelist_runs_the_same_number_of_queries_for_2_and_22_customers(client, customer_service):
     # given
     factories.CustomerFactory.create_batch(2)
@@ -363,8 +385,9 @@ def test_change_view_query_count_does_not_grow_with_policies_and_claims(client, 
     assert few == many
 
 
-def test_history_is_the_audit_trail_with_personal_values_redacted(client, customer_service, compliance_officer,
-                                                                   customer):
+def test_history_is_the_audit_trail_with_personal_values_redacted(
+    client, customer_service, compliance_officer, customer
+):
     # given: a change made through the admin
     client.force_login(customer_service)
     client.post(change_url(customer), form_data(customer, phone="+442079999999", last_name="Byron"))
@@ -378,8 +401,7 @@ def test_history_is_the_audit_trail_with_personal_values_redacted(client, custom
     assert "+442079999999" not in html and "+442071234567" not in html and SSN not in html
 
 
-def test_an_unfiltered_big_list_uses_the_planner_estimate_instead_of_counting(client, customer_service,
-                                                                              monkeypatch):
+def test_an_unfiltered_big_list_uses_the_planner_estimate_instead_of_counting(client, customer_service, monkeypatch):
     # given: the table has statistics, and "big" starts at one row for this test
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -396,6 +418,7 @@ def test_an_unfiltered_big_list_uses_the_planner_estimate_instead_of_counting(cl
         listing = client.get(CHANGELIST)
     with CaptureQueriesContext(connection) as filtered:
         client.get(CHANGELIST, {"gdpr_consent__exact": "1"})
+
     # then
     def counts(captured):
         return [q["sql"] for q in captured if "COUNT(" in q["sql"].upper() and "customers_customer" in q["sql"]]
@@ -419,6 +442,7 @@ def test_an_alphanumeric_national_id_and_an_email_with_digits_are_both_searchabl
 
 
 # --- searches that keep national ids and emails out of URLs (issue 12, item 3) ---------------------------
+
 
 def _no_pii(text: str, *values: str) -> None:
     from urllib.parse import unquote_plus
@@ -545,9 +569,10 @@ def test_an_action_on_an_expired_search_does_nothing(client, compliance_officer,
     factories.CustomerFactory()
     client.force_login(compliance_officer)
     # when
-    response = client.post(f"{CHANGELIST}?search={'A' * 32}",
-                           {"action": "export_personal_data", "select_across": "1", "index": "0",
-                            "_selected_action": [str(customer.pk)]})
+    response = client.post(
+        f"{CHANGELIST}?search={'A' * 32}",
+        {"action": "export_personal_data", "select_across": "1", "index": "0", "_selected_action": [str(customer.pk)]},
+    )
     # then: a redirect, not a download of every customer
     assert response.status_code == 302
     assert "attachment" not in response.get("Content-Disposition", "")
@@ -589,8 +614,11 @@ def test_the_stored_term_is_encrypted_in_the_cache(client, customer_service, cus
 
 # --- look-alike e-mails (issue 12, item 4) ---------------------------------------------------------------
 
-@pytest.mark.parametrize("email", ["ada@example.test\u200b", "\ufeffADA@example.test",
-                                   "\uff41\uff44\uff41@example.test", "ada@exam\u00adple.test"])
+
+@pytest.mark.parametrize(
+    "email",
+    ["ada@example.test\u200b", "\ufeffADA@example.test", "\uff41\uff44\uff41@example.test", "ada@exam\u00adple.test"],
+)
 def test_a_look_alike_of_an_existing_email_is_refused_on_the_form(client, customer_service, customer, email):
     # given
     client.force_login(customer_service)
@@ -606,8 +634,12 @@ def test_a_look_alike_of_an_existing_email_is_refused_on_the_form(client, custom
 def test_an_email_typed_with_invisible_characters_is_stored_plain(client, customer_service):
     # given
     client.force_login(customer_service)
-    data = {"first_name": "Grace", "last_name": "Hopper", "email": "\u200bGrace@Example.test\u200b",
-            "gdpr_consent": "on"}
+    data = {
+        "first_name": "Grace",
+        "last_name": "Hopper",
+        "email": "\u200bGrace@Example.test\u200b",
+        "gdpr_consent": "on",
+    }
     # when
     response = client.post(ADD, data)
     # then
@@ -620,8 +652,11 @@ def test_the_customer_autocomplete_never_matches_a_national_id_or_an_email(clien
     # The autocomplete widget sends its term in a GET URL: a national id or an e-mail typed there finds nothing,
     # so the posting search box is the only way to look one up.
     client.force_login(underwriter)
-    url = reverse("admin:autocomplete") + "?" + urlencode(
-        {"app_label": "policies", "model_name": "policy", "field_name": "customer", "term": term})
+    url = (
+        reverse("admin:autocomplete")
+        + "?"
+        + urlencode({"app_label": "policies", "model_name": "policy", "field_name": "customer", "term": term})
+    )
     response = client.get(url)
     assert response.status_code == 200
     assert response.json()["results"] == []

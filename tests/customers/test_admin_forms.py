@@ -23,9 +23,16 @@ def change_url(customer: Customer) -> str:
 
 def add_data(**overrides) -> dict:
     data = {
-        "first_name": "Grace", "last_name": "Hopper", "email": "grace@example.test", "phone": "+12025550143",
-        "date_of_birth": "1906-12-09", "address": "Arlington", "ssn": "111-22-3333", "gdpr_consent": "on",
-        "policies-TOTAL_FORMS": "0", "policies-INITIAL_FORMS": "0",
+        "first_name": "Grace",
+        "last_name": "Hopper",
+        "email": "grace@example.test",
+        "phone": "+12025550143",
+        "date_of_birth": "1906-12-09",
+        "address": "Arlington",
+        "ssn": "111-22-3333",
+        "gdpr_consent": "on",
+        "policies-TOTAL_FORMS": "0",
+        "policies-INITIAL_FORMS": "0",
     }
     data.update(overrides)
     return {key: value for key, value in data.items() if value is not None}
@@ -74,27 +81,43 @@ def test_labels_are_written_for_people(client, compliance_officer):
     assert "GDPR consent" in html and "Gdpr" not in html and "Consent given at" in html
 
 
-@pytest.mark.parametrize("value", ["123-45-6789", "123 45 6789", "123456789", "AB 12 34 56 C", "ab123456c",
-                                   "QQ123456D"])
+@pytest.mark.parametrize(
+    "value", ["123-45-6789", "123 45 6789", "123456789", "AB 12 34 56 C", "ab123456c", "QQ123456D"]
+)
 def test_accepted_national_ids(value):
     pii.validate_national_id(value)  # no error
 
 
-@pytest.mark.parametrize("value", ["12", "123-456-789", "12345678", "1234567890", "123-45 6789", "AB123456E",
-                                   "A1234567C", "Ada Lovelace", "+442071234567"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "12",
+        "123-456-789",
+        "12345678",
+        "1234567890",
+        "123-45 6789",
+        "AB123456E",
+        "A1234567C",
+        "Ada Lovelace",
+        "+442071234567",
+    ],
+)
 def test_refused_national_ids_without_repeating_the_value(value):
     with pytest.raises(ValidationError) as refused:
         pii.validate_national_id(value)
     # one fixed message, whatever was typed: it cannot carry the value
-    assert refused.value.messages == ["Enter a valid national id: a US social security number (123-45-6789) or a "
-                                      "UK National Insurance number (AB 12 34 56 C)."]
+    assert refused.value.messages == [
+        "Enter a valid national id: a US social security number (123-45-6789) or a "
+        "UK National Insurance number (AB 12 34 56 C)."
+    ]
 
 
 def test_the_service_refuses_a_malformed_national_id(customer_service):
     # when / then
     with pytest.raises(ValidationError) as refused:
-        services.customer_create(actor=customer_service, email="x@example.test", first_name="X", last_name="Y",
-                                 gdpr_consent=True, ssn="12")
+        services.customer_create(
+            actor=customer_service, email="x@example.test", first_name="X", last_name="Y", gdpr_consent=True, ssn="12"
+        )
     assert "ssn" in refused.value.message_dict
     assert not Customer.objects.exists()
 
@@ -110,8 +133,9 @@ def test_an_old_malformed_national_id_does_not_block_an_unrelated_change(custome
 
 def test_a_duplicate_national_id_is_saved_with_a_warning_naming_the_other_customer(client, customer_service):
     # given
-    other = factories.CustomerFactory(first_name="Ada", last_name="Lovelace", ssn="111-22-3333",
-                                      ssn_hash=pii.ssn_hash("111-22-3333"))
+    other = factories.CustomerFactory(
+        first_name="Ada", last_name="Lovelace", ssn="111-22-3333", ssn_hash=pii.ssn_hash("111-22-3333")
+    )
     client.force_login(customer_service)
     # when: the same id, typed differently
     response = client.post(ADD, add_data(ssn="111 22 3333"), follow=True)

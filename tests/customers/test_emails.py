@@ -43,6 +43,8 @@ def test_none_and_blank_are_empty():
 def test_the_form_field_validates_the_normalised_value():
     field = NormalisedEmailField()
     # the full-width form fails Django's validator as typed; normalised first, it is the plain address
-    assert field.clean("\uff41\uff44\uff41\uff20\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\uff0e\uff43\uff4f\uff4d") \
+    assert (
+        field.clean("\uff41\uff44\uff41\uff20\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\uff0e\uff43\uff4f\uff4d")
         == "ada@example.com"
+    )
     assert field.clean("Ada@Example.com\u200b") == "ada@example.com"

@@ -45,15 +45,17 @@ def test_no_ssn_has_no_hash(value):
     assert pii.ssn_hash(value) == ""
 
 
-@pytest.mark.parametrize("value,masked", [("123-45-6789", "***-**-6789"), ("123 45 6789", "***-**-6789"),
-                                          ("", ""), (None, "")])
+@pytest.mark.parametrize(
+    "value,masked", [("123-45-6789", "***-**-6789"), ("123 45 6789", "***-**-6789"), ("", ""), (None, "")]
+)
 def test_mask_ssn(value, masked):
     # when / then
     assert pii.mask_ssn(value) == masked
 
 
-@pytest.mark.parametrize("value,masked", [("+442071234789", "+44 ****** 789"), ("442071234789", "44 ****** 789"),
-                                          ("", ""), (None, "")])
+@pytest.mark.parametrize(
+    "value,masked", [("+442071234789", "+44 ****** 789"), ("442071234789", "44 ****** 789"), ("", ""), (None, "")]
+)
 def test_mask_phone(value, masked):
     # when / then
     assert pii.mask_phone(value) == masked

@@ -45,18 +45,26 @@ def many_customers():
     select = ", ".join(generated.get(column, f'c."{column}"') for column in columns)
     with connection.cursor() as cursor:
         cursor.execute(
-            f'INSERT INTO customers_customer ({", ".join(columns)}) '  # noqa: S608 - column names from the model
+            f"INSERT INTO customers_customer ({', '.join(columns)}) "  # noqa: S608 - column names from the model
             f"SELECT {select} FROM customers_customer c, generate_series(1, %s) i WHERE c.id = %s",
             [BULK, ada.pk],
         )
         # One policy and one claim per bulk customer, so the planner must not start from a tiny policies table.
         hex8 = "upper(lpad(to_hex(i), 8, '0'))"
-        _copy_rows(cursor, Policy, {"id": "gen_random_uuid()", "policy_number": f"'POL-' || {hex8}",
-                                    "customer_id": "cu.id"},
-                   "JOIN customers_customer cu ON cu.email = 'bulk' || i || '@bulk.example'", ada_policy.pk)
-        _copy_rows(cursor, Claim, {"id": "gen_random_uuid()", "claim_number": f"'CLM-' || {hex8}",
-                                   "policy_id": "po.id"},
-                   f"JOIN policies_policy po ON po.policy_number = 'POL-' || {hex8}", ada_claim.pk)
+        _copy_rows(
+            cursor,
+            Policy,
+            {"id": "gen_random_uuid()", "policy_number": f"'POL-' || {hex8}", "customer_id": "cu.id"},
+            "JOIN customers_customer cu ON cu.email = 'bulk' || i || '@bulk.example'",
+            ada_policy.pk,
+        )
+        _copy_rows(
+            cursor,
+            Claim,
+            {"id": "gen_random_uuid()", "claim_number": f"'CLM-' || {hex8}", "policy_id": "po.id"},
+            f"JOIN policies_policy po ON po.policy_number = 'POL-' || {hex8}",
+            ada_claim.pk,
+        )
         cursor.execute("ANALYZE customers_customer")
         cursor.execute("ANALYZE policies_policy")
         cursor.execute("ANALYZE claims_claim")
@@ -69,7 +77,7 @@ def _copy_rows(cursor, model, generated: dict[str, str], join: str, template_pk)
     columns = [f.column for f in model._meta.concrete_fields]
     select = ", ".join(generated.get(column, f't."{column}"') for column in columns)
     cursor.execute(
-        f'INSERT INTO {table} ({", ".join(columns)}) SELECT {select} '  # noqa: S608 - names from the model
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select} "  # noqa: S608 - names from the model
         f"FROM {table} t CROSS JOIN generate_series(1, %s) i {join} WHERE t.id = %s",
         [BULK, template_pk],
     )
@@ -96,11 +104,14 @@ def test_the_trigram_indexes_are_on_the_expression_icontains_compiles_to():
         assert f"upper(({column})::text) gin_trgm_ops" in definition
 
 
-@pytest.mark.parametrize(("lookup", "term", "index"), [
-    ("last_name__icontains", "ovelac", "customers_last_name_trgm_idx"),
-    ("first_name__icontains", "Ada", "customers_first_name_trgm_idx"),
-    ("email__icontains", "lovelace@exam", "customers_email_trgm_idx"),
-])
+@pytest.mark.parametrize(
+    ("lookup", "term", "index"),
+    [
+        ("last_name__icontains", "ovelac", "customers_last_name_trgm_idx"),
+        ("first_name__icontains", "Ada", "customers_first_name_trgm_idx"),
+        ("email__icontains", "lovelace@exam", "customers_email_trgm_idx"),
+    ],
+)
 def test_a_partial_name_or_email_search_uses_its_trigram_index(many_customers, lookup, term, index):
     assert index in plan_of(Customer.objects.filter(**{lookup: term}))
 
@@ -115,10 +126,15 @@ def test_the_name_or_email_search_of_the_api_uses_the_three_indexes(many_custome
         assert f"customers_{column}_trgm_idx" in explained
 
 
-@pytest.mark.parametrize("changelist", ["admin:customers_customer_changelist", "admin:policies_policy_changelist",
-                                        "admin:claims_claim_changelist"])
+@pytest.mark.parametrize(
+    "changelist",
+    ["admin:customers_customer_changelist", "admin:policies_policy_changelist", "admin:claims_claim_changelist"],
+)
 def test_each_admin_search_by_customer_name_reads_the_customers_through_the_trigram_index(
-    client, superuser, many_customers, changelist,
+    client,
+    superuser,
+    many_customers,
+    changelist,
 ):
     # given
     client.force_login(superuser)
@@ -145,10 +161,12 @@ def test_the_policy_and_claim_searches_still_find_the_customer_by_several_words(
     client.force_login(superuser)
     # when / then: every word must match some field (the admin's semantics), quoted phrases kept together
     for term in ("ada lovelace", "LOVELACE countess", '"Ada"  lovel'):
-        assert list(client.get(reverse("admin:policies_policy_changelist"), {"q": term})
-                    .context["cl"].result_list) == [policy], term
-        assert list(client.get(reverse("admin:claims_claim_changelist"), {"q": term})
-                    .context["cl"].result_list) == [claim], term
+        assert list(client.get(reverse("admin:policies_policy_changelist"), {"q": term}).context["cl"].result_list) == [
+            policy
+        ], term
+        assert list(client.get(reverse("admin:claims_claim_changelist"), {"q": term}).context["cl"].result_list) == [
+            claim
+        ], term
     assert not client.get(reverse("admin:policies_policy_changelist"), {"q": "ada hopper"}).context["cl"].result_list
 
 

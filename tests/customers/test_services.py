@@ -59,10 +59,17 @@ def test_consent_is_required(customer_service):
 
 
 @pytest.mark.parametrize(
-    "email", ["ada.lovelace@example.test", "ADA.LOVELACE@EXAMPLE.TEST", " Ada.Lovelace@example.TEST ",
-              # look-alikes (issue 12): zero-width and format characters, full-width letters
-              "ada.lovelace@example.test\u200b", "\ufeffada.lovelace@example.test", "ada.love\u00adlace@example.test",
-              "\uff41da.lovelace@example.test"]
+    "email",
+    [
+        "ada.lovelace@example.test",
+        "ADA.LOVELACE@EXAMPLE.TEST",
+        " Ada.Lovelace@example.TEST ",
+        # look-alikes (issue 12): zero-width and format characters, full-width letters
+        "ada.lovelace@example.test\u200b",
+        "\ufeffada.lovelace@example.test",
+        "ada.love\u00adlace@example.test",
+        "\uff41da.lovelace@example.test",
+    ],
 )
 def test_duplicate_email_in_any_case_is_a_conflict(customer_service, email):
     # given
@@ -133,8 +140,9 @@ def test_update_changes_fields_rehashes_ssn_and_is_audited(customer_service):
     customer = factories.CustomerFactory(ssn="111-11-1111")
     # when
     with set_actor(customer_service):
-        services.customer_update(actor=customer_service, customer_id=customer.pk, last_name="Byron",
-                                 ssn="222 22 2222", phone="+33612345678")
+        services.customer_update(
+            actor=customer_service, customer_id=customer.pk, last_name="Byron", ssn="222 22 2222", phone="+33612345678"
+        )
     # then
     customer.refresh_from_db()
     assert (customer.last_name, customer.ssn, customer.phone) == ("Byron", "222 22 2222", "+33612345678")
@@ -160,15 +168,19 @@ def test_update_validates_like_create(customer_service):
         services.customer_update(actor=customer_service, customer_id=customer.pk, phone="0207 123")
     assert "phone" in exc.value.message_dict
     with pytest.raises(ValidationError) as exc:
-        services.customer_update(actor=customer_service, customer_id=customer.pk,
-                                 date_of_birth=timezone.localdate() + dt.timedelta(days=3))
+        services.customer_update(
+            actor=customer_service, customer_id=customer.pk, date_of_birth=timezone.localdate() + dt.timedelta(days=3)
+        )
     assert "date_of_birth" in exc.value.message_dict
     with pytest.raises(ValidationError) as exc:
         services.customer_update(actor=customer_service, customer_id=customer.pk, first_name=" ")
     assert "first_name" in exc.value.message_dict
     fresh = Customer.objects.get(pk=customer.pk)
-    assert (fresh.phone, fresh.date_of_birth, fresh.first_name) == (customer.phone, customer.date_of_birth,
-                                                                    customer.first_name)
+    assert (fresh.phone, fresh.date_of_birth, fresh.first_name) == (
+        customer.phone,
+        customer.date_of_birth,
+        customer.first_name,
+    )
 
 
 def test_email_cannot_be_changed_through_update(customer_service):

@@ -23,8 +23,10 @@ from vanguard.api_support import openapi
 from vanguard.core.pagination import MAX_PAGE_DEPTH
 
 SEEDED: dict[str, list[Any]] = json.loads(os.environ.get("FUZZ_IDS", "{}"))
-UPLOAD_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
-              b"trailer<</Root 1 0 R>>\n%%EOF\n")
+UPLOAD_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
 DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 
 
@@ -41,8 +43,11 @@ def _is_uuid(value: Any) -> bool:
 # The ids of the document's examples (vanguard/api_support/openapi.py) stand for "a record you have": a
 # client copying an example would use one of its own. The examples and coverage phases send them as they are.
 _EXAMPLE_IDS = {
-    "customer_id": openapi._CUSTOMER_ID, "policy_id": openapi._POLICY_ID, "claim_id": openapi._CLAIM_ID,
-    "document_id": openapi._DOCUMENT_ID, "payment_id": openapi._PAYMENT_ID,
+    "customer_id": openapi._CUSTOMER_ID,
+    "policy_id": openapi._POLICY_ID,
+    "claim_id": openapi._CLAIM_ID,
+    "document_id": openapi._DOCUMENT_ID,
+    "payment_id": openapi._PAYMENT_ID,
 }
 _EXAMPLE_ETAG = openapi.PARAMETERS["If-Match"]["example"]
 
@@ -57,8 +62,11 @@ def before_call(context, case, **kwargs):
     a new Idempotency-Key for each request, the ETag it read in If-Match, and its own records' ids.
     Only valid values are replaced, by valid values (Schemathesis revalidates the case after this hook)."""
     meta = case.meta
-    if meta is not None and meta.generation.mode.is_negative and getattr(
-            meta.phase.data, "parameter_location", None) == "header":
+    if (
+        meta is not None
+        and meta.generation.mode.is_negative
+        and getattr(meta.phase.data, "parameter_location", None) == "header"
+    ):
         # A probe of a header (a missing Authorization, a bad If-Match) is left exactly as generated: an edit here
         # makes Schemathesis revalidate the case as positive and send the header it meant to leave out.
         return
@@ -72,11 +80,17 @@ def before_call(context, case, **kwargs):
         headers["If-Match"] = "*"
     for name, value in (case.path_parameters or {}).items():
         if value == _EXAMPLE_IDS.get(name):
-            if name in ("claim_id", "document_id") and SEEDED.get("documents") and "document_id" in (
-                    case.path_parameters or {}):
+            if (
+                name in ("claim_id", "document_id")
+                and SEEDED.get("documents")
+                and "document_id" in (case.path_parameters or {})
+            ):
                 case.path_parameters["claim_id"], case.path_parameters["document_id"] = SEEDED["documents"][0]
-            elif name in ("claim_id", "payment_id") and SEEDED.get("claim_payments") and {
-                    "claim_id", "payment_id"} <= set(case.path_parameters or {}):
+            elif (
+                name in ("claim_id", "payment_id")
+                and SEEDED.get("claim_payments")
+                and {"claim_id", "payment_id"} <= set(case.path_parameters or {})
+            ):
                 case.path_parameters["claim_id"], case.path_parameters["payment_id"] = SEEDED["claim_payments"][0]
             elif name == "claim_id" and case.operation.path.endswith("/payments") and SEEDED.get("payable_claim"):
                 case.path_parameters[name] = SEEDED["payable_claim"][0]  # a claim with room for any payment
@@ -89,7 +103,9 @@ def before_call(context, case, **kwargs):
         if body.get("customer_id") == openapi._CUSTOMER_ID and SEEDED.get("customer_id"):
             body["customer_id"] = SEEDED["customer_id"][0]
         if case.method.upper() == "POST" and case.operation.path in (
-                "/api/policies", "/api/policies/{policy_id}/renew"):
+            "/api/policies",
+            "/api/policies/{policy_id}/renew",
+        ):
             body.update(_term_in_order(body))
     query = case.query if isinstance(case.query, dict) else None
     if query is not None and not (meta is not None and meta.generation.mode.is_negative):
@@ -197,11 +213,17 @@ def flatmap_body(context, body):
     if not isinstance(body, dict) or context.operation is None:
         return st.just(body)
     route = (context.operation.method.upper(), context.operation.path)
-    if route == ("POST", "/api/auth/login") and set(body) == {"email", "password"} and all(
-            _valid_string(v) for v in body.values()):
+    if (
+        route == ("POST", "/api/auth/login")
+        and set(body) == {"email", "password"}
+        and all(_valid_string(v) for v in body.values())
+    ):
         return st.sampled_from([body, *SEEDED.get("logins", [])])
-    if route in (("POST", "/api/auth/refresh"), ("POST", "/api/auth/logout")) and _valid_string(
-            body.get("refresh_token")) and set(body) == {"refresh_token"}:
+    if (
+        route in (("POST", "/api/auth/refresh"), ("POST", "/api/auth/logout"))
+        and _valid_string(body.get("refresh_token"))
+        and set(body) == {"refresh_token"}
+    ):
         return st.sampled_from([body, *({"refresh_token": t} for t in SEEDED.get("refresh_tokens", []))])
     if route == ("POST", "/api/claims"):
         if "incident_date" in body:

@@ -43,8 +43,10 @@ from vanguard.accounts.auth import tokens_issue
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
-PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
-       b"trailer<</Root 1 0 R>>\n%%EOF\n")
+PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.fuzz]
 
@@ -73,15 +75,25 @@ def _seed(user) -> dict[str, list]:
     # A claim target for any schema-valid incident date in the past and any amount: its term spans the
     # documented years and its coverage is the largest amount.
     claimable = factories.PolicyFactory(
-        customer=customers[1], start_date=dt.datetime(1900, 1, 1, tzinfo=dt.UTC),
-        end_date=dt.datetime(2999, 12, 31, tzinfo=dt.UTC), coverage_amount=Decimal("9999999999999.99"),
+        customer=customers[1],
+        start_date=dt.datetime(1900, 1, 1, tzinfo=dt.UTC),
+        end_date=dt.datetime(2999, 12, 31, tzinfo=dt.UTC),
+        coverage_amount=Decimal("9999999999999.99"),
     )
     pending = factories.PolicyFactory(customer=customers[2], pending=True)
-    claims = [factories.ClaimFactory(policy=active), factories.ClaimFactory(policy=claimable, approved=True),
-              factories.ClaimFactory(policy=active, denied=True)]
+    claims = [
+        factories.ClaimFactory(policy=active),
+        factories.ClaimFactory(policy=claimable, approved=True),
+        factories.ClaimFactory(policy=active, denied=True),
+    ]
     documents = [
-        claim_services.claim_document_add(actor=actor, claim_id=claims[0].pk, fileobj=ContentFile(PDF, "r.pdf"),
-                                          filename="report.pdf", document_type=ClaimDocument.DocumentType.OTHER),
+        claim_services.claim_document_add(
+            actor=actor,
+            claim_id=claims[0].pk,
+            fileobj=ContentFile(PDF, "r.pdf"),
+            filename="report.pdf",
+            document_type=ClaimDocument.DocumentType.OTHER,
+        ),
     ]
     payable, payments = _seed_money(actor, claimable)
     return {
@@ -107,19 +119,28 @@ def _seed_money(actor, policy: Policy) -> tuple[Claim, list]:
     half = Decimal("4999999999999.99")
     claim = factories.ClaimFactory(policy=policy, approved=True, claim_amount=half)
     for cost_type in ("indemnity", "expense"):
-        financial_services.claim_reserve_set(actor=actor, claim_id=claim.pk, cost_type=cost_type, amount=half,
-                                             reason="fuzz seed")
+        financial_services.claim_reserve_set(
+            actor=actor, claim_id=claim.pk, cost_type=cost_type, amount=half, reason="fuzz seed"
+        )
     low = factories.staff(roles.CLAIMS_MANAGER, authority_limit=Decimal("1.00"))  # its payments await approval
 
     def pay(requester, amount: str, cost_type: str = "expense"):
         return financial_services.payment_request(
-            actor=requester, claim_id=claim.pk, cost_type=cost_type, amount=Decimal(amount), payee_name="Seed payee",
-            payee_account="NL91ABNA0417164300", payee_is_policyholder=False, method="bank_transfer")
+            actor=requester,
+            claim_id=claim.pk,
+            cost_type=cost_type,
+            amount=Decimal(amount),
+            payee_name="Seed payee",
+            payee_account="NL91ABNA0417164300",
+            payee_is_policyholder=False,
+            method="bank_transfer",
+        )
 
     requested, approved, issued = pay(low, "10.00"), pay(actor, "20.00", "indemnity"), pay(actor, "30.00")
     financial_services.payment_issue(actor=actor, payment_id=issued.pk)
-    financial_services.recovery_record(actor=actor, claim_id=claim.pk, kind="salvage", amount=Decimal("5.00"),
-                                       source="Seed salvage")
+    financial_services.recovery_record(
+        actor=actor, claim_id=claim.pk, kind="salvage", amount=Decimal("5.00"), source="Seed salvage"
+    )
     return claim, [requested, approved, issued]
 
 
@@ -134,12 +155,20 @@ LIMITED_ROLE_WARNINGS = (
 def _schemathesis(base_url: str, token: str, ids: dict, workdir: Path, *, limited: bool) -> subprocess.CompletedProcess:
     seed = os.environ.get("FUZZ_SEED", "20240608")
     command = [
-        str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(HERE / "schemathesis.toml"),
-        "--no-color", "run", f"{base_url}/api/openapi.json",
-        "--checks", "all",
-        "--max-examples", os.environ.get("FUZZ_MAX_EXAMPLES", "40"),
-        "--workers", "2",
-        "-H", f"Authorization: Bearer {token}",
+        str(Path(sys.executable).with_name("schemathesis")),
+        "--config-file",
+        str(HERE / "schemathesis.toml"),
+        "--no-color",
+        "run",
+        f"{base_url}/api/openapi.json",
+        "--checks",
+        "all",
+        "--max-examples",
+        os.environ.get("FUZZ_MAX_EXAMPLES", "40"),
+        "--workers",
+        "2",
+        "-H",
+        f"Authorization: Bearer {token}",
     ]
     if seed != "random":
         command += ["--seed", seed]
@@ -147,8 +176,13 @@ def _schemathesis(base_url: str, token: str, ids: dict, workdir: Path, *, limite
         command += ["--warnings", LIMITED_ROLE_WARNINGS]
     env = {**os.environ, "FUZZ_IDS": json.dumps(ids), "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     return subprocess.run(  # noqa: S603 (our own venv's schemathesis, arguments built here)
-        command, cwd=workdir, env=env, capture_output=True, text=True,
-        timeout=int(os.environ.get("FUZZ_TIMEOUT", "240")), check=False,
+        command,
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=int(os.environ.get("FUZZ_TIMEOUT", "240")),
+        check=False,
     )
 
 

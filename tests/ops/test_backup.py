@@ -67,8 +67,9 @@ def _upload(content: bytes, filename: str):
     actor = factories.UserFactory(superuser=True)
     claim = factories.ClaimFactory()
     with set_actor(actor):
-        return claim_services.claim_document_add(actor=actor, claim_id=claim.pk, fileobj=io.BytesIO(content),
-                                                 filename=filename)
+        return claim_services.claim_document_add(
+            actor=actor, claim_id=claim.pk, fileobj=io.BytesIO(content), filename=filename
+        )
 
 
 def _table_count(url: str) -> int:
@@ -218,8 +219,11 @@ def test_restore_refuses_what_is_not_a_backup_archive(tmp_path, fresh_database, 
         archive.write_bytes(content)
     media = tmp_path / "media-target"
     # when
-    result = manage("restore", str(archive), env=base_env(DATABASE_URL=_server_url(fresh_database), DB_POOL="false",
-                                                          MEDIA_ROOT=str(media)))
+    result = manage(
+        "restore",
+        str(archive),
+        env=base_env(DATABASE_URL=_server_url(fresh_database), DB_POOL="false", MEDIA_ROOT=str(media)),
+    )
     # then
     assert result.returncode != 0 and message in result.stderr
     assert _table_count(_server_url(fresh_database)) == 0 and not media.exists()
@@ -233,8 +237,12 @@ def archive_and_target(tmp_path, fresh_database):
     call_command("backup", directory=str(tmp_path / "backups"), stdout=io.StringIO())
     (archive,) = backups_in(tmp_path / "backups")
     media = tmp_path / "restored-media"
-    return archive, document, media, base_env(DATABASE_URL=_server_url(fresh_database), DB_POOL="false",
-                                              MEDIA_ROOT=str(media))
+    return (
+        archive,
+        document,
+        media,
+        base_env(DATABASE_URL=_server_url(fresh_database), DB_POOL="false", MEDIA_ROOT=str(media)),
+    )
 
 
 def _damage_media(name: str, data: bytes) -> bytes:
@@ -248,8 +256,10 @@ def _damage_media(name: str, data: bytes) -> bytes:
         (_damage_media, "does not match its manifest's SHA-256"),
         (lambda name, data: None if name.startswith(f"{MEDIA}/") else data, "lacks media/"),
         (lambda name, data: None if name == MANIFEST else data, "no manifest.json"),
-        (lambda name, data: data.replace(b'"path": "claims/', b'"path": "../claims/') if name == MANIFEST else data,
-         "unsafe path"),
+        (
+            lambda name, data: data.replace(b'"path": "claims/', b'"path": "../claims/') if name == MANIFEST else data,
+            "unsafe path",
+        ),
     ],
     ids=["damaged-file", "missing-file", "no-manifest", "path-escape"],
 )
@@ -334,10 +344,10 @@ def test_a_database_only_archive_of_an_earlier_version_still_restores(tmp_path, 
     factories.ClaimFactory()
     source_url = _server_url(connection.settings_dict["NAME"])
     legacy = tmp_path / "vanguard-20260101T010000000000Z.dump"
-    run_pg_tool("pg_dump", ["--format=custom", "--no-owner", "--no-privileges", f"--file={legacy}"],
-                pg_environment())
-    target_env = base_env(DATABASE_URL=_server_url(fresh_database), DB_POOL="false",
-                          MEDIA_ROOT=str(tmp_path / "media-target"))
+    run_pg_tool("pg_dump", ["--format=custom", "--no-owner", "--no-privileges", f"--file={legacy}"], pg_environment())
+    target_env = base_env(
+        DATABASE_URL=_server_url(fresh_database), DB_POOL="false", MEDIA_ROOT=str(tmp_path / "media-target")
+    )
     # when
     result = manage("restore", str(legacy), env=target_env)
     # then

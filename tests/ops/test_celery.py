@@ -58,9 +58,25 @@ def test_task_runs_through_redis_and_a_worker_process_carrying_the_request_id(tm
     log_path = tmp_path / "worker.log"
     with open(log_path, "w") as log:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "vanguard", "worker", "--pool=solo", "--concurrency=1",
-             "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "vanguard",
+                "worker",
+                "--pool=solo",
+                "--concurrency=1",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--loglevel=INFO",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         # when: the tasks are published (not run eagerly) while a request id is current
@@ -71,6 +87,7 @@ def test_task_runs_through_redis_and_a_worker_process_carrying_the_request_id(tm
             producer.send_task("policies.tasks.expire_policies")
         finally:
             request_id_var.reset(token)
+
         # then: the worker sent the e-mail through Django's backend ...
         def claim_mail() -> str | None:
             for path in mail_dir.glob("*.log") if mail_dir.exists() else []:
@@ -83,7 +100,8 @@ def test_task_runs_through_redis_and_a_worker_process_carrying_the_request_id(tm
         # ... and expired the policy as the system actor, its audit rows carrying the publishing request's id
         wait_for(
             lambda: Policy.objects.filter(pk=due.pk, status=Policy.Status.EXPIRED).exists(),
-            timeout=60, what="the worker to expire the policy",
+            timeout=60,
+            what="the worker to expire the policy",
         )
         entries = AuditEntry.objects.filter(object_pk=str(due.pk), action=AuditEntry.Action.UPDATE)
         assert entries.exists()

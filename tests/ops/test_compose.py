@@ -98,9 +98,13 @@ def test_the_placeholder_keys_are_refused_and_real_keys_accepted_by_the_producti
 
 def _compose_command() -> list[str] | None:
     docker = shutil.which("docker")
-    if docker and subprocess.run(  # noqa: S603
-        [docker, "compose", "version"], capture_output=True, timeout=30, check=False
-    ).returncode == 0:
+    if (
+        docker
+        and subprocess.run(  # noqa: S603
+            [docker, "compose", "version"], capture_output=True, timeout=30, check=False
+        ).returncode
+        == 0
+    ):
         return [docker, "compose"]
     legacy = shutil.which("docker-compose")
     return [legacy] if legacy else None

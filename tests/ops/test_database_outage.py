@@ -44,7 +44,11 @@ def test_requests_fail_with_503_while_the_database_is_down_and_recover_after(thr
     with open(log_path, "w") as log:
         server = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "vanguard.asgi:application"],
-            cwd=REPO, env=server_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO,
+            env=server_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     session = {"Cookie": "sessionid=abcdefghijklmnopqrstuvwxyz012345"}  # the session lookup queries the database
     login = json.dumps({"email": "nobody@vanguard.test", "password": "Not-The-Password-1!"}).encode()
@@ -75,8 +79,11 @@ def test_requests_fail_with_503_while_the_database_is_down_and_recover_after(thr
 
         # then: the same server process serves database-backed requests again
         wait_for(lambda: _status(port, "/health/ready") == 200, timeout=60, what="readiness to recover")
-        wait_for(lambda: _request(port, "GET", "/admin/", headers=session)[0] == 302, timeout=30,
-                 what="the admin to work again")
+        wait_for(
+            lambda: _request(port, "GET", "/admin/", headers=session)[0] == 302,
+            timeout=30,
+            what="the admin to work again",
+        )
         assert _request(port, "POST", "/api/auth/login", body=login, headers=json_headers)[0] == 401
         assert server.poll() is None, "gunicorn must survive the outage"
     finally:

@@ -33,16 +33,34 @@ def test_liveness_touches_no_database(client, django_assert_num_queries):
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
-async def _asgi_get(path: str, method: str = "GET", *, host: str = "127.0.0.1", scheme: str = "http",
-                    request_id: str | None = None, client_addr: str = "127.0.0.1") -> tuple[int, dict, bytes]:
+async def _asgi_get(
+    path: str,
+    method: str = "GET",
+    *,
+    host: str = "127.0.0.1",
+    scheme: str = "http",
+    request_id: str | None = None,
+    client_addr: str = "127.0.0.1",
+) -> tuple[int, dict, bytes]:
     from vanguard.asgi import application
 
     headers = [(b"host", host.encode())]
     if request_id is not None:
         headers.append((b"x-request-id", request_id.encode()))
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": scheme,
-             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-             "headers": headers, "client": (client_addr, 5000), "server": ("127.0.0.1", 8000)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": scheme,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": (client_addr, 5000),
+        "server": ("127.0.0.1", 8000),
+    }
     sent: list[dict] = []
     messages = [{"type": "http.request", "body": b"", "more_body": False}]
 
@@ -161,8 +179,11 @@ def test_probes_answer_over_plain_http_in_production_on_an_allowed_host_or_loopb
     settings.ALLOWED_HOSTS = ["vanguard.example.com"]
     settings.SECURE_SSL_REDIRECT = True
     # when
-    answers = {(path, host): client.get(path, HTTP_HOST=host).status_code
-               for path in ("/health", "/health/ready") for host in ("vanguard.example.com", "127.0.0.1:8000")}
+    answers = {
+        (path, host): client.get(path, HTTP_HOST=host).status_code
+        for path in ("/health", "/health/ready")
+        for host in ("vanguard.example.com", "127.0.0.1:8000")
+    }
     other = client.get("/admin/login/", HTTP_HOST="vanguard.example.com")
     # then: probes are not redirected (a healthy instance must not look dead); the rest of the site is
     assert set(answers.values()) == {200}, answers
@@ -186,8 +207,15 @@ def test_probes_refuse_a_host_outside_allowed_hosts(client, settings):
 
 # --- the same headers as every other response ----------------------------------------------------------------------
 
-SECURITY_HEADERS = {"strict-transport-security", "x-content-type-options", "referrer-policy",
-                    "cross-origin-opener-policy", "x-frame-options", "content-security-policy", "permissions-policy"}
+SECURITY_HEADERS = {
+    "strict-transport-security",
+    "x-content-type-options",
+    "referrer-policy",
+    "cross-origin-opener-policy",
+    "x-frame-options",
+    "content-security-policy",
+    "permissions-policy",
+}
 
 
 def _security(headers) -> dict[str, str]:
@@ -217,14 +245,17 @@ def test_probes_carry_the_security_headers_of_an_ordinary_response(client, setti
 @pytest.mark.django_db
 def test_probes_echo_a_valid_request_id_and_mint_one_otherwise(client):
     # when
-    echoed = [client.get(path, HTTP_X_REQUEST_ID="probe-1").headers["X-Request-ID"]
-              for path in ("/health", "/health/ready")]
+    echoed = [
+        client.get(path, HTTP_X_REQUEST_ID="probe-1").headers["X-Request-ID"] for path in ("/health", "/health/ready")
+    ]
     echoed.append(async_to_sync(_asgi_get)("/health", request_id="probe-1")[1]["x-request-id"])
-    minted = [client.get("/health", HTTP_X_REQUEST_ID="<script>").headers["X-Request-ID"],
-              client.get("/health/ready").headers["X-Request-ID"],
-              async_to_sync(_asgi_get)("/health")[1]["x-request-id"],
-              async_to_sync(_asgi_get)("/health")[1]["x-request-id"],
-              async_to_sync(_asgi_get)("/health", request_id="bad id")[1]["x-request-id"]]
+    minted = [
+        client.get("/health", HTTP_X_REQUEST_ID="<script>").headers["X-Request-ID"],
+        client.get("/health/ready").headers["X-Request-ID"],
+        async_to_sync(_asgi_get)("/health")[1]["x-request-id"],
+        async_to_sync(_asgi_get)("/health")[1]["x-request-id"],
+        async_to_sync(_asgi_get)("/health", request_id="bad id")[1]["x-request-id"],
+    ]
     # then
     assert echoed == ["probe-1"] * 3
     assert all(re.fullmatch(r"[0-9a-f]{32}", value) for value in minted), minted

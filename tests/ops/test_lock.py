@@ -172,7 +172,12 @@ def test_pip_compile_reproduces_the_lock(tmp_path):
         # when
         done = subprocess.run(  # noqa: S603
             [str(pip_compile), "--quiet", *extra, "--output-file", str(output), "pyproject.toml"],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
         )
         assert done.returncode == 0, done.stderr[-3000:]
         results[lock_path.name] = output

@@ -58,8 +58,10 @@ def test_a_full_workflow_logs_the_request_id_and_no_personal_data(
     # given
     headers = {"HTTP_X_REQUEST_ID": "req-log-0001"}
     login = client.post(
-        "/api/auth/login", {"email": superuser.email, "password": factories.PASSWORD},
-        content_type="application/json", **headers,
+        "/api/auth/login",
+        {"email": superuser.email, "password": factories.PASSWORD},
+        content_type="application/json",
+        **headers,
     )
     assert login.status_code == 200, login.content
     tokens = login.json()
@@ -82,7 +84,10 @@ def test_a_full_workflow_logs_the_request_id_and_no_personal_data(
     try:
         with django_capture_on_commit_callbacks(execute=True):
             claim = claim_services.claim_create(
-                actor=superuser, policy_id=policy.pk, claim_type="theft", claim_amount=Decimal("250.00"),
+                actor=superuser,
+                policy_id=policy.pk,
+                claim_type="theft",
+                claim_amount=Decimal("250.00"),
                 incident_date=timezone.now(),
             )
             claim_services.claim_approve(actor=superuser, claim_id=claim.pk)
@@ -100,11 +105,25 @@ def test_a_full_workflow_logs_the_request_id_and_no_personal_data(
     assert any(line["request_id"] == "req-log-0002" and line["logger"] == "vanguard.tasks" for line in lines)
     # ... and nothing personal or secret anywhere
     text = json_log.getvalue()
-    for value in [PII["email"], PII["last_name"], PII["phone"], PII["date_of_birth"], PII["address"], PII["ssn"],
-                  "Larkspur", "4321"]:
+    for value in [
+        PII["email"],
+        PII["last_name"],
+        PII["phone"],
+        PII["date_of_birth"],
+        PII["address"],
+        PII["ssn"],
+        "Larkspur",
+        "4321",
+    ]:
         assert value not in text, value
-    for secret in [factories.PASSWORD, tokens["access_token"], tokens["refresh_token"], settings.SECRET_KEY,
-                   settings.JWT_SIGNING_KEY, settings.PII_HASH_KEY]:
+    for secret in [
+        factories.PASSWORD,
+        tokens["access_token"],
+        tokens["refresh_token"],
+        settings.SECRET_KEY,
+        settings.JWT_SIGNING_KEY,
+        settings.PII_HASH_KEY,
+    ]:
         assert secret not in text
 
 

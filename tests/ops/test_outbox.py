@@ -275,8 +275,12 @@ def test_a_change_committed_while_the_broker_is_down_is_notified_once_it_is_back
     # when: the transition runs there
     web = subprocess.run(  # noqa: S603
         [sys.executable, str(REPO / "manage.py"), "shell", "-c", script],
-        cwd=REPO, env=base_env(CELERY_BROKER_URL=dead_broker, **common),
-        capture_output=True, text=True, timeout=120, check=False,
+        cwd=REPO,
+        env=base_env(CELERY_BROKER_URL=dead_broker, **common),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     # then: it committed promptly, without touching the broker, and left its notification in the outbox
     assert web.returncode == 0, web.stderr[-2000:]
@@ -290,14 +294,32 @@ def test_a_change_committed_while_the_broker_is_down_is_notified_once_it_is_back
     log_path = tmp_path / "worker.log"
     with open(log_path, "w") as log:
         worker = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "celery", "-A", "vanguard", "worker", "-B", "--pool=solo", "--concurrency=1",
-             "--schedule", str(tmp_path / "beat-schedule"), "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "--loglevel=INFO"],
-            cwd=REPO, env=base_env(CELERY_BROKER_URL=OPS_REDIS_URL, OUTBOX_DRAIN_SECONDS="1", **common),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "vanguard",
+                "worker",
+                "-B",
+                "--pool=solo",
+                "--concurrency=1",
+                "--schedule",
+                str(tmp_path / "beat-schedule"),
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--loglevel=INFO",
+            ],
+            cwd=REPO,
+            env=base_env(CELERY_BROKER_URL=OPS_REDIS_URL, OUTBOX_DRAIN_SECONDS="1", **common),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     subject = f"Subject: Claim {claim.claim_number}: Processing"
     try:
+
         def sent() -> int:
             files = mail_dir.glob("*.log") if mail_dir.exists() else []
             return sum(path.read_text().count(subject) for path in files)

@@ -81,14 +81,16 @@ class Served:
 
         from vanguard.asgi import application
 
-        config = uvicorn.Config(app=application, forwarded_allow_ips=forwarded_allow_ips(**env), log_config=None,
-                                lifespan="off")
+        config = uvicorn.Config(
+            app=application, forwarded_allow_ips=forwarded_allow_ips(**env), log_config=None, lifespan="off"
+        )
         config.load()
         self.app = config.loaded_app
         self.cookies: dict[str, str] = {}
 
-    def request(self, method: str, path: str, *, headers: dict[str, str] | None = None, body: bytes = b"",
-                peer: str = PEER) -> tuple[int, dict[str, str], bytes]:
+    def request(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None, body: bytes = b"", peer: str = PEER
+    ) -> tuple[int, dict[str, str], bytes]:
         return async_to_sync(self._request)(method, path, headers or {}, body, peer)
 
     async def _request(self, method, path, headers, body, peer):
@@ -98,10 +100,20 @@ class Served:
         if body:
             all_headers["content-length"] = str(len(body))
         path, _, query = path.partition("?")
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-                 "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query.encode(),
-                 "root_path": "", "headers": [(k.encode(), v.encode()) for k, v in all_headers.items()],
-                 "client": (peer, 50123), "server": ("127.0.0.1", 8000)}
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": query.encode(),
+            "root_path": "",
+            "headers": [(k.encode(), v.encode()) for k, v in all_headers.items()],
+            "client": (peer, 50123),
+            "server": ("127.0.0.1", 8000),
+        }
         messages = [{"type": "http.request", "body": body, "more_body": False}]
         sent: list[dict] = []
 
@@ -121,20 +133,31 @@ class Served:
                 cookie = SimpleCookie(value.decode())
                 self.cookies.update({key: morsel.value for key, morsel in cookie.items()})
             response_headers[name.decode().lower()] = value.decode()
-        return start["status"], response_headers, b"".join(m.get("body", b"") for m in sent
-                                                           if m["type"] == "http.response.body")
+        return (
+            start["status"],
+            response_headers,
+            b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"),
+        )
 
     def api_login(self, email: str, *, forwarded_for: str) -> int:
         body = orjson.dumps({"email": email, "password": "Wrong-Password-1!"})
-        return self.request("POST", "/api/auth/login", body=body,
-                            headers={"content-type": "application/json", "x-forwarded-for": forwarded_for})[0]
+        return self.request(
+            "POST",
+            "/api/auth/login",
+            body=body,
+            headers={"content-type": "application/json", "x-forwarded-for": forwarded_for},
+        )[0]
 
     def admin_login(self, email: str, *, forwarded_for: str) -> bytes:
         _, _, page = self.request("GET", "/admin/login/", headers={"x-forwarded-for": forwarded_for})
         token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1).decode()
         form = f"csrfmiddlewaretoken={token}&username={email}&password=Wrong-Password-1%21".encode()
-        return self.request("POST", "/admin/login/", body=form, headers={
-            "content-type": "application/x-www-form-urlencoded", "x-forwarded-for": forwarded_for})[2]
+        return self.request(
+            "POST",
+            "/admin/login/",
+            body=form,
+            headers={"content-type": "application/x-www-form-urlencoded", "x-forwarded-for": forwarded_for},
+        )[2]
 
 
 # --- gunicorn.conf.py ---------------------------------------------------------------------------------------------
@@ -185,14 +208,25 @@ def test_a_spoofed_forwarded_for_does_not_escape_the_address_lockout_of_the_admi
 def test_the_audit_trail_and_the_pii_access_log_record_the_real_peer_not_the_claimed_address(customer_service):
     # given
     served = Served()
-    auth = {"authorization": f"Bearer {tokens_issue(user=customer_service)['access_token']}",
-            "x-forwarded-for": "203.0.113.66"}
+    auth = {
+        "authorization": f"Bearer {tokens_issue(user=customer_service)['access_token']}",
+        "x-forwarded-for": "203.0.113.66",
+    }
     existing = CustomerFactory(phone="+442071234567", address="1 Analytical Row")
-    new = {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace", "phone": "+442071234568",
-           "date_of_birth": "1985-12-10", "address": "1 Analytical Row", "ssn": "123-45-6789", "gdpr_consent": True}
+    new = {
+        "email": "ada@example.com",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "phone": "+442071234568",
+        "date_of_birth": "1985-12-10",
+        "address": "1 Analytical Row",
+        "ssn": "123-45-6789",
+        "gdpr_consent": True,
+    }
     # when
-    status, _, body = served.request("POST", "/api/customers", body=orjson.dumps(new),
-                                     headers={**auth, "content-type": "application/json"})
+    status, _, body = served.request(
+        "POST", "/api/customers", body=orjson.dumps(new), headers={**auth, "content-type": "application/json"}
+    )
     read = served.request("GET", f"/api/customers/{existing.pk}", headers=auth)[0]
     # then
     assert (status, read) == (201, 200)
@@ -207,8 +241,9 @@ def test_the_anonymous_rate_limit_counts_one_address_whatever_the_header_claims(
     settings.API_RATE_LIMIT_ANON = "2/m"
     served = Served()
     # when
-    statuses = [served.request("GET", "/api/customers", headers={"x-forwarded-for": f"198.51.100.{i}"})[0]
-                for i in range(3)]
+    statuses = [
+        served.request("GET", "/api/customers", headers={"x-forwarded-for": f"198.51.100.{i}"})[0] for i in range(3)
+    ]
     # then
     assert statuses == [401, 401, 429]
 
@@ -326,7 +361,13 @@ def test_a_malformed_trusted_proxy_stops_start_up():
 
     # when
     result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"], cwd=REPO, env=base_env(TRUSTED_PROXIES="10.0.0.1/8"),
-        capture_output=True, text=True, timeout=60, check=False)
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=REPO,
+        env=base_env(TRUSTED_PROXIES="10.0.0.1/8"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     # then
     assert result.returncode != 0 and "TRUSTED_PROXIES" in result.stderr

@@ -37,7 +37,11 @@ def _overrides(tmp_path: Path, text: str, **env: str) -> list[str]:
     dotenv.write_text(text)
     result = subprocess.run(  # noqa: S603
         [BASH, "-c", f'. "{REPO}/scripts/_dotenv.sh" && dotenv_overrides "$1"', "bash", str(dotenv)],
-        env=_clean_env(**env), capture_output=True, text=True, timeout=30, check=True,
+        env=_clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     )
     return result.stdout.splitlines()
 
@@ -59,7 +63,11 @@ def test_a_variable_the_environment_already_sets_is_not_an_override(tmp_path):
 def test_no_file_no_names(tmp_path):
     result = subprocess.run(  # noqa: S603
         [BASH, "-c", f'. "{REPO}/scripts/_dotenv.sh" && dotenv_overrides "$1"', "bash", str(tmp_path / ".env")],
-        env=_clean_env(), capture_output=True, text=True, timeout=30, check=True,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     )
     assert result.stdout == ""
 
@@ -82,8 +90,13 @@ def _script_copy(tmp_path: Path) -> Path:
 
 def _run(root: Path, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(  # noqa: S603
-        [BASH, str(root / "scripts" / "run")], cwd=root, env=_clean_env(**env),
-        capture_output=True, text=True, timeout=60, check=False,
+        [BASH, str(root / "scripts" / "run")],
+        cwd=root,
+        env=_clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 

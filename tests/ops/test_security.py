@@ -152,6 +152,7 @@ def test_other_errors_stay_500_without_internals():
 
 # --- production settings, in subprocesses (settings are read once per process) ------------------------------------
 
+
 def test_check_deploy_reports_no_warnings_under_production_settings():
     # when
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=production_env())
@@ -163,7 +164,8 @@ def test_check_deploy_reports_no_warnings_under_production_settings():
 def test_production_enables_hsts_and_secure_cookies():
     # when
     result = manage(
-        "shell", "-c",
+        "shell",
+        "-c",
         "from django.conf import settings as s; import json; print(json.dumps([s.SECURE_HSTS_SECONDS, "
         "s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, "
         "s.DEBUG]))",
@@ -219,6 +221,7 @@ def test_the_middleware_deploy_checks_accept_the_inline_subclasses_and_warn_when
     from vanguard.checks import check_security_middleware
 
     assert check_security_middleware(None) == []
-    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if not m.endswith((".SecurityMiddleware",
-                                                                              ".CsrfViewMiddleware"))]
+    settings.MIDDLEWARE = [
+        m for m in settings.MIDDLEWARE if not m.endswith((".SecurityMiddleware", ".CsrfViewMiddleware"))
+    ]
     assert [w.id for w in check_security_middleware(None)] == ["vanguard.W001", "vanguard.W003"]

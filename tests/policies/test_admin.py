@@ -35,14 +35,18 @@ def split(moment: dt.datetime, prefix: str) -> dict[str, str]:
 
 def change_data(policy: Policy, **overrides) -> dict:
     data = {
-        "premium_amount": str(policy.premium_amount), "coverage_amount": str(policy.coverage_amount),
-        **split(policy.end_date, "end_date"), "events-TOTAL_FORMS": "0", "events-INITIAL_FORMS": "0",
+        "premium_amount": str(policy.premium_amount),
+        "coverage_amount": str(policy.coverage_amount),
+        **split(policy.end_date, "end_date"),
+        "events-TOTAL_FORMS": "0",
+        "events-INITIAL_FORMS": "0",
     }
     data.update(overrides)
     return data
 
 
 # --- transitions: same outcome as the services ------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("traits", "name", "expected_status", "kind"),
@@ -64,8 +68,12 @@ def test_object_button_runs_the_transition(client, underwriter, traits, name, ex
     policy.refresh_from_db()
     assert policy.status == expected_status
     event = PolicyEvent.objects.get(policy=policy)
-    assert (event.kind, event.from_status, event.to_status, event.actor) == (kind, previous, expected_status,
-                                                                          underwriter)
+    assert (event.kind, event.from_status, event.to_status, event.actor) == (
+        kind,
+        previous,
+        expected_status,
+        underwriter,
+    )
 
 
 def test_the_change_page_offers_only_the_buttons_that_apply(client, underwriter):
@@ -93,9 +101,14 @@ def test_a_button_only_accepts_post(client, underwriter):
     assert policy.status == S.INACTIVE
 
 
-@pytest.mark.parametrize(("traits", "name", "button"), [
-    ({"pending": True}, "issue", "Issue policy"), ({}, "suspend", "Suspend policy"), ({}, "renew", "Renew policy"),
-])
+@pytest.mark.parametrize(
+    ("traits", "name", "button"),
+    [
+        ({"pending": True}, "issue", "Issue policy"),
+        ({}, "suspend", "Suspend policy"),
+        ({}, "renew", "Renew policy"),
+    ],
+)
 def test_issue_suspend_and_renew_ask_for_confirmation_first(client, underwriter, traits, name, button):
     # given
     policy = factories.PolicyFactory(**traits)
@@ -164,10 +177,13 @@ def test_cancel_button_asks_for_reason_and_effective_date(client, underwriter):
     client.force_login(underwriter)
     # when: the form first, then an empty reason, then a proper one
     form = client.get(transition_url(policy, "cancel"))
-    empty = client.post(transition_url(policy, "cancel"), {"apply": "yes", "reason": "", **split(effective,
-                                                                                                 "effective_date")})
-    done = client.post(transition_url(policy, "cancel"),
-                       {"apply": "yes", "reason": "Customer sold the car", **split(effective, "effective_date")})
+    empty = client.post(
+        transition_url(policy, "cancel"), {"apply": "yes", "reason": "", **split(effective, "effective_date")}
+    )
+    done = client.post(
+        transition_url(policy, "cancel"),
+        {"apply": "yes", "reason": "Customer sold the car", **split(effective, "effective_date")},
+    )
     # then
     assert form.status_code == 200 and 'name="reason"' in form.content.decode()
     assert empty.status_code == 200 and "This field is required." in empty.content.decode()
@@ -187,16 +203,24 @@ def test_cancel_action_applies_to_the_valid_ones_and_reports_each_refusal(client
     selected = [active, pending, expired]
     # when: the intermediate page, then the confirmation
     page = post_action(client, CHANGELIST, "cancel_policies", selected)
-    response = post_action(client, CHANGELIST, "cancel_policies", selected, apply="yes", reason="Fraud",
-                           **split(timezone.now(), "effective_date"))
+    response = post_action(
+        client,
+        CHANGELIST,
+        "cancel_policies",
+        selected,
+        apply="yes",
+        reason="Fraud",
+        **split(timezone.now(), "effective_date"),
+    )
     # then
     assert page.status_code == 200 and "Cancellation reason" in page.content.decode()
     assert response.status_code == 302
     statuses = {p.pk: Policy.objects.get(pk=p.pk).status for p in selected}
     assert statuses == {active.pk: S.CANCELLED, pending.pk: S.CANCELLED, expired.pk: S.EXPIRED}
     texts = messages_of(response)
-    assert any(text.startswith(expired.policy_number) and "An expired policy cannot be cancelled." in text
-               for text in texts)
+    assert any(
+        text.startswith(expired.policy_number) and "An expired policy cannot be cancelled." in text for text in texts
+    )
     assert "Cancelled: 2 policies." in texts
 
 
@@ -250,8 +274,15 @@ def test_compliance_officer_records_an_audit_but_cannot_transition(client, compl
     policy = factories.PolicyFactory()
     client.force_login(compliance_officer)
     # when
-    audit = post_action(client, CHANGELIST, "record_audit", [policy], apply="yes", outcome="non_compliant",
-                        note="Missing proof of address")
+    audit = post_action(
+        client,
+        CHANGELIST,
+        "record_audit",
+        [policy],
+        apply="yes",
+        outcome="non_compliant",
+        note="Missing proof of address",
+    )
     suspend = client.post(transition_url(policy, "suspend"))
     # then
     assert audit.status_code == 302
@@ -263,6 +294,7 @@ def test_compliance_officer_records_an_audit_but_cannot_transition(client, compl
 
 
 # --- permissions per role ---------------------------------------------------------------------------------
+
 
 def test_an_adjuster_cannot_add_or_edit_a_policy(client, adjuster):
     # given
@@ -286,12 +318,16 @@ def test_an_adjuster_cannot_add_or_edit_a_policy(client, adjuster):
 
 # --- add and change through the services ------------------------------------------------------------------
 
+
 def add_data(customer, **overrides) -> dict:
     start = timezone.now().replace(microsecond=0) - dt.timedelta(days=1)
     data = {
-        "customer": str(customer.pk), "policy_type": "home", "premium_amount": "450.00",
-        "coverage_amount": "250000.00", **split(start, "start_date"), **split(start + dt.timedelta(days=365),
-                                                                              "end_date"),
+        "customer": str(customer.pk),
+        "policy_type": "home",
+        "premium_amount": "450.00",
+        "coverage_amount": "250000.00",
+        **split(start, "start_date"),
+        **split(start + dt.timedelta(days=365), "end_date"),
     }
     data.update(overrides)
     return data
@@ -364,6 +400,7 @@ def test_status_and_money_are_read_only_on_a_cancelled_policy(client, underwrite
 
 # --- query counts ----------------------------------------------------------------------------------------
 
+
 def test_changelist_runs_the_same_number_of_queries_for_2_and_22_policies(client, underwriter):
     # given
     factories.PolicyFactory.create_batch(2)
@@ -402,6 +439,7 @@ def test_search_by_policy_number_or_customer(client, underwriter):
 
 
 # --- the list: money, the term, columns that fit -----------------------------------------------------------
+
 
 def test_the_list_shows_money_with_separators_and_the_currency_and_one_term_column(client, underwriter, settings):
     # given

@@ -22,8 +22,9 @@ pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="row l
 
 def _waiting_on_a_lock() -> bool:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = "
-                       "current_database()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
         return cursor.fetchone()[0] > 0
 
 
@@ -37,8 +38,7 @@ def test_policy_create_waits_for_a_running_erasure_and_is_refused(underwriter, c
     def erase() -> None:
         try:
             with transaction.atomic():
-                compliance_services.customer_erase(actor=compliance_officer, customer_id=customer.pk,
-                                                   interface="admin")
+                compliance_services.customer_erase(actor=compliance_officer, customer_id=customer.pk, interface="admin")
                 erased.set()
                 release.wait(timeout=30)
         finally:
@@ -47,8 +47,12 @@ def test_policy_create_waits_for_a_running_erasure_and_is_refused(underwriter, c
     def create() -> None:
         try:
             outcome["result"] = policy_services.policy_create(
-                actor=underwriter, customer_id=customer.pk, policy_type="auto", premium_amount=Decimal("500.00"),
-                coverage_amount=Decimal("10000.00"), start_date=timezone.now(),
+                actor=underwriter,
+                customer_id=customer.pk,
+                policy_type="auto",
+                premium_amount=Decimal("500.00"),
+                coverage_amount=Decimal("10000.00"),
+                start_date=timezone.now(),
                 end_date=timezone.now() + dt.timedelta(days=365),
             )
         except Exception as exc:  # asserted on below

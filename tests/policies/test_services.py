@@ -156,7 +156,9 @@ def test_premium_and_coverage_change_while_pending_or_active(underwriter, trait)
     # when
     with set_actor(underwriter):
         updated = services.policy_update(
-            actor=underwriter, policy_id=policy.pk, premium_amount=Decimal("700.00"),
+            actor=underwriter,
+            policy_id=policy.pk,
+            premium_amount=Decimal("700.00"),
             coverage_amount=Decimal("90000.00"),
         )
     # then
@@ -237,8 +239,13 @@ def test_update_with_the_same_values_changes_nothing(underwriter):
 
 # --- the transition table ---------------------------------------------------------------------------
 
-TRAITS = {S.PENDING: {"pending": True}, S.ACTIVE: {}, S.INACTIVE: {"inactive": True},
-          S.CANCELLED: {"cancelled": True}, S.EXPIRED: {"expired": True}}
+TRAITS = {
+    S.PENDING: {"pending": True},
+    S.ACTIVE: {},
+    S.INACTIVE: {"inactive": True},
+    S.CANCELLED: {"cancelled": True},
+    S.EXPIRED: {"expired": True},
+}
 
 # service name -> (target status, event kind, statuses it moves from, kwargs)
 TRANSITIONS = {
@@ -437,8 +444,11 @@ def _call(service: str, actor):
     if service == "policy_create":
         return _create(actor)
     policy = factories.PolicyFactory(
-        **{"policy_issue": {"pending": True}, "policy_reinstate": {"inactive": True},
-           "policy_expire": {"lapsed": True}}.get(service, {})
+        **{
+            "policy_issue": {"pending": True},
+            "policy_reinstate": {"inactive": True},
+            "policy_expire": {"lapsed": True},
+        }.get(service, {})
     )
     kwargs = {
         "policy_update": {"premium_amount": Decimal("600.00")},

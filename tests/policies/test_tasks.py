@@ -75,8 +75,13 @@ def test_flag_policies_for_review_flags_only_audits_older_than_a_year():
     count = tasks.flag_policies_for_review()
     # then
     assert count == 2
-    expected = {stale: C.REVIEW_REQUIRED, never_old: C.REVIEW_REQUIRED, fresh: C.COMPLIANT,
-                never_new: C.COMPLIANT, stale_but_worse: C.NON_COMPLIANT}
+    expected = {
+        stale: C.REVIEW_REQUIRED,
+        never_old: C.REVIEW_REQUIRED,
+        fresh: C.COMPLIANT,
+        never_new: C.COMPLIANT,
+        stale_but_worse: C.NON_COMPLIANT,
+    }
     for policy, status in expected.items():
         policy.refresh_from_db()
         assert policy.compliance_status == status, policy
@@ -84,7 +89,9 @@ def test_flag_policies_for_review_flags_only_audits_older_than_a_year():
     assert event.kind == PolicyEvent.Kind.FLAGGED and event.actor.email == SYSTEM_ACTOR_EMAIL
     [entry] = AuditEntry.objects.get_for_object(stale).filter(action=AuditEntry.Action.UPDATE)
     assert entry.actor.email == SYSTEM_ACTOR_EMAIL and entry.changes["compliance_status"] == [
-        "compliant", "review_required"]
+        "compliant",
+        "review_required",
+    ]
     assert not fresh.events.exists()
 
 

@@ -24,15 +24,25 @@ pytestmark = pytest.mark.django_db
 
 S = Policy.Status
 TABLE = services.POLICY_TRANSITIONS
-TRAITS = {S.PENDING: {"pending": True}, S.ACTIVE: {"lapsed": True}, S.INACTIVE: {"inactive": True},
-          S.CANCELLED: {"cancelled": True}, S.EXPIRED: {"expired": True}}  # active: due to expire, so all may run
+TRAITS = {
+    S.PENDING: {"pending": True},
+    S.ACTIVE: {"lapsed": True},
+    S.INACTIVE: {"inactive": True},
+    S.CANCELLED: {"cancelled": True},
+    S.EXPIRED: {"expired": True},
+}  # active: due to expire, so all may run
 INPUTS = {"cancel": {"reason": "Customer request"}, "audit": {"outcome": "compliant"}}
 POLICY_ADMIN = admin.site._registry[Policy]
 
-OUTSIDE = [(row.name, status) for row in TABLE for status in S.values
-           if not row.allows(status) and status != row.target]
-NO_ROW = [(target, status) for target in S.values for status in S.values
-          if status != target and not any(row.target == target and row.allows(status) for row in TABLE)]
+OUTSIDE = [
+    (row.name, status) for row in TABLE for status in S.values if not row.allows(status) and status != row.target
+]
+NO_ROW = [
+    (target, status)
+    for target in S.values
+    for status in S.values
+    if status != target and not any(row.target == target and row.allows(status) for row in TABLE)
+]
 SOME_ROW = [(row.target, status) for row in TABLE if row.target for status in sorted(row.allowed_from)]
 
 
@@ -43,10 +53,12 @@ def _policy_in(status: str) -> Policy:
 def _without(permission: str) -> User:
     held = {row.permission for row in TABLE} | {"policies.view_policy", "policies.change_policy"}
     user = factories.UserFactory()
-    user.user_permissions.add(*(
-        Permission.objects.get(content_type__app_label=perm.split(".")[0], codename=perm.split(".")[1])
-        for perm in held - {permission}
-    ))
+    user.user_permissions.add(
+        *(
+            Permission.objects.get(content_type__app_label=perm.split(".")[0], codename=perm.split(".")[1])
+            for perm in held - {permission}
+        )
+    )
     return User.objects.get(pk=user.pk)
 
 
@@ -62,6 +74,7 @@ def _unchanged(policy: Policy) -> bool:
 
 
 # --- the admin declares nothing of its own ------------------------------------------------------------------
+
 
 def test_the_admin_transitions_are_the_tables_rows_with_a_label():
     assert POLICY_ADMIN.transitions is TABLE
@@ -94,10 +107,12 @@ def test_without_a_rows_permission_the_admin_offers_neither_its_button_nor_its_a
     client.force_login(user)
     # when
     page = client.get(reverse("admin:policies_policy_change", args=[policy.pk])).content.decode()
-    button = client.post(reverse("admin:policies_policy_transition", args=[policy.pk, name]),
-                         {"apply": "yes", **INPUTS.get(name, {})})
-    action = post_action(client, reverse("admin:policies_policy_changelist"), row.action, [policy], apply="yes",
-                         **INPUTS.get(name, {}))
+    button = client.post(
+        reverse("admin:policies_policy_transition", args=[policy.pk, name]), {"apply": "yes", **INPUTS.get(name, {})}
+    )
+    action = post_action(
+        client, reverse("admin:policies_policy_changelist"), row.action, [policy], apply="yes", **INPUTS.get(name, {})
+    )
     # then
     assert reverse("admin:policies_policy_transition", args=[policy.pk, name]) not in page
     assert row.action not in POLICY_ADMIN.get_actions(_request(user))
@@ -106,6 +121,7 @@ def test_without_a_rows_permission_the_admin_offers_neither_its_button_nor_its_a
 
 
 # --- the services read the table ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(("name", "status"), OUTSIDE)
 def test_each_rows_service_refuses_a_status_outside_its_allowed_from_set(superuser, name, status):
@@ -140,8 +156,16 @@ def test_set_status_runs_the_row_leading_from_the_current_status(underwriter, ta
     assert result.status == target and row.allows(status)
     event = PolicyEvent.objects.get(policy=policy)
     assert (event.kind, event.from_status, event.to_status, event.actor) == (
-        {"issue": "issued", "suspend": "suspended", "reinstate": "reinstated", "cancel": "cancelled",
-         "expire": "expired"}[row.name], status, target, underwriter,
+        {
+            "issue": "issued",
+            "suspend": "suspended",
+            "reinstate": "reinstated",
+            "cancel": "cancelled",
+            "expire": "expired",
+        }[row.name],
+        status,
+        target,
+        underwriter,
     )
 
 
@@ -150,8 +174,9 @@ def test_without_the_rows_permission_set_status_is_403(name):
     row = TABLE[name]
     policy = _policy_in(sorted(row.allowed_from)[0])
     with pytest.raises(NotPermitted) as refused:
-        services.policy_set_status(actor=_without(row.permission), policy_id=policy.pk, status=row.target,
-                                   reason="Because")
+        services.policy_set_status(
+            actor=_without(row.permission), policy_id=policy.pk, status=row.target, reason="Because"
+        )
     assert refused.value.status_code == 403 and row.may in refused.value.message
     assert _unchanged(policy)
 
@@ -166,8 +191,10 @@ def test_a_policy_already_in_the_status_is_returned_unchanged_whoever_asks(compl
 def test_a_row_widened_in_the_table_is_allowed_by_its_service_and_by_set_status(monkeypatch, underwriter):
     # given: "suspend" also allowed from pending, in the table only
     widened = TransitionTable(
-        *(dataclasses.replace(row, allowed_from=row.allowed_from | {S.PENDING}) if row.name == "suspend" else row
-          for row in TABLE),
+        *(
+            dataclasses.replace(row, allowed_from=row.allowed_from | {S.PENDING}) if row.name == "suspend" else row
+            for row in TABLE
+        ),
         record_id=TABLE.record_id,
     )
     monkeypatch.setattr(services, "POLICY_TRANSITIONS", widened)
@@ -182,6 +209,7 @@ def test_a_row_widened_in_the_table_is_allowed_by_its_service_and_by_set_status(
 def test_policy_update_undoes_the_amendments_of_a_refused_transition(underwriter):
     policy = _policy_in(S.INACTIVE)
     with pytest.raises(TransitionNotAllowed):
-        services.policy_update(actor=underwriter, policy_id=policy.pk, end_date=policy.end_date.replace(year=2099),
-                               status=S.EXPIRED)
+        services.policy_update(
+            actor=underwriter, policy_id=policy.pk, end_date=policy.end_date.replace(year=2099), status=S.EXPIRED
+        )
     assert Policy.objects.get(pk=policy.pk).end_date == policy.end_date and _unchanged(policy)

@@ -63,8 +63,11 @@ def _login(request, email: str, password: str):
 
 
 @router.post(
-    "/login", operation_id="login", openapi_extra={"security": []},  # public: no token
-    auth=None, response={200: Token, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse},
+    "/login",
+    operation_id="login",
+    openapi_extra={"security": []},  # public: no token
+    auth=None,
+    response={200: Token, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse},
     summary="Exchange email and password for an access and a refresh token",
 )
 async def login(request, payload: LoginIn):
@@ -76,14 +79,18 @@ async def login(request, payload: LoginIn):
     if lock is not None:
         return problem(request, 429, lock.message, headers={"Retry-After": str(lock.retry_after)})
     if tokens is None:
-        return problem(request, 401, "The email or password is not correct.",
-                       headers={"WWW-Authenticate": 'Bearer realm="api"'})
+        return problem(
+            request, 401, "The email or password is not correct.", headers={"WWW-Authenticate": 'Bearer realm="api"'}
+        )
     return json_response(tokens)
 
 
 @router.post(
-    "/refresh", operation_id="refresh", openapi_extra={"security": []},  # public: no token
-    auth=None, response={200: Token, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse},
+    "/refresh",
+    operation_id="refresh",
+    openapi_extra={"security": []},  # public: no token
+    auth=None,
+    response={200: Token, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse},
     summary="Rotate a refresh token (the old one is blacklisted)",
 )
 async def refresh(request, payload: RefreshIn):
@@ -95,7 +102,9 @@ async def refresh(request, payload: RefreshIn):
 
 
 @router.post(
-    "/logout", operation_id="logout", response={204: None, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse},
+    "/logout",
+    operation_id="logout",
+    response={204: None, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse},
     summary="Blacklist the caller's refresh token",
 )
 async def logout(request, payload: RefreshIn):
@@ -105,20 +114,26 @@ async def logout(request, payload: RefreshIn):
 
 
 @router.get(
-    "/me", operation_id="getCurrentUser",
-    response={200: MeResponse, 401: ErrorResponse, 429: ErrorResponse}, summary="The caller",
+    "/me",
+    operation_id="getCurrentUser",
+    response={200: MeResponse, 401: ErrorResponse, 429: ErrorResponse},
+    summary="The caller",
 )
 async def me(request):
     """The signed-in staff member: e-mail, name, groups, permissions and the claims-approval authority
     limit (null: unlimited)."""
     user = request.auth
-    return json_response({
-        "id": str(user.pk),
-        "email": user.email,
-        "full_name": user.full_name,
-        "is_superuser": user.is_superuser,
-        "groups": sorted(user._group_names_cache),
-        "permissions": sorted(user._perm_cache),
-        # Money as everywhere else: a string with two decimals, however the limit was configured ("10000").
-        "authority_limit": None if (limit := authority_limit(user)) is None else str(limit.quantize(Decimal("0.01"))),
-    })
+    return json_response(
+        {
+            "id": str(user.pk),
+            "email": user.email,
+            "full_name": user.full_name,
+            "is_superuser": user.is_superuser,
+            "groups": sorted(user._group_names_cache),
+            "permissions": sorted(user._perm_cache),
+            # Money as everywhere else: a string with two decimals, however the limit was configured ("10000").
+            "authority_limit": None
+            if (limit := authority_limit(user)) is None
+            else str(limit.quantize(Decimal("0.01"))),
+        }
+    )

@@ -179,10 +179,14 @@ def _principal_fields() -> list:
 
 def _dump_principal(user: User) -> bytes:
     values = [None if f.value_from_object(user) is None else f.value_to_string(user) for f in _principal_fields()]
-    return orjson.dumps({
-        "v": values, "up": sorted(user._user_perm_cache), "gp": sorted(user._group_perm_cache),
-        "g": sorted(user._group_names_cache),
-    })
+    return orjson.dumps(
+        {
+            "v": values,
+            "up": sorted(user._user_perm_cache),
+            "gp": sorted(user._group_perm_cache),
+            "g": sorted(user._group_names_cache),
+        }
+    )
 
 
 def _load_principal(raw: bytes) -> User:
@@ -247,8 +251,9 @@ class JWTBearer(HttpBearer):
         if pk is not None:
             # The token is signed, so `sub` names a user we issued it to: count the request against their
             # limit and fetch their cached principal in one Redis round trip (one more only on a cache miss).
-            _, cached = await ratelimit.ahit_and_get("user", str(pk), "API_RATE_LIMIT_USER", request,
-                                                     get=principal_key(pk))
+            _, cached = await ratelimit.ahit_and_get(
+                "user", str(pk), "API_RATE_LIMIT_USER", request, get=principal_key(pk)
+            )
             user = await _aprincipal_from(pk, cached)
         if user is None:
             # Unauthenticated traffic (and a deactivated user's token) counts against the address's

@@ -20,5 +20,5 @@ def claims_handlers(queryset: QuerySet[User] | None = None) -> QuerySet[User]:
 
 
 def handler_label(user: User) -> str:
-    """"Adam Adjuster (adjuster@vanguard.local)", or the e-mail alone when there is no name."""
+    """ "Adam Adjuster (adjuster@vanguard.local)", or the e-mail alone when there is no name."""
     return f"{user.full_name} ({user.email})" if user.full_name else user.email

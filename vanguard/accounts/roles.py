@@ -64,8 +64,8 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     },
     CLAIMS_ADJUSTER: _ADJUSTER,
     # Managers run the office: they may also let a colleague back in before a sign-in lockout expires.
-    CLAIMS_MANAGER: _ADJUSTER | {"claims.assign_claim", "claims.reopen_claim", "api_support.lift_lockout",
-                                 "claims.approve_payment"},
+    CLAIMS_MANAGER: _ADJUSTER
+    | {"claims.assign_claim", "claims.reopen_claim", "api_support.lift_lockout", "claims.approve_payment"},
     # SPEC §10.3: the money leaves and comes back here; no claim decisions, no approvals (four eyes).
     FINANCE: {
         "customers.view_customer",

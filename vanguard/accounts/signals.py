@@ -25,8 +25,11 @@ def forget_changed(user_ids) -> None:
 
 
 def _users_of(groups=None, permission=None) -> list:
-    condition = Q(groups__in=groups) if groups is not None else Q(groups__permissions=permission) | Q(
-        user_permissions=permission)
+    condition = (
+        Q(groups__in=groups)
+        if groups is not None
+        else Q(groups__permissions=permission) | Q(user_permissions=permission)
+    )
     return list(User.objects.filter(condition).values_list("pk", flat=True).distinct())
 
 

@@ -25,8 +25,11 @@ class LoginAttemptAdmin(PostedSearchMixin, admin.ModelAdmin):
 
     # Whoever may read the audit trail may read the sign-in log; nobody edits or deletes it.
     def has_view_permission(self, request, obj=None):
-        return (request.user.has_perm(AUDIT_PERMISSION) or request.user.has_perm(LIFT_PERMISSION)
-                or super().has_view_permission(request, obj))
+        return (
+            request.user.has_perm(AUDIT_PERMISSION)
+            or request.user.has_perm(LIFT_PERMISSION)
+            or super().has_view_permission(request, obj)
+        )
 
     def has_module_permission(self, request):
         return self.has_view_permission(request)
@@ -43,8 +46,9 @@ class LoginAttemptAdmin(PostedSearchMixin, admin.ModelAdmin):
     def has_lift_permission(self, request):
         return request.user.has_perm(LIFT_PERMISSION)
 
-    @admin.action(description="Lift the lockout of the selected account names (and locked addresses)",
-                  permissions=["lift"])
+    @admin.action(
+        description="Lift the lockout of the selected account names (and locked addresses)", permissions=["lift"]
+    )
     def lift_lockout(self, request, queryset):
         """One lift per distinct account name and per address that locked a selected attempt; each is recorded
         by the service. Messages count them and name no one (account names are personal data)."""
@@ -61,8 +65,10 @@ class LoginAttemptAdmin(PostedSearchMixin, admin.ModelAdmin):
         parts = [f"{count} account name{'s' if count != 1 else ''}" for count in [locked["account"]] if count]
         parts += [f"{count} address{'es' if count != 1 else ''}" for count in [locked["ip"]] if count]
         if parts:
-            self.message_user(request, f"Lockout lifted for {' and '.join(parts)}; they may sign in again now.",
-                              messages.SUCCESS)
+            self.message_user(
+                request, f"Lockout lifted for {' and '.join(parts)}; they may sign in again now.", messages.SUCCESS
+            )
         else:
-            self.message_user(request, "Nothing was locked; the failure counts were cleared and the lift recorded.",
-                              messages.INFO)
+            self.message_user(
+                request, "Nothing was locked; the failure counts were cleared and the lift recorded.", messages.INFO
+            )

@@ -75,9 +75,7 @@ def run_once(*, user, key: str | None, route: str, payload_hash: str, create: Ca
     if key is None:
         return create()
     with transaction.atomic():
-        record = (
-            IdempotencyRecord.objects.select_for_update().filter(user=user, key=key).first()
-        )
+        record = IdempotencyRecord.objects.select_for_update().filter(user=user, key=key).first()
         if record is not None and record.created_at < timezone.now() - TTL:
             record.delete()  # an expired key starts afresh
             record = None

@@ -57,8 +57,9 @@ class LoginAttempt(models.Model):
     locked_by = models.CharField(max_length=16, blank=True, default="", help_text="account or ip")
     request_id = models.CharField("request ID", max_length=64, blank=True, default="")
     # Who lifted the lockout (outcome "lifted" only). Staff users are deactivated, never deleted.
-    lifted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                  related_name="+")
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     user_agent = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

@@ -47,8 +47,11 @@ class Quota:
     reset: int  # seconds until the window ends
 
     def headers(self) -> dict[str, str]:
-        return {"X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": str(self.remaining),
-                "X-RateLimit-Reset": str(self.reset)}
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset),
+        }
 
 
 class RateLimited(Exception):
@@ -84,8 +87,9 @@ async def ahit(scope: str, ident: str, setting: str, request=None) -> Quota:
     return quota
 
 
-async def ahit_and_get(scope: str, ident: str, setting: str, request=None, *, get: str | None = None
-                       ) -> tuple[Quota, bytes | None]:
+async def ahit_and_get(
+    scope: str, ident: str, setting: str, request=None, *, get: str | None = None
+) -> tuple[Quota, bytes | None]:
     """`ahit`, and the value of the raw key `get` (kv's keys) read in the same Redis round trip: the API's
     authentication counts the user's request and fetches their cached principal with one pipeline."""
     r = rate(setting)

@@ -22,8 +22,10 @@ T = TypeVar("T")
 _YEAR = r"(19\d\d|2\d\d\d)"  # MIN_YEAR..MAX_YEAR, as written
 assert (MIN_YEAR, MAX_YEAR) == (1900, 2999), "keep _YEAR in step with vanguard.core.dates"
 _DAY = r"(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
-DATE_TIME_PATTERN = (rf"^{_YEAR}-{_DAY}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{{1,6}})?"
-                     r"(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$")
+DATE_TIME_PATTERN = (
+    rf"^{_YEAR}-{_DAY}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{{1,6}})?"
+    r"(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$"
+)
 DATE_PATTERN = rf"^{_YEAR}-{_DAY}$"
 _DATE_TIME_RE = re.compile(DATE_TIME_PATTERN)
 _DATE_RE = re.compile(DATE_PATTERN)
@@ -54,12 +56,16 @@ def _iso_date(value: Any) -> Any:
 
 # An RFC 3339 date-time with a time zone, years 1900-2999 as written; read as UTC. Every date-time the API accepts.
 Moment = Annotated[
-    dt.datetime, BeforeValidator(_rfc3339), AfterValidator(_to_utc),
+    dt.datetime,
+    BeforeValidator(_rfc3339),
+    AfterValidator(_to_utc),
     WithJsonSchema({"type": "string", "format": "date-time", "pattern": DATE_TIME_PATTERN}),
 ]
 # A calendar date (YYYY-MM-DD), years 1900-2999.
 Day = Annotated[
-    dt.date, BeforeValidator(_iso_date), WithJsonSchema({"type": "string", "format": "date", "pattern": DATE_PATTERN}),
+    dt.date,
+    BeforeValidator(_iso_date),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": DATE_PATTERN}),
 ]
 
 
@@ -107,7 +113,9 @@ def _stripped_nonblank(value: str) -> str:
 def name_text(max_length: int):
     """Free text that must say something: at most `max_length` characters as sent, stored stripped."""
     return Annotated[
-        str, Field(max_length=max_length), AfterValidator(_stripped_nonblank),
+        str,
+        Field(max_length=max_length),
+        AfterValidator(_stripped_nonblank),
         WithJsonSchema({"type": "string", "maxLength": max_length, "pattern": NONBLANK_PATTERN}),
     ]
 
@@ -120,7 +128,9 @@ def padded_pattern(value_pattern: str) -> str:
 # --- money (SPEC §2: Decimal with 2 places; a string in JSON responses, a number or a string in requests) -------
 MONEY_REF = "#/components/schemas/Money"
 MONEY_COMPONENT = {
-    "type": "string", "pattern": r"^-?\d+\.\d{2}$", "examples": ["150.00"],
+    "type": "string",
+    "pattern": r"^-?\d+\.\d{2}$",
+    "examples": ["150.00"],
     "description": "An amount of money in the installation's currency: a decimal string with exactly two places.",
 }
 
@@ -143,15 +153,21 @@ def _money_input(max_digits: int):
             return Decimal(str(value))
         if isinstance(value, str) and compiled.match(value):
             return Decimal(value)
-        raise ValueError(f"must be a number or a decimal string above 0 with at most {max_digits - 2} digits "
-                         "before the point and 2 after it, e.g. 150.00")
+        raise ValueError(
+            f"must be a number or a decimal string above 0 with at most {max_digits - 2} digits "
+            "before the point and 2 after it, e.g. 150.00"
+        )
 
-    schema = {"anyOf": [
-        {"type": "number", "exclusiveMinimum": 0, "maximum": maximum, "multipleOf": 0.01},
-        {"type": "string", "pattern": pattern},
-    ]}
+    schema = {
+        "anyOf": [
+            {"type": "number", "exclusiveMinimum": 0, "maximum": maximum, "multipleOf": 0.01},
+            {"type": "string", "pattern": pattern},
+        ]
+    }
     return Annotated[
-        Decimal, BeforeValidator(parse), Field(gt=0, max_digits=max_digits, decimal_places=2),
+        Decimal,
+        BeforeValidator(parse),
+        Field(gt=0, max_digits=max_digits, decimal_places=2),
         WithJsonSchema(schema),
     ]
 
@@ -167,9 +183,20 @@ Money = Annotated[Decimal, WithJsonSchema({**MONEY_COMPONENT, MONEY_MARKER: True
 
 
 ErrorCode = Literal[
-    "VALIDATION_ERROR", "BUSINESS_RULE", "BAD_REQUEST", "UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND",
-    "METHOD_NOT_ALLOWED", "CONFLICT", "PRECONDITION_FAILED", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE",
-    "RATE_LIMITED", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE",
+    "VALIDATION_ERROR",
+    "BUSINESS_RULE",
+    "BAD_REQUEST",
+    "UNAUTHORIZED",
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "METHOD_NOT_ALLOWED",
+    "CONFLICT",
+    "PRECONDITION_FAILED",
+    "PAYLOAD_TOO_LARGE",
+    "UNSUPPORTED_MEDIA_TYPE",
+    "RATE_LIMITED",
+    "INTERNAL_ERROR",
+    "SERVICE_UNAVAILABLE",
 ]
 
 
@@ -181,11 +208,13 @@ class ErrorResponse(Schema):
     status: int
     detail: str
     instance: str | None = None
-    code: ErrorCode = Field(description="VALIDATION_ERROR (422), BUSINESS_RULE (400), BAD_REQUEST (400, a request the "
-                      "server refuses to parse, e.g. too many form fields), UNAUTHORIZED (401), FORBIDDEN (403), "
-                      "NOT_FOUND (404), METHOD_NOT_ALLOWED (405), CONFLICT (409), PRECONDITION_FAILED (412), "
-                      "PAYLOAD_TOO_LARGE (413), UNSUPPORTED_MEDIA_TYPE (415), RATE_LIMITED (429), "
-                      "INTERNAL_ERROR (500) or SERVICE_UNAVAILABLE (503)")
+    code: ErrorCode = Field(
+        description="VALIDATION_ERROR (422), BUSINESS_RULE (400), BAD_REQUEST (400, a request the "
+        "server refuses to parse, e.g. too many form fields), UNAUTHORIZED (401), FORBIDDEN (403), "
+        "NOT_FOUND (404), METHOD_NOT_ALLOWED (405), CONFLICT (409), PRECONDITION_FAILED (412), "
+        "PAYLOAD_TOO_LARGE (413), UNSUPPORTED_MEDIA_TYPE (415), RATE_LIMITED (429), "
+        "INTERNAL_ERROR (500) or SERVICE_UNAVAILABLE (503)"
+    )
     errors: dict[str, list[str]] | None = Field(None, description="field → messages (422 only)")
     correlation_id: str | None = Field(None, description="the request id (X-Request-ID)")
 
@@ -201,8 +230,9 @@ class Page(Schema, Generic[T]):
     total_pages: int
     has_next: bool
     has_previous: bool
-    next_cursor: str | None = Field(description="send as cursor for the next page (keyset paging, any depth); "
-                                                "null on the last page")
+    next_cursor: str | None = Field(
+        description="send as cursor for the next page (keyset paging, any depth); null on the last page"
+    )
 
 
 # Status codes every protected endpoint may answer besides its own.

@@ -67,9 +67,7 @@ async def create_response(
     return _response(body, code, {"Idempotent-Replayed": "true"} if replayed else None)
 
 
-def guarded_update(
-    *, model: type[Model], pk: Any, if_match: str | None, update: Callable[[], Any]
-) -> None:
+def guarded_update(*, model: type[Model], pk: Any, if_match: str | None, update: Callable[[], Any]) -> None:
     """Check If-Match against the locked row, then run the update in the same transaction (sync)."""
     if if_match is None:
         update()

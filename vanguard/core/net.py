@@ -18,7 +18,7 @@ def _parse_address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address 
     """An X-Forwarded-For entry as an address: bare, ``host:port`` or ``[v6]:port`` (the forms uvicorn accepts)."""
     value = value.strip()
     if value.startswith("["):
-        value = value[1:value.find("]")] if "]" in value else value
+        value = value[1 : value.find("]")] if "]" in value else value
     elif value.count(":") == 1:
         value = value.split(":", 1)[0]
     try:

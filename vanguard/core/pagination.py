@@ -48,12 +48,17 @@ DEPTH_MESSAGE = (
 
 
 class PageQuery(Schema):
-    page: int = Field(1, ge=1, le=MAX_PAGE_DEPTH, description=(
-        f"1-based page number; page x page_size at most {MAX_PAGE_DEPTH:,} (a 422 beyond: use cursor)"))
+    page: int = Field(
+        1,
+        ge=1,
+        le=MAX_PAGE_DEPTH,
+        description=(f"1-based page number; page x page_size at most {MAX_PAGE_DEPTH:,} (a 422 beyond: use cursor)"),
+    )
     page_size: int = Field(20, ge=1, le=MAX_PAGE_SIZE, description="items per page (1-100)")
     cursor: Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=CURSOR_PATTERN)] | None = Field(
-        None, description="the next_cursor of the previous page: the rows after it (keyset paging, any depth); "
-                          "with a cursor, page must be 1",
+        None,
+        description="the next_cursor of the previous page: the rows after it (keyset paging, any depth); "
+        "with a cursor, page must be 1",
     )
 
 
@@ -176,15 +181,25 @@ def _after(keys: list[tuple[str, bool]], values: list[Any]) -> Q | TupleLessThan
         return lookup(Tuple(*(F(name) for name, _ in keys)), tuple(values))
     condition = None
     for i, (name, desc) in enumerate(keys):
-        step = Q(**{name: value for (name, _), value in zip(keys[:i], values[:i], strict=True)},
-                 **{f"{name}__{'lt' if desc else 'gt'}": values[i]})
+        step = Q(
+            **{name: value for (name, _), value in zip(keys[:i], values[:i], strict=True)},
+            **{f"{name}__{'lt' if desc else 'gt'}": values[i]},
+        )
         condition = step if condition is None else condition | step
     first, desc = keys[0]
     return Q(**{f"{first}__{'lte' if desc else 'gte'}": values[0]}) & condition
 
 
-def _page(items: list[dict[str, Any]], total: int, estimated: bool, params: PageQuery, *,
-          next_cursor: str | None, has_next: bool | None = None, after_cursor: bool = False) -> dict[str, Any]:
+def _page(
+    items: list[dict[str, Any]],
+    total: int,
+    estimated: bool,
+    params: PageQuery,
+    *,
+    next_cursor: str | None,
+    has_next: bool | None = None,
+    after_cursor: bool = False,
+) -> dict[str, Any]:
     total_pages = math.ceil(total / params.page_size) if total else 0
     return {
         "items": items,

@@ -63,7 +63,8 @@ def media_files(root: Path, *, skip: Path | None = None) -> Iterator[tuple[str, 
     skipped = skip.resolve() if skip is not None else None
     for directory, subdirectories, files in os.walk(root):
         subdirectories[:] = sorted(
-            name for name in subdirectories
+            name
+            for name in subdirectories
             if not (directory == str(root) and name.startswith(STAGING_PREFIX))
             and (skipped is None or (Path(directory) / name).resolve() != skipped)
         )
@@ -229,8 +230,9 @@ def verify_and_stage(archive: Path, staging: Path) -> VerifiedArchive:
     return VerifiedArchive(manifest=manifest, dump=dump, media=media)
 
 
-def install_media(media: list[tuple[MediaFile, Path]], media_root: Path, *, file_mode: int | None,
-                  directory_mode: int | None) -> None:
+def install_media(
+    media: list[tuple[MediaFile, Path]], media_root: Path, *, file_mode: int | None, directory_mode: int | None
+) -> None:
     """Move the staged files into place (a rename each: the staging area is inside MEDIA_ROOT, on its file system),
     replacing a file of the same name."""
     for file, staged in media:

@@ -66,10 +66,15 @@ def _run(message: OutboxMessage) -> None:
         task(**message.kwargs)
         state = "SUCCESS"
     finally:
-        task_logger.info("task finished", extra={
-            "task": task.name, "outbox_id": message.pk, "state": state,
-            "duration_ms": round((time.monotonic() - started) * 1000, 1),
-        })
+        task_logger.info(
+            "task finished",
+            extra={
+                "task": task.name,
+                "outbox_id": message.pk,
+                "state": state,
+                "duration_ms": round((time.monotonic() - started) * 1000, 1),
+            },
+        )
         request_id_var.reset(token)
 
 
@@ -80,8 +85,13 @@ def _postpone(message: OutboxMessage, exc: BaseException, now: dt.datetime) -> N
     message.save(update_fields=["attempts", "available_at", "last_error"])
     logger.warning(
         "outbox task failed; retried later",
-        extra={"task": message.task, "outbox_id": message.pk, "attempts": message.attempts,
-               "error": message.last_error, "retry_at": message.available_at.isoformat()},
+        extra={
+            "task": message.task,
+            "outbox_id": message.pk,
+            "attempts": message.attempts,
+            "error": message.last_error,
+            "retry_at": message.available_at.isoformat(),
+        },
     )
 
 
@@ -90,7 +100,8 @@ def _drain_batch(*, batch_size: int, now: dt.datetime) -> tuple[int, int]:
     with transaction.atomic():
         messages = list(
             OutboxMessage.objects.select_for_update(skip_locked=True)
-            .filter(available_at__lte=now).order_by("available_at", "id")[:batch_size]
+            .filter(available_at__lte=now)
+            .order_by("available_at", "id")[:batch_size]
         )
         done = []
         for message in messages:
@@ -107,8 +118,9 @@ def _drain_batch(*, batch_size: int, now: dt.datetime) -> tuple[int, int]:
     return len(done), len(messages)
 
 
-def outbox_drain(*, batch_size: int = BATCH_SIZE, max_batches: int = MAX_BATCHES, now: dt.datetime | None = None
-                 ) -> int:
+def outbox_drain(
+    *, batch_size: int = BATCH_SIZE, max_batches: int = MAX_BATCHES, now: dt.datetime | None = None
+) -> int:
     """Run the due outbox rows and delete those that ran; returns how many ran.
 
     Locks each batch with FOR UPDATE SKIP LOCKED, so concurrent drains share the backlog and never run a row

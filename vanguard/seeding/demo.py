@@ -50,8 +50,12 @@ class DocumentSpec:
     title: str  # PDF title, or ignored for images
 
 
-ADJUSTER, MANAGER, FINANCE, ADMIN = ("adjuster@vanguard.local", "manager@vanguard.local", "finance@vanguard.local",
-                                     "admin@vanguard.local")
+ADJUSTER, MANAGER, FINANCE, ADMIN = (
+    "adjuster@vanguard.local",
+    "manager@vanguard.local",
+    "finance@vanguard.local",
+    "admin@vanguard.local",
+)
 
 
 @dataclass(frozen=True)
@@ -123,18 +127,60 @@ class PolicySpec:
 
 
 CUSTOMERS: tuple[CustomerSpec, ...] = (
-    CustomerSpec("alice.morgan@example.com", "Alice", "Morgan", "+447700900101", dt.date(1984, 3, 12),
-                 "14 Elm Row, Edinburgh EH7 4AA", "123-45-6701"),
-    CustomerSpec("ben.okafor@example.com", "Ben", "Okafor", "+447700900102", dt.date(1979, 11, 2),
-                 "3 Canal Street, Manchester M1 3HE", "123-45-6702"),
-    CustomerSpec("chloe.martin@example.com", "Chloé", "Martin", "+33612345678", dt.date(1991, 6, 30),
-                 "22 Quay Road, Bristol BS1 4DJ", "123-45-6703"),
-    CustomerSpec("daniel.kowalski@example.com", "Daniel", "Kowalski", "+48601234567", dt.date(1988, 1, 19),
-                 "8 Mill Lane, Leeds LS1 5AB", "123-45-6704"),
-    CustomerSpec("emma.schmidt@example.com", "Emma", "Schmidt", "+4915112345678", dt.date(1995, 9, 8),
-                 "41 Harbour View, Plymouth PL1 2PR", "123-45-6705"),
-    CustomerSpec("farah.haddad@example.com", "Farah", "Haddad", "+447700900106", dt.date(1970, 4, 25),
-                 "Unit 5, Riverside Works, Sheffield S3 8EN", "123-45-6706"),
+    CustomerSpec(
+        "alice.morgan@example.com",
+        "Alice",
+        "Morgan",
+        "+447700900101",
+        dt.date(1984, 3, 12),
+        "14 Elm Row, Edinburgh EH7 4AA",
+        "123-45-6701",
+    ),
+    CustomerSpec(
+        "ben.okafor@example.com",
+        "Ben",
+        "Okafor",
+        "+447700900102",
+        dt.date(1979, 11, 2),
+        "3 Canal Street, Manchester M1 3HE",
+        "123-45-6702",
+    ),
+    CustomerSpec(
+        "chloe.martin@example.com",
+        "Chloé",
+        "Martin",
+        "+33612345678",
+        dt.date(1991, 6, 30),
+        "22 Quay Road, Bristol BS1 4DJ",
+        "123-45-6703",
+    ),
+    CustomerSpec(
+        "daniel.kowalski@example.com",
+        "Daniel",
+        "Kowalski",
+        "+48601234567",
+        dt.date(1988, 1, 19),
+        "8 Mill Lane, Leeds LS1 5AB",
+        "123-45-6704",
+    ),
+    CustomerSpec(
+        "emma.schmidt@example.com",
+        "Emma",
+        "Schmidt",
+        "+4915112345678",
+        dt.date(1995, 9, 8),
+        "41 Harbour View, Plymouth PL1 2PR",
+        "123-45-6705",
+    ),
+    CustomerSpec(
+        "farah.haddad@example.com",
+        "Farah",
+        "Haddad",
+        "+447700900106",
+        dt.date(1970, 4, 25),
+        "Unit 5, Riverside Works, Sheffield S3 8EN",
+        "123-45-6706",
+    ),
     CustomerSpec("george.lee@example.com", "George", "Lee"),
 )
 
@@ -147,81 +193,234 @@ T = Policy.PolicyType
 C = Claim.ClaimType
 
 POLICIES: tuple[PolicySpec, ...] = (
-    PolicySpec("alice.morgan@example.com", T.AUTO, Decimal("640.00"), Decimal("25000.00"), -120, claims=(
-        ClaimSpec(C.ACCIDENT, Decimal("1850.00"), 10, "Rear-ended at the Leith Walk junction; bumper and tailgate.",
-                  "pending", documents=(DocumentSpec("rear-bumper.png", PHOTO, ""),)),
-        ClaimSpec(C.THEFT, Decimal("4200.00"), 25, "Catalytic converter stolen from the driveway overnight.",
-                  "processing", documents=(
-                      DocumentSpec("police-report.pdf", POLICE, "Police report: theft from vehicle"),),
-                  money=(ReserveStep("expense", Decimal("350.00"), "Garage's inspection and report"),)),
-    )),
-    PolicySpec("alice.morgan@example.com", T.HOME, Decimal("890.00"), Decimal("350000.00"), -200, claims=(
-        ClaimSpec(C.FLOOD, Decimal("8500.00"), 60, "Burst pipe flooded the kitchen; floor and units replaced.",
-                  "approved", approved_amount=Decimal("8100.00"), reason="Approved less the policy excess.",
-                  documents=(DocumentSpec("kitchen.png", PHOTO, ""),
-                             DocumentSpec("builder-estimate.pdf", ESTIMATE, "Estimate: kitchen repair")),
-                  money=(
-                      ReserveStep("indemnity", Decimal("8100.00"), "Reserve brought to the approved amount"),
-                      ReserveStep("expense", Decimal("1200.00"), "Drying company's quote"),
-                      # above the four-eyes limit: waits for the manager's approval
-                      PaymentStep(Decimal("6100.00"), "Alice Morgan", PaymentStatus.REQUESTED, policyholder=True,
-                                  account="GB29NWBK60161331926819", reference="Kitchen units and floor"),
-                      PaymentStep(Decimal("900.00"), "DryRight Restoration Ltd", PaymentStatus.APPROVED,
-                                  cost_type="expense", account="GB94BARC10201530093459", reference="INV-2291"),
-                      PaymentStep(Decimal("2000.00"), "Alice Morgan", PaymentStatus.CANCELLED, policyholder=True,
-                                  account="GB29NWBK60161331926819",
-                                  reason="Entered twice: the units are in the 6,100.00 payment."),
-                  )),
-        ClaimSpec(C.DAMAGE, Decimal("2300.00"), 150, "Storm damage to the garden wall.", "paid",
-                  documents=(DocumentSpec("invoice-wall.pdf", INVOICE, "Invoice: garden wall rebuild"),),
-                  money=(
-                      PaymentStep(Decimal("2300.00"), "Alice Morgan", PaymentStatus.VOIDED, policyholder=True,
-                                  method="cheque", reason="Cheque returned by the bank: name misspelt."),
-                      PaymentStep(Decimal("2300.00"), "Alice Morgan", policyholder=True,
-                                  account="GB29NWBK60161331926819", reference="Replaces the returned cheque"),
-                  )),
-    )),
+    PolicySpec(
+        "alice.morgan@example.com",
+        T.AUTO,
+        Decimal("640.00"),
+        Decimal("25000.00"),
+        -120,
+        claims=(
+            ClaimSpec(
+                C.ACCIDENT,
+                Decimal("1850.00"),
+                10,
+                "Rear-ended at the Leith Walk junction; bumper and tailgate.",
+                "pending",
+                documents=(DocumentSpec("rear-bumper.png", PHOTO, ""),),
+            ),
+            ClaimSpec(
+                C.THEFT,
+                Decimal("4200.00"),
+                25,
+                "Catalytic converter stolen from the driveway overnight.",
+                "processing",
+                documents=(DocumentSpec("police-report.pdf", POLICE, "Police report: theft from vehicle"),),
+                money=(ReserveStep("expense", Decimal("350.00"), "Garage's inspection and report"),),
+            ),
+        ),
+    ),
+    PolicySpec(
+        "alice.morgan@example.com",
+        T.HOME,
+        Decimal("890.00"),
+        Decimal("350000.00"),
+        -200,
+        claims=(
+            ClaimSpec(
+                C.FLOOD,
+                Decimal("8500.00"),
+                60,
+                "Burst pipe flooded the kitchen; floor and units replaced.",
+                "approved",
+                approved_amount=Decimal("8100.00"),
+                reason="Approved less the policy excess.",
+                documents=(
+                    DocumentSpec("kitchen.png", PHOTO, ""),
+                    DocumentSpec("builder-estimate.pdf", ESTIMATE, "Estimate: kitchen repair"),
+                ),
+                money=(
+                    ReserveStep("indemnity", Decimal("8100.00"), "Reserve brought to the approved amount"),
+                    ReserveStep("expense", Decimal("1200.00"), "Drying company's quote"),
+                    # above the four-eyes limit: waits for the manager's approval
+                    PaymentStep(
+                        Decimal("6100.00"),
+                        "Alice Morgan",
+                        PaymentStatus.REQUESTED,
+                        policyholder=True,
+                        account="GB29NWBK60161331926819",
+                        reference="Kitchen units and floor",
+                    ),
+                    PaymentStep(
+                        Decimal("900.00"),
+                        "DryRight Restoration Ltd",
+                        PaymentStatus.APPROVED,
+                        cost_type="expense",
+                        account="GB94BARC10201530093459",
+                        reference="INV-2291",
+                    ),
+                    PaymentStep(
+                        Decimal("2000.00"),
+                        "Alice Morgan",
+                        PaymentStatus.CANCELLED,
+                        policyholder=True,
+                        account="GB29NWBK60161331926819",
+                        reason="Entered twice: the units are in the 6,100.00 payment.",
+                    ),
+                ),
+            ),
+            ClaimSpec(
+                C.DAMAGE,
+                Decimal("2300.00"),
+                150,
+                "Storm damage to the garden wall.",
+                "paid",
+                documents=(DocumentSpec("invoice-wall.pdf", INVOICE, "Invoice: garden wall rebuild"),),
+                money=(
+                    PaymentStep(
+                        Decimal("2300.00"),
+                        "Alice Morgan",
+                        PaymentStatus.VOIDED,
+                        policyholder=True,
+                        method="cheque",
+                        reason="Cheque returned by the bank: name misspelt.",
+                    ),
+                    PaymentStep(
+                        Decimal("2300.00"),
+                        "Alice Morgan",
+                        policyholder=True,
+                        account="GB29NWBK60161331926819",
+                        reference="Replaces the returned cheque",
+                    ),
+                ),
+            ),
+        ),
+    ),
     PolicySpec("ben.okafor@example.com", T.LIFE, Decimal("420.00"), Decimal("250000.00"), 14, term=10 * YEAR),
-    PolicySpec("ben.okafor@example.com", T.HEALTH, Decimal("1150.00"), Decimal("50000.00"), -90,
-               lifecycle="suspend", reason="Premium payment overdue.", claims=(
-        ClaimSpec(C.MEDICAL, Decimal("1200.00"), 40, "Physiotherapy after a knee injury.", "denied",
-                  reason="Treatment excluded: pre-existing condition declared at inception.",
-                  documents=(DocumentSpec("clinic-letter.pdf", MEDICAL, "Clinic letter"),)),
-    )),
-    PolicySpec("chloe.martin@example.com", T.BUSINESS, Decimal("2400.00"), Decimal("500000.00"), -60,
-               lifecycle="cancel", reason="Business sold; cancelled at the customer's request."),
-    PolicySpec("chloe.martin@example.com", T.HOME, Decimal("760.00"), Decimal("300000.00"), -500,
-               lifecycle="expire_renew", claims=(
-        ClaimSpec(C.FIRE, Decimal("12000.00"), 300, "Chimney fire; roof timbers and loft contents.",
-                  "closed_paid", handler="manager@vanguard.local", money=(
-                      ReserveStep("expense", Decimal("850.00"), "Fire investigator instructed", by=MANAGER),
-                      PaymentStep(Decimal("850.00"), "Blackwood Fire Investigations", cost_type="expense",
-                                  account="GB33BUKB20201555555555", reference="BFI-7781", requested_by=MANAGER),
-                      # four eyes: the manager requests, a second user approves
-                      PaymentStep(Decimal("12000.00"), "Chloé Martin", policyholder=True,
-                                  account="FR7630006000011234567890189", requested_by=MANAGER, approved_by=ADMIN),
-                      RecoveryStep("salvage", Decimal("1500.00"), "Ashford Reclamation (roof lead and timbers)",
-                                   reference="AR-118"),
-                  )),
-    )),
-    PolicySpec("daniel.kowalski@example.com", T.AUTO, Decimal("980.00"), Decimal("60000.00"), -30, claims=(
-        ClaimSpec(C.THEFT, Decimal("900.00"), 12, "Phone and laptop taken from the car.", "closed_denied",
-                  reason="Personal belongings are not covered by a motor policy."),
-        ClaimSpec(C.ACCIDENT, Decimal("15000.00"), 5, "Collision on the ring road; vehicle written off.",
-                  "processing", handler="manager@vanguard.local",
-                  documents=(DocumentSpec("damage.png", PHOTO, ""),),
-                  money=(ReserveStep("indemnity", Decimal("13500.00"), "Vehicle valued at 13,500.00 (write-off)",
-                                     by=MANAGER),)),
-    )),
-    PolicySpec("emma.schmidt@example.com", T.HEALTH, Decimal("1320.00"), Decimal("75000.00"), -10,
-               audit="compliant"),
-    PolicySpec("farah.haddad@example.com", T.BUSINESS, Decimal("3200.00"), Decimal("1000000.00"), -45, claims=(
-        ClaimSpec(C.FIRE, Decimal("64000.00"), 20, "Warehouse fire; stock and racking destroyed.", "processing",
-                  handler="manager@vanguard.local",
-                  documents=(DocumentSpec("loss-adjuster.pdf", ESTIMATE, "Loss adjuster's report"),),
-                  money=(ReserveStep("expense", Decimal("4000.00"), "Loss adjuster appointed", by=MANAGER),
-                         ReserveStep("indemnity", Decimal("72000.00"), "Stock valuation received", by=MANAGER))),
-    ), audit="review_required"),
+    PolicySpec(
+        "ben.okafor@example.com",
+        T.HEALTH,
+        Decimal("1150.00"),
+        Decimal("50000.00"),
+        -90,
+        lifecycle="suspend",
+        reason="Premium payment overdue.",
+        claims=(
+            ClaimSpec(
+                C.MEDICAL,
+                Decimal("1200.00"),
+                40,
+                "Physiotherapy after a knee injury.",
+                "denied",
+                reason="Treatment excluded: pre-existing condition declared at inception.",
+                documents=(DocumentSpec("clinic-letter.pdf", MEDICAL, "Clinic letter"),),
+            ),
+        ),
+    ),
+    PolicySpec(
+        "chloe.martin@example.com",
+        T.BUSINESS,
+        Decimal("2400.00"),
+        Decimal("500000.00"),
+        -60,
+        lifecycle="cancel",
+        reason="Business sold; cancelled at the customer's request.",
+    ),
+    PolicySpec(
+        "chloe.martin@example.com",
+        T.HOME,
+        Decimal("760.00"),
+        Decimal("300000.00"),
+        -500,
+        lifecycle="expire_renew",
+        claims=(
+            ClaimSpec(
+                C.FIRE,
+                Decimal("12000.00"),
+                300,
+                "Chimney fire; roof timbers and loft contents.",
+                "closed_paid",
+                handler="manager@vanguard.local",
+                money=(
+                    ReserveStep("expense", Decimal("850.00"), "Fire investigator instructed", by=MANAGER),
+                    PaymentStep(
+                        Decimal("850.00"),
+                        "Blackwood Fire Investigations",
+                        cost_type="expense",
+                        account="GB33BUKB20201555555555",
+                        reference="BFI-7781",
+                        requested_by=MANAGER,
+                    ),
+                    # four eyes: the manager requests, a second user approves
+                    PaymentStep(
+                        Decimal("12000.00"),
+                        "Chloé Martin",
+                        policyholder=True,
+                        account="FR7630006000011234567890189",
+                        requested_by=MANAGER,
+                        approved_by=ADMIN,
+                    ),
+                    RecoveryStep(
+                        "salvage", Decimal("1500.00"), "Ashford Reclamation (roof lead and timbers)", reference="AR-118"
+                    ),
+                ),
+            ),
+        ),
+    ),
+    PolicySpec(
+        "daniel.kowalski@example.com",
+        T.AUTO,
+        Decimal("980.00"),
+        Decimal("60000.00"),
+        -30,
+        claims=(
+            ClaimSpec(
+                C.THEFT,
+                Decimal("900.00"),
+                12,
+                "Phone and laptop taken from the car.",
+                "closed_denied",
+                reason="Personal belongings are not covered by a motor policy.",
+            ),
+            ClaimSpec(
+                C.ACCIDENT,
+                Decimal("15000.00"),
+                5,
+                "Collision on the ring road; vehicle written off.",
+                "processing",
+                handler="manager@vanguard.local",
+                documents=(DocumentSpec("damage.png", PHOTO, ""),),
+                money=(
+                    ReserveStep(
+                        "indemnity", Decimal("13500.00"), "Vehicle valued at 13,500.00 (write-off)", by=MANAGER
+                    ),
+                ),
+            ),
+        ),
+    ),
+    PolicySpec("emma.schmidt@example.com", T.HEALTH, Decimal("1320.00"), Decimal("75000.00"), -10, audit="compliant"),
+    PolicySpec(
+        "farah.haddad@example.com",
+        T.BUSINESS,
+        Decimal("3200.00"),
+        Decimal("1000000.00"),
+        -45,
+        claims=(
+            ClaimSpec(
+                C.FIRE,
+                Decimal("64000.00"),
+                20,
+                "Warehouse fire; stock and racking destroyed.",
+                "processing",
+                handler="manager@vanguard.local",
+                documents=(DocumentSpec("loss-adjuster.pdf", ESTIMATE, "Loss adjuster's report"),),
+                money=(
+                    ReserveStep("expense", Decimal("4000.00"), "Loss adjuster appointed", by=MANAGER),
+                    ReserveStep("indemnity", Decimal("72000.00"), "Stock valuation received", by=MANAGER),
+                ),
+            ),
+        ),
+        audit="review_required",
+    ),
     PolicySpec("george.lee@example.com", T.LIFE, Decimal("310.00"), Decimal("150000.00"), -400, term=10 * YEAR),
 )
 
@@ -244,8 +443,14 @@ def seed_demo(*, actor: User, staff: dict[str, User], now: dt.datetime | None = 
         customer = Customer.objects.filter(email=spec.email).first()
         if customer is None:
             customer = customer_services.customer_create(
-                actor=actor, email=spec.email, first_name=spec.first_name, last_name=spec.last_name,
-                gdpr_consent=True, phone=spec.phone, date_of_birth=spec.date_of_birth, address=spec.address,
+                actor=actor,
+                email=spec.email,
+                first_name=spec.first_name,
+                last_name=spec.last_name,
+                gdpr_consent=True,
+                phone=spec.phone,
+                date_of_birth=spec.date_of_birth,
+                address=spec.address,
                 ssn=spec.ssn,
             )
             result.customers += 1
@@ -259,12 +464,18 @@ def seed_demo(*, actor: User, staff: dict[str, User], now: dt.datetime | None = 
     return result
 
 
-def _write_policy(spec: PolicySpec, *, customer: Customer, actor: User, staff: dict[str, User],
-                  now: dt.datetime, result: DemoResult) -> None:
+def _write_policy(
+    spec: PolicySpec, *, customer: Customer, actor: User, staff: dict[str, User], now: dt.datetime, result: DemoResult
+) -> None:
     start = (now + spec.start_days * DAY).replace(hour=0, minute=0, second=0, microsecond=0)
     policy = policy_services.policy_create(
-        actor=actor, customer_id=customer.pk, policy_type=spec.policy_type, premium_amount=spec.premium,
-        coverage_amount=spec.coverage, start_date=start, end_date=start + spec.term,
+        actor=actor,
+        customer_id=customer.pk,
+        policy_type=spec.policy_type,
+        premium_amount=spec.premium,
+        coverage_amount=spec.coverage,
+        start_date=start,
+        end_date=start + spec.term,
     )
     result.policies += 1
     # Claims are filed while the policy is still claimable; the lifecycle comes after.
@@ -280,23 +491,36 @@ def _write_policy(spec: PolicySpec, *, customer: Customer, actor: User, staff: d
             policy_services.policy_renew(actor=actor, policy_id=policy.pk)
             result.policies += 1
     if spec.audit:
-        policy_services.policy_record_audit(actor=actor, policy_id=policy.pk, outcome=spec.audit,
-                                            note="Demo: annual compliance review.")
+        policy_services.policy_record_audit(
+            actor=actor, policy_id=policy.pk, outcome=spec.audit, note="Demo: annual compliance review."
+        )
 
 
-def _write_claim(spec: ClaimSpec, *, policy: Policy, actor: User, staff: dict[str, User], now: dt.datetime,
-                 result: DemoResult) -> None:
+def _write_claim(
+    spec: ClaimSpec, *, policy: Policy, actor: User, staff: dict[str, User], now: dt.datetime, result: DemoResult
+) -> None:
     claim = claim_services.claim_create(
-        actor=actor, policy_id=policy.pk, claim_type=spec.claim_type, claim_amount=spec.amount,
-        incident_date=now - spec.incident_days_ago * DAY, description=spec.description,
+        actor=actor,
+        policy_id=policy.pk,
+        claim_type=spec.claim_type,
+        claim_amount=spec.amount,
+        incident_date=now - spec.incident_days_ago * DAY,
+        description=spec.description,
     )
     result.claims += 1
     for document in spec.documents:
-        content = png_image() if document.filename.endswith(".png") else pdf_document(
-            document.title, [f"Claim {claim.claim_number}", f"Policy {policy.policy_number}", spec.description]
+        content = (
+            png_image()
+            if document.filename.endswith(".png")
+            else pdf_document(
+                document.title, [f"Claim {claim.claim_number}", f"Policy {policy.policy_number}", spec.description]
+            )
         )
         claim_services.claim_document_add(
-            actor=actor, claim_id=claim.pk, fileobj=io.BytesIO(content), filename=document.filename,
+            actor=actor,
+            claim_id=claim.pk,
+            fileobj=io.BytesIO(content),
+            filename=document.filename,
             document_type=document.document_type,
         )
         result.documents += 1
@@ -305,8 +529,9 @@ def _write_claim(spec: ClaimSpec, *, policy: Policy, actor: User, staff: dict[st
     claim_services.claim_assign(actor=actor, claim_id=claim.pk, assignee_id=staff[spec.handler].pk)
     steps: dict[str, Callable[[], object]] = {
         "processing": lambda: claim_services.claim_start_processing(actor=actor, claim_id=claim.pk),
-        "approved": lambda: claim_services.claim_approve(actor=actor, claim_id=claim.pk,
-                                                         amount=spec.approved_amount, note=spec.reason),
+        "approved": lambda: claim_services.claim_approve(
+            actor=actor, claim_id=claim.pk, amount=spec.approved_amount, note=spec.reason
+        ),
         "denied": lambda: claim_services.claim_deny(actor=actor, claim_id=claim.pk, reason=spec.reason),
         "closed": lambda: claim_services.claim_close(actor=actor, claim_id=claim.pk),
     }
@@ -333,11 +558,22 @@ def _write_money(spec: ClaimSpec, *, claim: Claim, staff: dict[str, User], resul
     fin = financial_services
     for step in spec.money:
         if isinstance(step, ReserveStep):
-            fin.claim_reserve_set(actor=staff[step.by], claim_id=claim.pk, cost_type=step.cost_type,
-                                  amount=step.amount, reason=step.reason)
+            fin.claim_reserve_set(
+                actor=staff[step.by],
+                claim_id=claim.pk,
+                cost_type=step.cost_type,
+                amount=step.amount,
+                reason=step.reason,
+            )
         elif isinstance(step, RecoveryStep):
-            fin.recovery_record(actor=staff[step.by], claim_id=claim.pk, kind=step.kind, amount=step.amount,
-                                source=step.source, reference=step.reference)
+            fin.recovery_record(
+                actor=staff[step.by],
+                claim_id=claim.pk,
+                kind=step.kind,
+                amount=step.amount,
+                source=step.source,
+                reference=step.reference,
+            )
         else:
             _write_payment(step, claim=claim, staff=staff)
             result.payments += 1
@@ -346,9 +582,15 @@ def _write_money(spec: ClaimSpec, *, claim: Claim, staff: dict[str, User], resul
 def _write_payment(step: PaymentStep, *, claim: Claim, staff: dict[str, User]) -> None:
     fin, finance = financial_services, staff[FINANCE]
     payment = fin.payment_request(
-        actor=staff[step.requested_by], claim_id=claim.pk, cost_type=step.cost_type, amount=step.amount,
-        payee_name=step.payee, payee_account=step.account, payee_is_policyholder=step.policyholder,
-        method=step.method, reference=step.reference,
+        actor=staff[step.requested_by],
+        claim_id=claim.pk,
+        cost_type=step.cost_type,
+        amount=step.amount,
+        payee_name=step.payee,
+        payee_account=step.account,
+        payee_is_policyholder=step.policyholder,
+        method=step.method,
+        reference=step.reference,
     )
     if step.outcome == PaymentStatus.REQUESTED:
         return

@@ -19,8 +19,11 @@ def png_image(width: int = 96, height: int = 64, *, tint: tuple[int, int, int] =
             shade = (x + y) * 255 // (width + height)
             rows += bytes(min(255, channel + shade // 2) for channel in tint)
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(rows), 9)) + chunk(
-        b"IEND", b""
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(bytes(rows), 9))
+        + chunk(b"IEND", b"")
     )
 
 

@@ -29,8 +29,10 @@ def models_to_wipe() -> list[type[models.Model]]:
         for model in apps.get_models():
             if model in wipe or model._meta.proxy or not model._meta.managed:
                 continue
-            if any(f.is_relation and (f.many_to_one or f.one_to_one) and f.related_model in wipe
-                   for f in model._meta.concrete_fields):
+            if any(
+                f.is_relation and (f.many_to_one or f.one_to_one) and f.related_model in wipe
+                for f in model._meta.concrete_fields
+            ):
                 wipe.add(model)
                 changed = True
     return sorted(wipe, key=lambda m: m._meta.db_table)

@@ -101,23 +101,60 @@ _LAST_NAMES = (
 FIRST_NAMES = tuple(_FIRST_NAMES.split())
 LAST_NAMES = tuple(_LAST_NAMES.split())
 STREETS = (
-    "High Street", "Station Road", "Main Street", "Park Road", "Church Road", "Church Street", "London Road",
-    "Victoria Road", "Green Lane", "Manor Road", "Church Lane", "Park Avenue", "The Avenue", "Queens Road",
-    "New Road", "Grange Road", "Kings Road", "Mill Lane", "Windsor Road", "Highfield Road",
+    "High Street",
+    "Station Road",
+    "Main Street",
+    "Park Road",
+    "Church Road",
+    "Church Street",
+    "London Road",
+    "Victoria Road",
+    "Green Lane",
+    "Manor Road",
+    "Church Lane",
+    "Park Avenue",
+    "The Avenue",
+    "Queens Road",
+    "New Road",
+    "Grange Road",
+    "Kings Road",
+    "Mill Lane",
+    "Windsor Road",
+    "Highfield Road",
 )
 CITIES = (
-    ("London", "SW1A"), ("Manchester", "M1"), ("Birmingham", "B1"), ("Leeds", "LS1"), ("Glasgow", "G1"),
-    ("Edinburgh", "EH1"), ("Bristol", "BS1"), ("Cardiff", "CF10"), ("Liverpool", "L1"), ("Sheffield", "S1"),
-    ("Newcastle", "NE1"), ("Nottingham", "NG1"), ("Belfast", "BT1"), ("Leicester", "LE1"), ("York", "YO1"),
+    ("London", "SW1A"),
+    ("Manchester", "M1"),
+    ("Birmingham", "B1"),
+    ("Leeds", "LS1"),
+    ("Glasgow", "G1"),
+    ("Edinburgh", "EH1"),
+    ("Bristol", "BS1"),
+    ("Cardiff", "CF10"),
+    ("Liverpool", "L1"),
+    ("Sheffield", "S1"),
+    ("Newcastle", "NE1"),
+    ("Nottingham", "NG1"),
+    ("Belfast", "BT1"),
+    ("Leicester", "LE1"),
+    ("York", "YO1"),
 )
 CLAIM_TYPES_BY_POLICY = {
     Policy.PolicyType.AUTO: (Claim.ClaimType.ACCIDENT, Claim.ClaimType.THEFT, Claim.ClaimType.DAMAGE),
-    Policy.PolicyType.HOME: (Claim.ClaimType.THEFT, Claim.ClaimType.DAMAGE, Claim.ClaimType.FIRE,
-                             Claim.ClaimType.FLOOD),
+    Policy.PolicyType.HOME: (
+        Claim.ClaimType.THEFT,
+        Claim.ClaimType.DAMAGE,
+        Claim.ClaimType.FIRE,
+        Claim.ClaimType.FLOOD,
+    ),
     Policy.PolicyType.LIFE: (Claim.ClaimType.MEDICAL, Claim.ClaimType.ACCIDENT),
     Policy.PolicyType.HEALTH: (Claim.ClaimType.MEDICAL,),
-    Policy.PolicyType.BUSINESS: (Claim.ClaimType.THEFT, Claim.ClaimType.DAMAGE, Claim.ClaimType.FIRE,
-                                 Claim.ClaimType.FLOOD),
+    Policy.PolicyType.BUSINESS: (
+        Claim.ClaimType.THEFT,
+        Claim.ClaimType.DAMAGE,
+        Claim.ClaimType.FIRE,
+        Claim.ClaimType.FLOOD,
+    ),
 }
 DESCRIPTIONS = {
     Claim.ClaimType.ACCIDENT: "Collision reported by the policyholder; third party details taken.",
@@ -218,7 +255,7 @@ class FieldEncryptor:
                 continue
             data = pickle.dumps(value)
             pad = 16 - len(data) % 16
-            iv = ivs[16 * i: 16 * i + 16]
+            iv = ivs[16 * i : 16 * i + 16]
             encryptor = Cipher(aes, modes.CBC(iv)).encryptor()
             signed = header + iv + encryptor.update(data + bytes((pad,)) * pad) + encryptor.finalize()
             h = mac.copy()
@@ -270,9 +307,12 @@ class TableWriter:
         if not rows:
             return
         quote = db.ops.quote_name
-        with db.cursor() as cursor, cursor.copy(
-            f"COPY {quote(self.model._meta.db_table)} ({', '.join(quote(c) for c in self.db_columns)}) FROM STDIN"
-        ) as copy:
+        with (
+            db.cursor() as cursor,
+            cursor.copy(
+                f"COPY {quote(self.model._meta.db_table)} ({', '.join(quote(c) for c in self.db_columns)}) FROM STDIN"
+            ) as copy,
+        ):
             copy.write(payload)
         self.rows += rows
 
@@ -289,31 +329,100 @@ class TableWriter:
 
 
 CUSTOMER_COLUMNS = (
-    "id", "email", "first_name", "last_name", "phone", "date_of_birth", "address", "ssn", "ssn_hash",
-    "pii_encrypted", "encryption_key_id", "gdpr_consent", "gdpr_consent_date", "gdpr_consent_withdrawn_at",
-    "data_retention_date", "erased_at", "created_at", "updated_at",
+    "id",
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "date_of_birth",
+    "address",
+    "ssn",
+    "ssn_hash",
+    "pii_encrypted",
+    "encryption_key_id",
+    "gdpr_consent",
+    "gdpr_consent_date",
+    "gdpr_consent_withdrawn_at",
+    "data_retention_date",
+    "erased_at",
+    "created_at",
+    "updated_at",
 )
 POLICY_COLUMNS = (
-    "id", "policy_number", "customer_id", "policy_type", "premium_amount", "coverage_amount", "start_date",
-    "end_date", "status", "compliance_status", "last_audit_date", "cancellation_reason", "cancelled_at",
-    "renewal_of_id", "created_at", "updated_at",
+    "id",
+    "policy_number",
+    "customer_id",
+    "policy_type",
+    "premium_amount",
+    "coverage_amount",
+    "start_date",
+    "end_date",
+    "status",
+    "compliance_status",
+    "last_audit_date",
+    "cancellation_reason",
+    "cancelled_at",
+    "renewal_of_id",
+    "created_at",
+    "updated_at",
 )
 EVENT_COLUMNS = ("actor_id", "kind", "from_status", "to_status", "reason", "data", "created_at")
 CLAIM_COLUMNS = (
-    "id", "claim_number", "policy_id", "claim_type", "claim_amount", "description", "incident_date",
-    "reported_date", "status", "approved_amount", "decision_reason", "processed_date", "assigned_to_id",
-    "created_by_id", "decided_by_id", "reserve_indemnity", "reserve_expense", "paid_indemnity", "paid_expense",
-    "recovered", "gross_incurred", "net_incurred", "created_at", "updated_at",
+    "id",
+    "claim_number",
+    "policy_id",
+    "claim_type",
+    "claim_amount",
+    "description",
+    "incident_date",
+    "reported_date",
+    "status",
+    "approved_amount",
+    "decision_reason",
+    "processed_date",
+    "assigned_to_id",
+    "created_by_id",
+    "decided_by_id",
+    "reserve_indemnity",
+    "reserve_expense",
+    "paid_indemnity",
+    "paid_expense",
+    "recovered",
+    "gross_incurred",
+    "net_incurred",
+    "created_at",
+    "updated_at",
 )
 RESERVE_COLUMNS = ("id", "claim_id", "cost_type", "previous_amount", "new_amount", "reason", "actor_id", "created_at")
 PAYMENT_COLUMNS = (
-    "id", "payment_number", "claim_id", "cost_type", "amount", "payee_name", "payee_account", "payee_is_policyholder",
-    "method", "reference", "status", "requested_by_id", "requested_at", "approved_by_id", "approved_at",
-    "issued_by_id", "issued_at", "cancelled_by_id", "cancelled_at", "cancel_reason", "voided_by_id", "voided_at",
-    "void_reason", "encryption_key_id", "created_at", "updated_at",
+    "id",
+    "payment_number",
+    "claim_id",
+    "cost_type",
+    "amount",
+    "payee_name",
+    "payee_account",
+    "payee_is_policyholder",
+    "method",
+    "reference",
+    "status",
+    "requested_by_id",
+    "requested_at",
+    "approved_by_id",
+    "approved_at",
+    "issued_by_id",
+    "issued_at",
+    "cancelled_by_id",
+    "cancelled_at",
+    "cancel_reason",
+    "voided_by_id",
+    "voided_at",
+    "void_reason",
+    "encryption_key_id",
+    "created_at",
+    "updated_at",
 )
-RECOVERY_COLUMNS = ("id", "claim_id", "kind", "amount", "source", "reference", "received_at", "actor_id",
-                    "created_at")
+RECOVERY_COLUMNS = ("id", "claim_id", "kind", "amount", "source", "reference", "received_at", "actor_id", "created_at")
 
 
 @dataclass
@@ -388,9 +497,16 @@ class VolumeGenerator:
     `random_seed` and the batch's first index) and numbers its policies and claims from its customers' slots, so
     batches can be built in any order, in any process, and still give the same rows."""
 
-    def __init__(self, *, actors: Actors, now: dt.datetime, random_seed: int | None,
-                 taken_policy_numbers: set[str], taken_claim_numbers: set[str],
-                 taken_payment_numbers: set[str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        actors: Actors,
+        now: dt.datetime,
+        random_seed: int | None,
+        taken_policy_numbers: set[str],
+        taken_claim_numbers: set[str],
+        taken_payment_numbers: set[str] | None = None,
+    ) -> None:
         self.actors = actors
         self.now = now
         self.random_seed = random_seed
@@ -426,14 +542,25 @@ class VolumeGenerator:
         return min(moment + _seconds(self.rng.random() * max_days * DAY_S), self.now)
 
     def batch(self, indexes: range) -> dict[str, list[tuple]]:
-        out: dict[str, list[tuple]] = {"customers": [], "policies": [], "policy_events": [], "claims": [],
-                                       "claim_events": [], "reserve_changes": [], "payments": [], "recoveries": []}
+        out: dict[str, list[tuple]] = {
+            "customers": [],
+            "policies": [],
+            "policy_events": [],
+            "claims": [],
+            "claim_events": [],
+            "reserve_changes": [],
+            "payments": [],
+            "recoveries": [],
+        }
         # A string seed is hashed with SHA-512: the same stream in every process, whatever PYTHONHASHSEED.
         self.rng = random.Random(None if self.random_seed is None else f"{self.random_seed}/{indexes.start}")
         for index in indexes:
             self.slots = {"POL": index * POLICY_SLOTS, "CLM": index * CLAIM_SLOTS, "PAY": index * PAYMENT_SLOTS}
-            self.slot_ends = {"POL": (index + 1) * POLICY_SLOTS, "CLM": (index + 1) * CLAIM_SLOTS,
-                              "PAY": (index + 1) * PAYMENT_SLOTS}
+            self.slot_ends = {
+                "POL": (index + 1) * POLICY_SLOTS,
+                "CLM": (index + 1) * CLAIM_SLOTS,
+                "PAY": (index + 1) * PAYMENT_SLOTS,
+            }
             self._customer(index, out)
         return out
 
@@ -448,32 +575,41 @@ class VolumeGenerator:
             digits = f"{100_000_000 + index:09d}"
             ssn = f"{digits[:3]}-{digits[3:5]}-{digits[5:]}"
         customer_id = _uuid(rng)
-        out["customers"].append((
-            customer_id,
-            f"v{index:07d}.{first}.{last}@{VOLUME_DOMAIN}".lower(),
-            first,
-            last,
-            f"+447{rng.randrange(100_000_000, 999_999_999)}",
-            dt.date(1940, 1, 1) + dt.timedelta(days=rng.randrange(0, 65 * 365)),
-            f"{rng.randrange(1, 300)} {rng.choice(STREETS)}, {city} {district} {rng.randrange(1, 9)}"
-            f"{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}",
-            ssn,
-            pii.ssn_hash(ssn),
-            True,
-            self.key_id,
-            True,
-            created,
-            None,
-            created + self.retention,
-            None,
-            created,
-            created,
-        ))
+        out["customers"].append(
+            (
+                customer_id,
+                f"v{index:07d}.{first}.{last}@{VOLUME_DOMAIN}".lower(),
+                first,
+                last,
+                f"+447{rng.randrange(100_000_000, 999_999_999)}",
+                dt.date(1940, 1, 1) + dt.timedelta(days=rng.randrange(0, 65 * 365)),
+                f"{rng.randrange(1, 300)} {rng.choice(STREETS)}, {city} {district} {rng.randrange(1, 9)}"
+                f"{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}",
+                ssn,
+                pii.ssn_hash(ssn),
+                True,
+                self.key_id,
+                True,
+                created,
+                None,
+                created + self.retention,
+                None,
+                created,
+                created,
+            )
+        )
         for _ in range(rng.choices((1, 2, 3), cum_weights=(60, 90, 100))[0]):
             self._policy(customer_id, created, out)
 
-    def _policy(self, customer_id: str, customer_created: dt.datetime, out: dict[str, list[tuple]],
-                *, renewal_of: tuple | None = None, policy_id: str | None = None) -> None:
+    def _policy(
+        self,
+        customer_id: str,
+        customer_created: dt.datetime,
+        out: dict[str, list[tuple]],
+        *,
+        renewal_of: tuple | None = None,
+        policy_id: str | None = None,
+    ) -> None:
         rng, now, actors = self.rng, self.now, self.actors
         if renewal_of is None:
             policy_type = rng.choice(self.policy_types)
@@ -497,16 +633,34 @@ class VolumeGenerator:
         else:
             created = max(customer_created, now - _seconds(rng.random() * 30 * DAY_S))
         initial = Policy.Status.ACTIVE if start <= created else Policy.Status.PENDING
-        events.append((actors.underwriter.pk, PolicyEvent.Kind.CREATED, "", initial, "",
-                       {"renewal_of": str(renewal_of[0])} if renewal_of else {}, created))
+        events.append(
+            (
+                actors.underwriter.pk,
+                PolicyEvent.Kind.CREATED,
+                "",
+                initial,
+                "",
+                {"renewal_of": str(renewal_of[0])} if renewal_of else {},
+                created,
+            )
+        )
         status, updated = initial, created
         renew = False
         if initial == Policy.Status.PENDING:
             if rng.random() < 0.05:
                 status, cancelled_at = Policy.Status.CANCELLED, self._after(created, 20)
                 cancellation_reason = rng.choice(CANCELLATION_REASONS)
-                events.append((actors.underwriter.pk, PolicyEvent.Kind.CANCELLED, initial, status,
-                               cancellation_reason, {"cancelled_at": str(cancelled_at)}, cancelled_at))
+                events.append(
+                    (
+                        actors.underwriter.pk,
+                        PolicyEvent.Kind.CANCELLED,
+                        initial,
+                        status,
+                        cancellation_reason,
+                        {"cancelled_at": str(cancelled_at)},
+                        cancelled_at,
+                    )
+                )
                 updated = cancelled_at
         elif end < now:
             status, updated = Policy.Status.EXPIRED, min(end + _seconds(rng.random() * DAY_S), now)
@@ -517,14 +671,32 @@ class VolumeGenerator:
             draw = rng.random()
             if draw < 0.06:
                 status, updated = Policy.Status.INACTIVE, self._after(start, (now - start).total_seconds() / DAY_S)
-                events.append((actors.underwriter.pk, PolicyEvent.Kind.SUSPENDED, initial, status,
-                               "Premium payment overdue.", {}, updated))
+                events.append(
+                    (
+                        actors.underwriter.pk,
+                        PolicyEvent.Kind.SUSPENDED,
+                        initial,
+                        status,
+                        "Premium payment overdue.",
+                        {},
+                        updated,
+                    )
+                )
             elif draw < 0.14:
                 cancelled_at = self._after(start, (now - start).total_seconds() / DAY_S)
                 status, updated = Policy.Status.CANCELLED, cancelled_at
                 cancellation_reason = rng.choice(CANCELLATION_REASONS)
-                events.append((actors.underwriter.pk, PolicyEvent.Kind.CANCELLED, initial, status,
-                               cancellation_reason, {"cancelled_at": str(cancelled_at)}, cancelled_at))
+                events.append(
+                    (
+                        actors.underwriter.pk,
+                        PolicyEvent.Kind.CANCELLED,
+                        initial,
+                        status,
+                        cancellation_reason,
+                        {"cancelled_at": str(cancelled_at)},
+                        cancelled_at,
+                    )
+                )
         compliance, last_audit = Policy.ComplianceStatus.COMPLIANT, None
         if created < now - 30 * DAY and rng.random() < 0.2:
             last_audit = self._after(created, (now - created).total_seconds() / DAY_S)
@@ -533,12 +705,37 @@ class VolumeGenerator:
         if renew:
             renewal_id = _uuid(rng)
             renewal_row = (policy_id, number, policy_type, premium, coverage, start, end, updated)
-            events.append((actors.underwriter.pk, PolicyEvent.Kind.RENEWED, status, status, "",
-                           {"renewal_id": str(renewal_id)}, updated))
-        out["policies"].append((
-            policy_id, number, customer_id, policy_type, premium, coverage, start, end, status, compliance,
-            last_audit, cancellation_reason, cancelled_at, renewal_of[0] if renewal_of else None, created, updated,
-        ))
+            events.append(
+                (
+                    actors.underwriter.pk,
+                    PolicyEvent.Kind.RENEWED,
+                    status,
+                    status,
+                    "",
+                    {"renewal_id": str(renewal_id)},
+                    updated,
+                )
+            )
+        out["policies"].append(
+            (
+                policy_id,
+                number,
+                customer_id,
+                policy_type,
+                premium,
+                coverage,
+                start,
+                end,
+                status,
+                compliance,
+                last_audit,
+                cancellation_reason,
+                cancelled_at,
+                renewal_of[0] if renewal_of else None,
+                created,
+                updated,
+            )
+        )
         out["policy_events"].extend((policy_id, *event) for event in events)
         if status in Policy.CLAIMABLE_STATUSES and start < now:
             draw = rng.random()
@@ -547,8 +744,15 @@ class VolumeGenerator:
         if renewal_row is not None:
             self._policy(customer_id, customer_created, out, renewal_of=renewal_row, policy_id=renewal_id)
 
-    def _claim(self, policy_id: str, policy_type: str, coverage: Decimal, term_start: dt.datetime,
-               term_end: dt.datetime, out: dict[str, list[tuple]]) -> None:
+    def _claim(
+        self,
+        policy_id: str,
+        policy_type: str,
+        coverage: Decimal,
+        term_start: dt.datetime,
+        term_end: dt.datetime,
+        out: dict[str, list[tuple]],
+    ) -> None:
         rng, actors = self.rng, self.actors
         claim_type = rng.choice(CLAIM_TYPES_BY_POLICY[policy_type])
         amount = _cents(rng.randrange(5_000, min(int(coverage * 100), 15_000_000) + 1))
@@ -558,12 +762,25 @@ class VolumeGenerator:
         claim_id = _uuid(rng)
         approved_amount = None
         if "approved" in path:
-            approved_amount = min(amount, max(_cents(1), (amount * Decimal(rng.randrange(60, 101)) / 100).quantize(
-                Decimal("0.01"))))
-        handler = actors.decider_for(approved_amount) if approved_amount is not None else rng.choice(
-            (actors.adjuster, actors.adjuster, actors.manager))
-        events = [(actors.adjuster.pk, ClaimEvent.Kind.CREATED, "", "pending", "",
-                   {"amount": str(amount), "reserve_indemnity": str(amount)}, reported)]
+            approved_amount = min(
+                amount, max(_cents(1), (amount * Decimal(rng.randrange(60, 101)) / 100).quantize(Decimal("0.01")))
+            )
+        handler = (
+            actors.decider_for(approved_amount)
+            if approved_amount is not None
+            else rng.choice((actors.adjuster, actors.adjuster, actors.manager))
+        )
+        events = [
+            (
+                actors.adjuster.pk,
+                ClaimEvent.Kind.CREATED,
+                "",
+                "pending",
+                "",
+                {"amount": str(amount), "reserve_indemnity": str(amount)},
+                reported,
+            )
+        ]
         # The money (SPEC §10): the initial indemnity reserve of the claimed amount, as claim_create writes it.
         money = _ClaimMoney(claim_id)
         money.change(_uuid(rng), amount, "initial reserve", actors.adjuster.pk, reported)
@@ -589,25 +806,54 @@ class VolumeGenerator:
             previous = step
             if step == "paid" and rng.random() < RECOVERY_SHARE:
                 moment = self._recovery(claim_id, money, moment, events, out)
-        out["claims"].append((
-            claim_id, self._number("CLM", self.claim_numbers), policy_id, claim_type, amount,
-            DESCRIPTIONS[claim_type], incident, reported, status, approved_amount, decision_reason, processed,
-            handler.pk if path else None, actors.adjuster.pk, decided_by.pk if decided_by else None,
-            money.reserve, ZERO, money.paid, ZERO, money.recovered, money.reserve + money.paid,
-            money.reserve + money.paid - money.recovered, reported, moment,
-        ))
+        out["claims"].append(
+            (
+                claim_id,
+                self._number("CLM", self.claim_numbers),
+                policy_id,
+                claim_type,
+                amount,
+                DESCRIPTIONS[claim_type],
+                incident,
+                reported,
+                status,
+                approved_amount,
+                decision_reason,
+                processed,
+                handler.pk if path else None,
+                actors.adjuster.pk,
+                decided_by.pk if decided_by else None,
+                money.reserve,
+                ZERO,
+                money.paid,
+                ZERO,
+                money.recovered,
+                money.reserve + money.paid,
+                money.reserve + money.paid - money.recovered,
+                reported,
+                moment,
+            )
+        )
         out["claim_events"].extend((claim_id, *event) for event in events)
         out["reserve_changes"].extend(money.changes)
 
-    def _payment(self, claim_id: str, amount: Decimal, moment: dt.datetime, money: _ClaimMoney, events: list,
-                 out: dict[str, list[tuple]]) -> tuple[dt.datetime, str]:
+    def _payment(
+        self,
+        claim_id: str,
+        amount: Decimal,
+        moment: dt.datetime,
+        money: _ClaimMoney,
+        events: list,
+        out: dict[str, list[tuple]],
+    ) -> tuple[dt.datetime, str]:
         """The approved amount paid to the policyholder in one payment, through the four-eyes workflow as the
         services run it: requested by the adjuster, approved at once or by a second user, issued by Finance (which
         erodes the reserve). Returns the moment it was issued and its number."""
         rng, actors = self.rng, self.actors
         requester = actors.adjuster
-        four_eyes = amount > self.four_eyes_limit or (actors.adjuster_limit is not None
-                                                      and amount > actors.adjuster_limit)
+        four_eyes = amount > self.four_eyes_limit or (
+            actors.adjuster_limit is not None and amount > actors.adjuster_limit
+        )
         approver = actors.payment_approver(amount) if four_eyes else requester
         requested = moment
         approved = self._after(requested, 2) if four_eyes else requested
@@ -615,28 +861,83 @@ class VolumeGenerator:
         payment_id, number = _uuid(rng), self._number("PAY", self.payment_numbers)
         by_transfer = rng.random() < 0.8
         account = f"GB{rng.randrange(10, 99)}VNGD{rng.randrange(10**13, 10**14)}" if by_transfer else ""
-        out["payments"].append((
-            payment_id, number, claim_id, CostType.INDEMNITY, amount, self.payee, account, True,
-            PaymentMethod.BANK_TRANSFER if by_transfer else PaymentMethod.CHEQUE, "", PaymentStatus.ISSUED,
-            requester.pk, requested, approver.pk, approved, actors.finance.pk, issued, None, None, "", None, None, "",
-            self.key_id, requested, issued,
-        ))
-        data = {"payment_id": payment_id, "payment_number": number, "cost_type": CostType.INDEMNITY.value,
-                "amount": str(amount)}
-        events.append((requester.pk, ClaimEvent.Kind.PAYMENT_REQUESTED, "",
-                       PaymentStatus.REQUESTED if four_eyes else PaymentStatus.APPROVED, "",
-                       {**data, "four_eyes": four_eyes}, requested))
+        out["payments"].append(
+            (
+                payment_id,
+                number,
+                claim_id,
+                CostType.INDEMNITY,
+                amount,
+                self.payee,
+                account,
+                True,
+                PaymentMethod.BANK_TRANSFER if by_transfer else PaymentMethod.CHEQUE,
+                "",
+                PaymentStatus.ISSUED,
+                requester.pk,
+                requested,
+                approver.pk,
+                approved,
+                actors.finance.pk,
+                issued,
+                None,
+                None,
+                "",
+                None,
+                None,
+                "",
+                self.key_id,
+                requested,
+                issued,
+            )
+        )
+        data = {
+            "payment_id": payment_id,
+            "payment_number": number,
+            "cost_type": CostType.INDEMNITY.value,
+            "amount": str(amount),
+        }
+        events.append(
+            (
+                requester.pk,
+                ClaimEvent.Kind.PAYMENT_REQUESTED,
+                "",
+                PaymentStatus.REQUESTED if four_eyes else PaymentStatus.APPROVED,
+                "",
+                {**data, "four_eyes": four_eyes},
+                requested,
+            )
+        )
         if four_eyes:
-            events.append((approver.pk, ClaimEvent.Kind.PAYMENT_APPROVED, PaymentStatus.REQUESTED,
-                           PaymentStatus.APPROVED, "", data, approved))
-        events.append((actors.finance.pk, ClaimEvent.Kind.PAYMENT_ISSUED, PaymentStatus.APPROVED,
-                       PaymentStatus.ISSUED, "", data, issued))
+            events.append(
+                (
+                    approver.pk,
+                    ClaimEvent.Kind.PAYMENT_APPROVED,
+                    PaymentStatus.REQUESTED,
+                    PaymentStatus.APPROVED,
+                    "",
+                    data,
+                    approved,
+                )
+            )
+        events.append(
+            (
+                actors.finance.pk,
+                ClaimEvent.Kind.PAYMENT_ISSUED,
+                PaymentStatus.APPROVED,
+                PaymentStatus.ISSUED,
+                "",
+                data,
+                issued,
+            )
+        )
         money.change(_uuid(rng), money.reserve - amount, f"payment {number}", actors.finance.pk, issued)
         money.paid += amount
         return issued, number
 
-    def _recovery(self, claim_id: str, money: _ClaimMoney, moment: dt.datetime, events: list,
-                  out: dict[str, list[tuple]]) -> dt.datetime:
+    def _recovery(
+        self, claim_id: str, money: _ClaimMoney, moment: dt.datetime, events: list, out: dict[str, list[tuple]]
+    ) -> dt.datetime:
         """Money back on a paid claim: salvage or subrogation, a share of what was paid."""
         rng, finance = self.rng, self.actors.finance
         kind = RecoveryKind.SALVAGE if rng.random() < 0.6 else RecoveryKind.SUBROGATION
@@ -646,8 +947,17 @@ class VolumeGenerator:
         recovery_id = _uuid(rng)
         source = rng.choice(SALVAGE_SOURCES if kind == RecoveryKind.SALVAGE else SUBROGATION_SOURCES)
         out["recoveries"].append((recovery_id, claim_id, kind, amount, source, "", received, finance.pk, received))
-        events.append((finance.pk, ClaimEvent.Kind.RECOVERY_RECORDED, "", "", "",
-                       {"recovery_id": recovery_id, "kind": kind.value, "amount": str(amount)}, received))
+        events.append(
+            (
+                finance.pk,
+                ClaimEvent.Kind.RECOVERY_RECORDED,
+                "",
+                "",
+                "",
+                {"recovery_id": recovery_id, "kind": kind.value, "amount": str(amount)},
+                received,
+            )
+        )
         money.recovered += amount
         return received
 
@@ -664,9 +974,13 @@ def write_bench_ids(directory: Path, *, incident: dt.datetime = BENCH_INCIDENT) 
     customers = Customer.objects.filter(erased_at__isnull=True).order_by("pk").values_list("pk", flat=True)
     policies = (
         Policy.objects.filter(
-            status__in=(Policy.Status.ACTIVE, Policy.Status.EXPIRED), start_date__lte=incident,
-            end_date__gte=incident, coverage_amount__gte=BENCH_MIN_COVERAGE,
-        ).order_by("pk").values_list("pk", flat=True)
+            status__in=(Policy.Status.ACTIVE, Policy.Status.EXPIRED),
+            start_date__lte=incident,
+            end_date__gte=incident,
+            coverage_amount__gte=BENCH_MIN_COVERAGE,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
     counts = []
     for name, ids in (("customers.txt", customers), ("policies.txt", policies)):
@@ -684,8 +998,14 @@ def volume_customers() -> models.QuerySet[Customer]:
 
 
 def seed_volume(
-    *, target: int, actors: Actors, batch_size: int = 2000, random_seed: int | None = None,
-    progress: Callable[[int], None] | None = None, now: dt.datetime | None = None, workers: int | None = None,
+    *,
+    target: int,
+    actors: Actors,
+    batch_size: int = 2000,
+    random_seed: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    now: dt.datetime | None = None,
+    workers: int | None = None,
 ) -> VolumeResult:
     """Top the volume set up to `target` customers (with their policies, claims and events).
 
@@ -713,7 +1033,9 @@ def seed_volume(
         last = existing.order_by("-email").values_list("email", flat=True).first()
         first_index = int(last[1:8]) + 1 if last else 1
         generator = VolumeGenerator(
-            actors=actors, now=now or timezone.now(), random_seed=random_seed,
+            actors=actors,
+            now=now or timezone.now(),
+            random_seed=random_seed,
             taken_policy_numbers=set(Policy.objects.values_list("policy_number", flat=True)),
             taken_claim_numbers=set(Claim.objects.values_list("claim_number", flat=True)),
             taken_payment_numbers=set(ClaimPayment.objects.values_list("payment_number", flat=True)),
@@ -740,8 +1062,12 @@ def seed_volume(
                             writer.write_copy(*formatted[name], db)
                     if progress:
                         progress(len(indexes))
-    return VolumeResult(created_customers=missing, existing_customers=existing_count,
-                        seconds=time.perf_counter() - started, tables=list(writers.values()))
+    return VolumeResult(
+        created_customers=missing,
+        existing_customers=existing_count,
+        seconds=time.perf_counter() - started,
+        tables=list(writers.values()),
+    )
 
 
 # What a forked worker builds from: set in the parent just before the pool forks, inherited, never pickled.
@@ -755,8 +1081,9 @@ def _format_batch(indexes: range) -> tuple[range, dict[str, tuple[bytes, int]]]:
     return indexes, {name: (writer.format(rows[name]), len(rows[name])) for name, writer in writers.items()}
 
 
-def _formatted_batches(generator: VolumeGenerator, writers: dict[str, TableWriter], batches: list[range], *,
-                       workers: int) -> Iterator[tuple[range, dict[str, tuple[bytes, int]]]]:
+def _formatted_batches(
+    generator: VolumeGenerator, writers: dict[str, TableWriter], batches: list[range], *, workers: int
+) -> Iterator[tuple[range, dict[str, tuple[bytes, int]]]]:
     """Yield the formatted batches in order. With workers, at most two batches per worker are in flight (memory
     stays bounded however slow the database is); an error in a worker is re-raised here by `.get()`."""
     global _WORKER_STATE

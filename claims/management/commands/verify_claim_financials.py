@@ -9,8 +9,10 @@ from claims.financials.verify import financials_verification_record, verify_clai
 
 
 class Command(BaseCommand):
-    help = ("Recompute every claim's reserves, paid, recovered and incurred totals from its rows; names each "
-            "stored figure that differs and exits non-zero when any does.")
+    help = (
+        "Recompute every claim's reserves, paid, recovered and incurred totals from its rows; names each "
+        "stored figure that differs and exits non-zero when any does."
+    )
 
     def handle(self, *args, **options) -> None:
         mismatches = verify_claim_financials()

@@ -11,14 +11,17 @@ from vanguard.accounts.system import as_system
 
 
 class Command(BaseCommand):
-    help = "Verify the tamper-evident audit trail; exits non-zero and names the first altered, inserted or " \
-           "deleted entry when the chain is broken."
+    help = (
+        "Verify the tamper-evident audit trail; exits non-zero and names the first altered, inserted or "
+        "deleted entry when the chain is broken."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--batch-size", type=int, default=2000, help="Entries read per query (default 2000).")
         parser.add_argument("--all-breaks", action="store_true", help="List every break, not only the first.")
-        parser.add_argument("--no-checkpoint", action="store_true",
-                            help="Do not record the verified head as a checkpoint.")
+        parser.add_argument(
+            "--no-checkpoint", action="store_true", help="Do not record the verified head as a checkpoint."
+        )
 
     def handle(self, *args, batch_size: int, all_breaks: bool, no_checkpoint: bool, **options):
         with as_system():
@@ -33,8 +36,10 @@ class Command(BaseCommand):
                 f"Audit chain broken: first break at {report.first_break}. "
                 f"{len(report.breaks)} break(s) in {report.entries} entries."
             )
-        self.stdout.write(self.style.SUCCESS(
-            f"Audit chain intact: {report.entries} entries ({report.redacted} GDPR-redacted, {report.pending} "
-            f"awaiting sealing within the bound), "
-            f"head #{report.head_seq or 0} {report.head_hash}"
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Audit chain intact: {report.entries} entries ({report.redacted} GDPR-redacted, {report.pending} "
+                f"awaiting sealing within the bound), "
+                f"head #{report.head_seq or 0} {report.head_hash}"
+            )
+        )

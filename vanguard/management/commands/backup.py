@@ -52,8 +52,14 @@ def dump_database(alias: str, dump: Path) -> set[str]:
         referenced = referenced_media(alias)
         run_pg_tool(
             "pg_dump",
-            ["--format=custom", "--no-owner", "--no-privileges", "--compress=6", f"--snapshot={snapshot}",
-             f"--file={dump}"],
+            [
+                "--format=custom",
+                "--no-owner",
+                "--no-privileges",
+                "--compress=6",
+                f"--snapshot={snapshot}",
+                f"--file={dump}",
+            ],
             env,
         )
     return referenced
@@ -85,7 +91,11 @@ class Command(BaseCommand):
                 with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb"):
                     pass  # created 0600 before any byte of personal data lands in it
                 manifest = write_archive(
-                    partial, dump=dump, media_root=media_root, referenced=referenced, created_at=now.isoformat(),
+                    partial,
+                    dump=dump,
+                    media_root=media_root,
+                    referenced=referenced,
+                    created_at=now.isoformat(),
                     skip=directory,
                 )
             os.chmod(partial, 0o600)  # it holds (encrypted) personal data, password hashes and the documents
@@ -99,17 +109,26 @@ class Command(BaseCommand):
         missing = media["referenced_missing"]
         logger.info(
             "backup written",
-            extra={"archive": target.name, "bytes": target.stat().st_size, "media_files": len(media["files"]),
-                   "media_missing": len(missing), "pruned": len(removed)},
+            extra={
+                "archive": target.name,
+                "bytes": target.stat().st_size,
+                "media_files": len(media["files"]),
+                "media_missing": len(missing),
+                "pruned": len(removed),
+            },
         )
-        self.stdout.write(self.style.SUCCESS(
-            f"Backup written: {target} ({target.stat().st_size} bytes; the database and "
-            f"{len(media['files'])} media file(s), {media['bytes']} bytes)"
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Backup written: {target} ({target.stat().st_size} bytes; the database and "
+                f"{len(media['files'])} media file(s), {media['bytes']} bytes)"
+            )
+        )
         if missing:
-            self.stderr.write(self.style.WARNING(
-                f"{len(missing)} file(s) the database refers to were not in MEDIA_ROOT ({media_root}); the manifest "
-                "lists them under media.referenced_missing."
-            ))
+            self.stderr.write(
+                self.style.WARNING(
+                    f"{len(missing)} file(s) the database refers to were not in MEDIA_ROOT ({media_root}); "
+                    "the manifest lists them under media.referenced_missing."
+                )
+            )
         if removed:
             self.stdout.write(f"Removed {len(removed)} older backup(s); keeping the newest {keep}.")

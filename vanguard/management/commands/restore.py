@@ -50,7 +50,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("file", help="The archive written by manage.py backup.")
         parser.add_argument(
-            "--force", action="store_true",
+            "--force",
+            action="store_true",
             help="Restore into a non-empty database and MEDIA_ROOT, replacing what the archive holds.",
         )
         parser.add_argument("--database", default="default", help="Database alias (default: default).")
@@ -82,9 +83,12 @@ class Command(BaseCommand):
         if legacy:
             run_pg_tool("pg_restore", [*args, f"--dbname={env['PGDATABASE']}", str(archive)], env)
             logger.info("backup restored", extra={"archive": archive.name, "replaced": bool(existing), "legacy": True})
-            self.stdout.write(self.style.SUCCESS(
-                f"Restored {archive.name} into database {env['PGDATABASE']} (a database-only archive: no media files)."
-            ))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Restored {archive.name} into database {env['PGDATABASE']} "
+                    "(a database-only archive: no media files)."
+                )
+            )
             return
         created = not media_root.exists()
         media_root.mkdir(parents=True, exist_ok=True)
@@ -96,8 +100,10 @@ class Command(BaseCommand):
             verified = verify_and_stage(archive, staging)
             run_pg_tool("pg_restore", [*args, f"--dbname={env['PGDATABASE']}", str(verified.dump)], env)
             install_media(
-                verified.media, media_root,
-                file_mode=settings.FILE_UPLOAD_PERMISSIONS, directory_mode=settings.FILE_UPLOAD_DIRECTORY_PERMISSIONS,
+                verified.media,
+                media_root,
+                file_mode=settings.FILE_UPLOAD_PERMISSIONS,
+                directory_mode=settings.FILE_UPLOAD_DIRECTORY_PERMISSIONS,
             )
             installed = True
         finally:
@@ -107,18 +113,27 @@ class Command(BaseCommand):
         missing = self._missing_files(alias, media_root)
         logger.info(
             "backup restored",
-            extra={"archive": archive.name, "replaced": bool(existing), "media_files": len(verified.media),
-                   "media_missing": len(missing)},
+            extra={
+                "archive": archive.name,
+                "replaced": bool(existing),
+                "media_files": len(verified.media),
+                "media_missing": len(missing),
+            },
         )
-        self.stdout.write(self.style.SUCCESS(
-            f"Restored {archive.name} into database {env['PGDATABASE']} and {len(verified.media)} media file(s) into "
-            f"{media_root}."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Restored {archive.name} into database {env['PGDATABASE']} and {len(verified.media)} media "
+                f"file(s) into {media_root}."
+            )
+        )
         if missing:
-            self.stderr.write(self.style.WARNING(
-                f"{len(missing)} file(s) the restored database refers to are not in MEDIA_ROOT (the archive's manifest "
-                f"lists {len(verified.manifest['media']['referenced_missing'])} as already missing at backup time)."
-            ))
+            self.stderr.write(
+                self.style.WARNING(
+                    f"{len(missing)} file(s) the restored database refers to are not in MEDIA_ROOT (the archive's "
+                    f"manifest lists {len(verified.manifest['media']['referenced_missing'])} as already missing at "
+                    "backup time)."
+                )
+            )
 
     @staticmethod
     def _missing_files(alias: str, media_root: Path) -> set[str]:

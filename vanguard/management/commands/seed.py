@@ -56,28 +56,47 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--reset", action="store_true", help="Delete all domain data, then seed again.")
-        parser.add_argument("--customers", type=int, default=0, metavar="N",
-                            help="Make sure N volume customers exist, with policies, claims and events.")
+        parser.add_argument(
+            "--customers",
+            type=int,
+            default=0,
+            metavar="N",
+            help="Make sure N volume customers exist, with policies, claims and events.",
+        )
         parser.add_argument("--batch-size", type=int, default=2000, help="Volume customers per transaction.")
         parser.add_argument("--random-seed", type=int, default=None, help="Make the volume data reproducible.")
         parser.add_argument(
-            "--workers", type=int, default=None, metavar="N",
+            "--workers",
+            type=int,
+            default=None,
+            metavar="N",
             help="Processes that build and encrypt the volume batches (default: one per core from "
-                 f"{volume.PARALLEL_ABOVE:,} customers up; 0 builds them in this process). Same rows either way.",
+            f"{volume.PARALLEL_ABOVE:,} customers up; 0 builds them in this process). Same rows either way.",
         )
         parser.add_argument("--no-demo", action="store_true", help="Skip the demo book (staff are always ensured).")
         parser.add_argument(
-            "--as-of", type=_aware_datetime, default=None, metavar="ISO",
+            "--as-of",
+            type=_aware_datetime,
+            default=None,
+            metavar="ISO",
             help="Write the volume book as if today were this moment (a past date; default: now). The benchmark "
-                 "uses it so that most policy terms cover its claim's incident date.",
+            "uses it so that most policy terms cover its claim's incident date.",
         )
         parser.add_argument(
-            "--ids-dir", type=Path, default=None, metavar="DIR",
+            "--ids-dir",
+            type=Path,
+            default=None,
+            metavar="DIR",
             help="Write customers.txt (every customer id) and policies.txt (ids of active or expired policies "
-                 "whose term contains --ids-incident, coverage >= 100.00) for the API benchmark.",
+            "whose term contains --ids-incident, coverage >= 100.00) for the API benchmark.",
         )
-        parser.add_argument("--ids-incident", type=_aware_datetime, default=volume.BENCH_INCIDENT,
-                            metavar="ISO", help="The incident moment the policies in policies.txt must cover.")
+        parser.add_argument(
+            "--ids-incident",
+            type=_aware_datetime,
+            default=volume.BENCH_INCIDENT,
+            metavar="ISO",
+            help="The incident moment the policies in policies.txt must cover.",
+        )
 
     def handle(self, *args, **options) -> None:
         if options["customers"] < 0:
@@ -90,8 +109,9 @@ class Command(BaseCommand):
             raise CommandError("--as-of must not be in the future: the volume book would hold future claims.")
         if settings.DJANGO_ENV == "production":
             # Demo staff include a superuser whose password is printed on the terminal: never in production.
-            raise CommandError("seed writes demo staff logins and fictional customers; it is refused when "
-                               "DJANGO_ENV is 'production'.")
+            raise CommandError(
+                "seed writes demo staff logins and fictional customers; it is refused when DJANGO_ENV is 'production'."
+            )
         if options["reset"]:
             if settings.DJANGO_ENV not in RESET_ENVIRONMENTS:
                 raise CommandError(
@@ -113,8 +133,9 @@ class Command(BaseCommand):
             self._seed_volume(users=users, options=options)
         if options["ids_dir"]:
             counts = volume.write_bench_ids(options["ids_dir"], incident=options["ids_incident"])
-            self.stdout.write(f"Bench ids: {counts[0]:,} customers, {counts[1]:,} claimable policies written "
-                              f"to {options['ids_dir']}.")
+            self.stdout.write(
+                f"Bench ids: {counts[0]:,} customers, {counts[1]:,} claimable policies written to {options['ids_dir']}."
+            )
         self._print_logins(passwords)
 
     def _seed_demo(self, *, admin, users, cid: str) -> None:
@@ -145,24 +166,37 @@ class Command(BaseCommand):
 
         target = options["customers"]
         actors = volume.Actors(
-            underwriter=self._one_with_role(users, UNDERWRITER), adjuster=self._one_with_role(users, CLAIMS_ADJUSTER),
-            manager=self._one_with_role(users, CLAIMS_MANAGER), superuser=users[staff.SUPERUSER_EMAIL],
-            system=system_actor(), finance=self._one_with_role(users, FINANCE),
+            underwriter=self._one_with_role(users, UNDERWRITER),
+            adjuster=self._one_with_role(users, CLAIMS_ADJUSTER),
+            manager=self._one_with_role(users, CLAIMS_MANAGER),
+            superuser=users[staff.SUPERUSER_EMAIL],
+            system=system_actor(),
+            finance=self._one_with_role(users, FINANCE),
         )
         started = time.perf_counter()
-        with tqdm(total=target, unit=" customers", disable=options["verbosity"] == 0, smoothing=0.1,
-                  initial=min(target, volume.volume_customers().count())) as bar:
+        with tqdm(
+            total=target,
+            unit=" customers",
+            disable=options["verbosity"] == 0,
+            smoothing=0.1,
+            initial=min(target, volume.volume_customers().count()),
+        ) as bar:
             result = volume.seed_volume(
-                target=target, actors=actors, batch_size=options["batch_size"], random_seed=options["random_seed"],
-                now=options["as_of"], workers=options["workers"],
+                target=target,
+                actors=actors,
+                batch_size=options["batch_size"],
+                random_seed=options["random_seed"],
+                now=options["as_of"],
+                workers=options["workers"],
                 progress=bar.update,
             )
         elapsed = time.perf_counter() - started
         if not result.created_customers:
             self.stdout.write(f"Volume data: {result.existing_customers:,} volume customers already, nothing to add.")
             return
-        self.stdout.write(f"Volume data: {result.created_customers:,} customers added "
-                          f"({result.existing_customers:,} were there).")
+        self.stdout.write(
+            f"Volume data: {result.created_customers:,} customers added ({result.existing_customers:,} were there)."
+        )
         for table in result.tables:
             self.stdout.write(f"  {table.label:<22} {table.rows:>10,} rows  {table.rows / elapsed:>10,.0f} rows/s")
         self.stdout.write(f"Wrote {result.rows:,} rows in {elapsed:.1f} s: {result.rows / elapsed:,.0f} rows/s")
