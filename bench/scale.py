@@ -110,7 +110,7 @@ def api_cases(client, headers: dict[str, str]) -> list[tuple[str, str, object]]:
     from claims.models import Claim
     from customers.models import Customer
     from policies.models import Policy
-    from vanguard.api_support import pagination
+    from vanguard.core import pagination
 
     def get(path: str, **query):
         return lambda: client.get(path, query, **headers)

@@ -12,7 +12,7 @@ from customers.models import Customer
 from policies.models import Policy
 from tests.api.conftest import assert_problem
 from tests.factories import ClaimFactory, CustomerFactory, PolicyFactory
-from vanguard.api_support import pagination
+from vanguard.core import pagination
 
 pytestmark = pytest.mark.django_db
 

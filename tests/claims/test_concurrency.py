@@ -16,7 +16,7 @@ from claims.models import Claim, ClaimEvent
 from policies import services as policy_services
 from policies.models import Policy, PolicyEvent
 from tests import factories
-from vanguard import numbers
+from vanguard.core import numbers
 from vanguard.core.errors import BusinessRuleViolation
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
