@@ -6,6 +6,7 @@ import pytest
 from auditlog.context import set_actor
 
 from tests import factories
+from tests.api_client import Api
 from vanguard.accounts import roles
 
 
@@ -58,3 +59,22 @@ def compliance_officer(db):
 def audit_actor():
     """Run a block with an auditlog actor, as the admin/API/task edges do."""
     return set_actor
+
+
+@pytest.fixture
+def api_as():
+    """`api_as(user)` → an API client authenticated as that user (`api_as(None)`: no token); tests/api_client.py."""
+    return Api
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counters(request):
+    """Rate-limit and lockout counters live in the cache: every API test starts from zero."""
+    if "api_as" not in request.fixturenames and "tests/api/" not in str(request.path):
+        yield
+        return
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -6,7 +6,7 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from tests.api.conftest import Api
+from tests.api_client import Api
 from tests.factories import PASSWORD
 from vanguard.accounts import lockout
 from vanguard.api_support.models import LoginAttempt

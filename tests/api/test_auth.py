@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from tests.api.conftest import assert_problem
+from tests.api_client import assert_problem
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db

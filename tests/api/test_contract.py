@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import assert_problem
+from tests.api_client import assert_problem
 
 SNAPSHOT = Path(__file__).with_name("openapi_snapshot.json")
 PUBLIC = {("post", "/api/auth/login"), ("post", "/api/auth/refresh")}

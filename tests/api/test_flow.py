@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from claims.models import Claim, ClaimEvent
 from compliance.models import AuditEntry
-from tests.api.conftest import Api, assert_problem
+from tests.api_client import Api, assert_problem
 from tests.factories import ClaimFactory, CustomerFactory, staff
 from vanguard.accounts import roles
 

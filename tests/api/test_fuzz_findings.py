@@ -13,7 +13,7 @@ from claims.models import Claim, ClaimDocument
 from customers.models import Customer
 from policies.models import Policy
 from tests import factories
-from tests.api.conftest import assert_problem
+from tests.api_client import assert_problem
 from tests.factories import ClaimDocumentFactory, ClaimFactory, CustomerFactory, PolicyFactory
 from vanguard.accounts import roles
 from vanguard.api_support.schemas import DATE_TIME_PATTERN

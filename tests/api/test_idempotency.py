@@ -11,7 +11,7 @@ from django.utils import timezone
 from claims.models import Claim, ClaimDocument
 from customers.models import Customer
 from policies.models import Policy
-from tests.api.conftest import assert_problem
+from tests.api_client import assert_problem
 from tests.factories import ClaimFactory, CustomerFactory, PolicyFactory
 
 pytestmark = pytest.mark.django_db

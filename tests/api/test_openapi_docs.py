@@ -10,7 +10,7 @@ import re
 import pytest
 from pydantic import BaseModel
 
-from tests.api.conftest import assert_problem
+from tests.api_client import assert_problem
 from tests.factories import ClaimFactory, CustomerFactory, PolicyFactory
 from vanguard.api_support.openapi import EXAMPLES
 

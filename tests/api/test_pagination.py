@@ -10,7 +10,7 @@ from django.utils import timezone
 from claims.models import Claim
 from customers.models import Customer
 from policies.models import Policy
-from tests.api.conftest import assert_problem
+from tests.api_client import assert_problem
 from tests.factories import ClaimFactory, CustomerFactory, PolicyFactory
 from vanguard.core import pagination
 

@@ -7,7 +7,7 @@ import pytest
 from claims.models import Claim
 from customers.models import Customer
 from policies.models import Policy
-from tests.api.conftest import assert_problem
+from tests.api_client import assert_problem
 from tests.factories import ClaimFactory, CustomerFactory, PolicyFactory
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ from unittest import mock
 import pytest
 from django.test import Client
 
-from tests.api.conftest import assert_problem
+from tests.api_client import assert_problem
 from tests.factories import PASSWORD
 from vanguard.accounts.models import User
 from vanguard.api_support.models import LoginAttempt

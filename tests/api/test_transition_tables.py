@@ -16,7 +16,7 @@ from policies import api as policies_api
 from policies import services as policy_services
 from policies.models import Policy
 from tests import factories
-from tests.api.conftest import assert_problem
+from tests.api_client import assert_problem
 from vanguard.accounts.models import User
 
 pytestmark = pytest.mark.django_db

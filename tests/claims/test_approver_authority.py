@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from claims.models import Claim, ClaimEvent
 from tests import factories
-from tests.api.conftest import Api, assert_problem
+from tests.api_client import Api, assert_problem
 
 pytestmark = pytest.mark.django_db
 

@@ -174,7 +174,7 @@ def _moment(value: Any) -> dt.datetime | None:
 
 def _term_in_order(body: dict) -> dict:
     """Two valid dates in the wrong order become a valid term (end a year after start): "end after start" is a
-    rule between two fields that JSON Schema cannot state; SPEC §3 makes it a 422 (tests/api/test_policies.py)."""
+    rule between two fields that JSON Schema cannot state; SPEC §3 makes it a 422 (tests/policies/test_api.py)."""
     start, end = _moment(body.get("start_date")), _moment(body.get("end_date"))
     if start is not None and end is not None and end <= start:
         later = start + dt.timedelta(days=365)

@@ -8,7 +8,7 @@ from compliance.models import AuditEntry, PIIAccessLog
 from customers.models import Customer
 from customers.pii import NATIONAL_ID_ERROR
 from customers.schemas import CustomerPage, CustomerResponse
-from tests.api.conftest import assert_problem
+from tests.api_client import assert_problem
 from tests.factories import ClaimFactory, CustomerFactory, PolicyFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,7 @@ from claims.financials import services as financials
 from claims.models import Claim, ClaimDocument, ClaimEvent
 from claims.schemas import ClaimPage, ClaimResponse, DocumentResponse
 from tests import factories
-from tests.api.conftest import assert_problem
+from tests.api_client import assert_problem
 from tests.factories import ClaimDocumentFactory, ClaimFactory, PolicyFactory, UserFactory
 from vanguard.accounts import roles
 

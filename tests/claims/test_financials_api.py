@@ -20,7 +20,7 @@ from claims.financials.schemas import (
 )
 from claims.models import Claim, ClaimEvent, ClaimPayment, ClaimRecovery, ReserveChange
 from tests import factories
-from tests.api.conftest import assert_problem
+from tests.api_client import assert_problem
 from vanguard.accounts import roles
 
 pytestmark = pytest.mark.django_db

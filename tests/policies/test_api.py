@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from policies.models import Policy, PolicyEvent
 from policies.schemas import PolicyPage, PolicyResponse
-from tests.api.conftest import assert_problem
+from tests.api_client import assert_problem
 from tests.factories import CustomerFactory, PolicyFactory
 
 pytestmark = pytest.mark.django_db

@@ -1,24 +1,16 @@
-"""API test helpers: an ASGI client (Django's AsyncClient driven from sync tests) with bearer tokens."""
+"""API test helpers: an ASGI client (Django's AsyncClient driven from sync tests) with bearer tokens, and the
+problem-document assertion. The fixtures (`api_as`, the counter reset) are registered in tests/conftest.py, so
+each app's API tests live beside the app's other tests (tests/customers/test_api.py, ...)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
-import pytest
 from asgiref.sync import async_to_sync
-from django.core.cache import cache
 from django.test import AsyncClient
 
 from vanguard.accounts.auth import tokens_issue
-
-
-@pytest.fixture(autouse=True)
-def _fresh_counters():
-    """Rate-limit and lockout counters live in the cache: every test starts from zero."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 class _PeerClient(AsyncClient):
@@ -81,12 +73,6 @@ class Api:
 
     def delete(self, path, **kw):
         return self.call("DELETE", path, **kw)
-
-
-@pytest.fixture
-def api_as():
-    """`api_as(user)` → an Api client authenticated as that user (`api_as(None)`: no token)."""
-    return Api
 
 
 def assert_problem(response, status: int, code: str | None = None) -> dict:
