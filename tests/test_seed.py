@@ -136,13 +136,15 @@ def test_each_demo_login_authenticates_with_its_role():
 
 
 @pytest.mark.django_db
-def test_passwords_are_printed_only_when_created():
-    # given
+def test_passwords_are_printed_only_when_created(monkeypatch):
+    # given: scripts/run serving on another port (it exports PORT)
+    monkeypatch.setenv("PORT", "8123")
     first = seed()
     # when
     second = seed()
     # then
     assert LOGIN_LINE.findall(first)
+    assert "Sign in at http://127.0.0.1:8123/admin/" in first  # the address the server really listens on
     assert not LOGIN_LINE.findall(second)
     assert "passwords" not in second
 

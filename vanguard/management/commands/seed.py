@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
 import time
 import uuid
 from pathlib import Path
@@ -213,4 +214,5 @@ class Command(BaseCommand):
         self.stdout.write(self.style.WARNING("Demo logins created (passwords are shown this once):"))
         for email, password in passwords.items():
             self.stdout.write(f"  {email:<30} {password}")
-        self.stdout.write("Sign in at http://127.0.0.1:8000/admin/")
+        # scripts/run exports the PORT it serves on; a seed run on its own names the default.
+        self.stdout.write(f"Sign in at http://127.0.0.1:{os.environ.get('PORT') or 8000}/admin/")
