@@ -32,8 +32,14 @@ LIST_FIELDS = (
     "updated_at",
 )
 CLEAR_PII_FIELDS = ("phone", "date_of_birth", "address")
-# A list masks the birth date completely (customer_row sets it to None): it is not even read and decrypted.
-MASKED_LIST_FIELDS = tuple(name for name in LIST_FIELDS if name != "date_of_birth")
+# A list is always masked: it reads the masked columns the model keeps beside the encrypted ones, so a page decrypts
+# nothing (the birth date is not shown at all).
+MASKED_LIST_FIELDS = (
+    *(name for name in LIST_FIELDS if name not in {"phone", "date_of_birth", "address", "ssn"}),
+    "phone_masked",
+    "address_masked",
+    "ssn_last4",
+)
 
 
 def customer_queryset(filters: Any = None) -> QuerySet[Customer]:
@@ -72,12 +78,21 @@ def customer_row(row: dict[str, Any], *, clear: bool) -> dict[str, Any]:
     return row
 
 
+def masked_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The CustomerResponse body of a list, from a `.values(*MASKED_LIST_FIELDS)` row: what customer_row(clear=False)
+    gives for the same customer, read from the masked columns instead of decrypted."""
+    row["phone"] = row.pop("phone_masked")
+    row["address"] = row.pop("address_masked")
+    row["ssn_last4"] = row["ssn_last4"] or None
+    row["date_of_birth"] = None
+    row["pii_masked"] = True
+    return row
+
+
 def customer_list(*, filters: Any, params: PageQuery) -> dict[str, Any]:
     """One page of customers. Contact data is always masked in lists: clear PII is shown (and logged,
     SPEC §7.3) only on a customer's own detail, so a list never writes fifty access-log rows."""
-    return page_of(
-        customer_queryset(filters), params, fields=MASKED_LIST_FIELDS, row=lambda r: customer_row(r, clear=False)
-    )
+    return page_of(customer_queryset(filters), params, fields=MASKED_LIST_FIELDS, row=masked_row)
 
 
 def customer_search(*, email: str | None, ssn: str | None, params: PageQuery) -> dict[str, Any]:
@@ -92,7 +107,7 @@ def customer_search(*, email: str | None, ssn: str | None, params: PageQuery) ->
         qs = qs.alias(email_ci=Lower("email")).filter(email_ci=email)
     if ssn_digest:  # never "": that is the hash of every customer without a national id
         qs = qs.filter(ssn_hash=ssn_digest)
-    return page_of(qs, params, fields=MASKED_LIST_FIELDS, row=lambda r: customer_row(r, clear=False))
+    return page_of(qs, params, fields=MASKED_LIST_FIELDS, row=masked_row)
 
 
 def customer_get(*, customer_id: UUID) -> Customer:

@@ -223,8 +223,8 @@ class Page(Schema, Generic[T]):
     """One page of a list (vanguard.core.pagination): by `page` number, or after a `cursor`."""
 
     items: list[T]
-    total: int = Field(description="rows in the whole filtered list; above 10,000 the database's estimate")
-    total_is_estimate: bool = Field(description="true when total is an estimate (more than 10,000 rows)")
+    total: int = Field(description="rows in the whole filtered list; above 1,000 the database's estimate")
+    total_is_estimate: bool = Field(description="true when total is an estimate (more than 1,000 rows)")
     page: int
     page_size: int
     total_pages: int

@@ -338,6 +338,9 @@ CUSTOMER_COLUMNS = (
     "address",
     "ssn",
     "ssn_hash",
+    "phone_masked",
+    "address_masked",
+    "ssn_last4",
     "pii_encrypted",
     "encryption_key_id",
     "gdpr_consent",
@@ -575,18 +578,26 @@ class VolumeGenerator:
             digits = f"{100_000_000 + index:09d}"
             ssn = f"{digits[:3]}-{digits[3:5]}-{digits[5:]}"
         customer_id = _uuid(rng)
+        phone = f"+447{rng.randrange(100_000_000, 999_999_999)}"
+        address = (
+            f"{rng.randrange(1, 300)} {rng.choice(STREETS)}, {city} {district} {rng.randrange(1, 9)}"
+            f"{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}"
+        )
         out["customers"].append(
             (
                 customer_id,
                 f"v{index:07d}.{first}.{last}@{VOLUME_DOMAIN}".lower(),
                 first,
                 last,
-                f"+447{rng.randrange(100_000_000, 999_999_999)}",
+                phone,
                 dt.date(1940, 1, 1) + dt.timedelta(days=rng.randrange(0, 65 * 365)),
-                f"{rng.randrange(1, 300)} {rng.choice(STREETS)}, {city} {district} {rng.randrange(1, 9)}"
-                f"{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}",
+                address,
                 ssn,
                 pii.ssn_hash(ssn),
+                # Customer.refresh_masks, without a model instance per row
+                pii.mask_phone(phone),
+                pii.mask_text(address),
+                pii.ssn_last4(ssn) or "",
                 True,
                 self.key_id,
                 True,
