@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 
 from django.db.models import Q, QuerySet
-from django.utils.text import smart_split, unescape_string_literal
 
 from customers.models import Customer
+from vanguard.admin_search import search_words
 
 POLICY_NUMBER = re.compile(r"^POL-[0-9A-F]{8}$", re.IGNORECASE)
 # A national id: letters, digits, spaces and dashes with at least four digits (US SSN, UK NI number...).
@@ -39,8 +39,6 @@ def customers_matching(search_term: str) -> QuerySet[Customer]:
     `customer_id IN (this)` instead of an OR across a join, which the planner cannot answer from any index.
     """
     queryset = Customer.objects.all()
-    for bit in smart_split(search_term):
-        if bit.startswith(('"', "'")) and bit[0] == bit[-1]:
-            bit = unescape_string_literal(bit)
+    for bit in search_words(search_term):
         queryset = queryset.filter(Q(last_name__icontains=bit) | Q(first_name__icontains=bit) | Q(email__icontains=bit))
     return queryset

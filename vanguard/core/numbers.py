@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable
 from typing import TypeVar
@@ -14,6 +15,12 @@ ATTEMPTS = 5
 
 def new_number(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(4).upper()}"
+
+
+def is_number(term: str, prefix: str) -> bool:
+    """Whether `term` (as typed, any case) is a whole reference number with this prefix: a search for one can use
+    the number's unique index instead of a text scan."""
+    return re.fullmatch(rf"{re.escape(prefix)}-[0-9A-F]{{8}}", term.strip().upper()) is not None
 
 
 def save_with_unique_number(obj: T, *, field: str, prefix: str, save: Callable[[T], None]) -> T:
