@@ -49,8 +49,22 @@ def _render(actor, customer: Customer, remote_addr: str | None) -> dict:
     return selectors.customer_detail(customer, clear=clear)
 
 
+def _read(actor, customer_id: UUID, remote_addr: str | None) -> tuple[dict, Customer]:
+    """The detail body of a customer read from the database, and the customer. A clear view reads the row and writes
+    its PII access row in one statement (compliance.services.customer_read_recorded)."""
+    if can(actor, "customers.view_pii"):
+        from compliance.services import customer_read_recorded
+
+        customer = customer_read_recorded(
+            actor=actor, customer_id=customer_id, interface="api", remote_addr=remote_addr
+        )
+        return selectors.customer_detail(customer, clear=True), customer
+    customer = selectors.customer_get(customer_id=customer_id)
+    return selectors.customer_detail(customer, clear=False), customer
+
+
 def _render_by_id(actor, customer_id: UUID, remote_addr: str | None) -> dict:
-    return _render(actor, selectors.customer_get(customer_id=customer_id), remote_addr)
+    return _read(actor, customer_id, remote_addr)[0]
 
 
 @router.get(
@@ -122,8 +136,8 @@ async def customer_get(request, customer_id: UUID):
     require(actor, "customers.view_customer", "view customers")
 
     def read():
-        customer = selectors.customer_get(customer_id=customer_id)
-        return _render(actor, customer, addr), etag_for(customer.pk, customer.updated_at)
+        body, customer = _read(actor, customer_id, addr)
+        return body, etag_for(customer.pk, customer.updated_at)
 
     body, etag = await sync_to_async(read)()
     return detail_response(body, etag=etag)
@@ -156,8 +170,8 @@ async def customer_update(
             if_match=if_match,
             update=lambda: services.customer_update(actor=actor, customer_id=customer_id, **changes),
         )
-        customer = selectors.customer_get(customer_id=customer_id)
-        return _render(actor, customer, addr), etag_for(customer.pk, customer.updated_at)
+        body, customer = _read(actor, customer_id, addr)
+        return body, etag_for(customer.pk, customer.updated_at)
 
     body, etag = await sync_to_async(write)()
     return detail_response(body, etag=etag)

@@ -27,7 +27,7 @@ from compliance.services.erasure import (
     customer_legal_hold,
 )
 from compliance.services.export import ALL_PII_FIELDS, EXPORT_FORMAT, customer_export
-from compliance.services.pii_access import INTERFACES, pii_access_record
+from compliance.services.pii_access import INTERFACES, customer_read_recorded, pii_access_record
 from compliance.services.retention import customers_due_for_erasure, customers_enforce_retention
 from compliance.services.rotation import (
     KeyRotationError,
@@ -60,6 +60,7 @@ __all__ = [
     "customer_erase",
     "customer_export",
     "customer_legal_hold",
+    "customer_read_recorded",
     "customers_due_for_erasure",
     "customers_enforce_retention",
     "encryption_key_rotate",
