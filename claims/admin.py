@@ -10,7 +10,6 @@ permission-checked view.
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -36,11 +35,10 @@ from vanguard.admin import ReadOnlyInlineMixin, Transition, VanguardModelAdmin, 
 from vanguard.admin_search import PostedSearchMixin
 from vanguard.core.errors import DomainError
 from vanguard.core.money import format_money
+from vanguard.core.numbers import is_number
 from vanguard.history import EventDataInlineMixin
 
 S = Claim.Status
-CLAIM_NUMBER = re.compile(r"^CLM-[0-9A-F]{8}$")
-POLICY_NUMBER = re.compile(r"^POL-[0-9A-F]{8}$")
 CUSTOMER_PII = (
     "policy__customer__phone",
     "policy__customer__date_of_birth",
@@ -219,9 +217,9 @@ class ClaimAdmin(ClaimFinancialsAdminMixin, PostedSearchMixin, VanguardModelAdmi
     def get_search_results(self, request: HttpRequest, queryset, search_term: str):
         term = search_term.strip().upper()
         # An exact reference uses its unique index instead of a text scan over customers' names.
-        if CLAIM_NUMBER.match(term):
+        if is_number(term, "CLM"):
             return queryset.filter(claim_number=term), False
-        if POLICY_NUMBER.match(term):
+        if is_number(term, "POL"):
             return queryset.filter(policy__policy_number=term), False
         if not term:
             return super().get_search_results(request, queryset, search_term)

@@ -23,7 +23,7 @@ from django.utils.html import format_html, format_html_join
 from customers import pii
 from customers.forms import CustomerAdminForm
 from customers.models import Customer
-from customers.search import DIGITS_ONLY_ID, POLICY_NUMBER, is_sensitive_term, looks_like_ssn
+from customers.search import DIGITS_ONLY_ID, is_sensitive_term, looks_like_ssn
 from policies.models import Policy
 from vanguard.accounts.permissions import can
 from vanguard.admin import (
@@ -40,6 +40,7 @@ from vanguard.admin_search import PostedSearchMixin
 from vanguard.core.errors import DomainError
 from vanguard.core.money import format_money
 from vanguard.core.net import client_ip
+from vanguard.core.numbers import is_number
 
 CONTACT_FIELDS = ("phone", "date_of_birth", "address")
 MASKED_CONTACT_FIELDS = ("masked_phone", "masked_date_of_birth", "masked_address")
@@ -170,7 +171,7 @@ class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
             if is_sensitive_term(term):
                 return queryset.none(), False
             return super().get_search_results(request, queryset, search_term)
-        if POLICY_NUMBER.match(term):
+        if is_number(term, "POL"):
             # A reference number is never part of a name or email: skip the (unindexed) text scan.
             holders = Policy.objects.filter(policy_number=term.upper()).values("customer_id")
             return queryset.filter(pk__in=holders), False

@@ -12,8 +12,8 @@ from django.db.models import Q, QuerySet
 
 from customers.models import Customer
 from vanguard.admin_search import search_words
+from vanguard.core.numbers import is_number
 
-POLICY_NUMBER = re.compile(r"^POL-[0-9A-F]{8}$", re.IGNORECASE)
 # A national id: letters, digits, spaces and dashes with at least four digits (US SSN, UK NI number...).
 SSN_LIKE = re.compile(r"^(?=(?:[^0-9]*[0-9]){4})[0-9A-Za-z][0-9A-Za-z \-]{5,30}$")
 # Only digits, spaces and dashes with at least six digits: a national id, never a name or an email.
@@ -21,7 +21,7 @@ DIGITS_ONLY_ID = re.compile(r"^(?=(?:[^0-9]*[0-9]){6})[0-9][0-9 \-]{5,30}$")
 
 
 def looks_like_ssn(term: str) -> bool:
-    return bool(SSN_LIKE.match(term)) and not POLICY_NUMBER.match(term)
+    return bool(SSN_LIKE.match(term)) and not is_number(term, "POL")
 
 
 def is_sensitive_term(term: str) -> bool:

@@ -8,7 +8,6 @@ policies.services.POLICY_TRANSITIONS, which call the same services as the API.
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 from django.contrib import admin
 from django.http import HttpRequest
@@ -23,10 +22,10 @@ from policies.models import Policy, PolicyEvent
 from vanguard.admin import ReadOnlyInlineMixin, VanguardModelAdmin, is_autocomplete_for, money_column, term_text
 from vanguard.admin_search import PostedSearchMixin
 from vanguard.core.money import format_money
+from vanguard.core.numbers import is_number
 from vanguard.history import EventDataInlineMixin
 
 S = Policy.Status
-POLICY_NUMBER = re.compile(r"^POL-[0-9A-F]{8}$", re.IGNORECASE)
 CUSTOMER_PII = ("customer__phone", "customer__date_of_birth", "customer__address", "customer__ssn")
 
 
@@ -86,7 +85,7 @@ class PolicyAdmin(PostedSearchMixin, VanguardModelAdmin):
             # Filing a claim: offer only policies a claim can be filed against.
             queryset = queryset.filter(status__in=Policy.CLAIMABLE_STATUSES)
         term = search_term.strip()
-        if POLICY_NUMBER.match(term):
+        if is_number(term, "POL"):
             # An exact reference: use the unique index, skip the text scan over customers' names.
             return queryset.filter(policy_number=term.upper()), False
         if not term:

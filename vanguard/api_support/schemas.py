@@ -16,6 +16,7 @@ from ninja import Schema
 from pydantic import AfterValidator, BeforeValidator, Field, StrictBool, WithJsonSchema
 
 from vanguard.core.dates import MAX_YEAR, MIN_YEAR
+from vanguard.core.pagination import ESTIMATE_ABOVE
 
 T = TypeVar("T")
 
@@ -223,8 +224,8 @@ class Page(Schema, Generic[T]):
     """One page of a list (vanguard.core.pagination): by `page` number, or after a `cursor`."""
 
     items: list[T]
-    total: int = Field(description="rows in the whole filtered list; above 1,000 the database's estimate")
-    total_is_estimate: bool = Field(description="true when total is an estimate (more than 1,000 rows)")
+    total: int = Field(description=f"rows in the whole filtered list; above {ESTIMATE_ABOVE:,} the database's estimate")
+    total_is_estimate: bool = Field(description=f"true when total is an estimate (more than {ESTIMATE_ABOVE:,} rows)")
     page: int
     page_size: int
     total_pages: int
