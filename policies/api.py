@@ -127,7 +127,8 @@ async def policy_renew(
 ):
     """Renew a policy: the next term is written as a new policy (`renewal_of_id` set), by default with
     the same cover for a term of the same length starting when this one ends; the body may change premium,
-    coverage and dates. Honours Idempotency-Key."""
+    coverage and dates. A default term that would end after 2999 is a 400 (give `end_date`). Honours
+    Idempotency-Key."""
     actor = request.auth
     options = payload.dict(exclude_none=True) if payload else {}
     return await create_response(

@@ -26,7 +26,7 @@ from policies import tasks
 from policies.events import policy_event_record
 from policies.models import Policy, PolicyEvent
 from vanguard.accounts.permissions import require
-from vanguard.core.dates import OUT_OF_RANGE, year_in_range
+from vanguard.core.dates import MAX_YEAR, OUT_OF_RANGE, year_in_range
 from vanguard.core.errors import BusinessRuleViolation, Conflict, DomainError, TransitionNotAllowed, validate_all
 from vanguard.core.money import format_money
 from vanguard.core.numbers import save_with_unique_number
@@ -413,6 +413,13 @@ def policy_renew(
     end = end_date or (start + (policy.end_date - policy.start_date))
     if start_date is None:  # the start is the stored end: its order with a given end is a stored-data rule
         _check_stored_order(start, end)
+    if end_date is None and not year_in_range(end):
+        # The default end comes from the stored term, not from the request: a 400 on stored data, not a 422 on a
+        # field the caller did not send (a term ending in 2999 renewed by its own length).
+        raise BusinessRuleViolation(
+            f"The renewed term would end on {end:%Y-%m-%d}, after the year {MAX_YEAR}; give an end date.",
+            field="end_date",
+        )
     existing = Policy.objects.filter(renewal_of=policy, start_date=start).first()
     if existing is not None:
         return existing

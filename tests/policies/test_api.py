@@ -201,5 +201,18 @@ def test_renew_creates_the_next_term(api_as, underwriter):
     assert body["start_date"].startswith(policy.end_date.isoformat()[:19])
 
 
+def test_renew_without_a_body_past_the_last_year_is_a_400_naming_the_end_date(api_as, underwriter):
+    # given a term whose default renewal would end after 2999 (found by the fuzzer's stateful phase)
+    policy = PolicyFactory(
+        start_date=dt.datetime(1900, 1, 1, tzinfo=dt.UTC), end_date=dt.datetime(2999, 12, 31, tzinfo=dt.UTC)
+    )
+    # when it is renewed with no body
+    response = api_as(underwriter).post(f"/api/policies/{policy.pk}/renew")
+    # then a business-rule problem about the stored term, not a validation error about a field not sent
+    body = assert_problem(response, 400, "BUSINESS_RULE")
+    assert "after the year 2999" in body["detail"]
+    assert Policy.objects.filter(renewal_of=policy).count() == 0
+
+
 def test_renew_of_a_cancelled_policy_is_409(api_as, underwriter):
     assert_problem(api_as(underwriter).post(f"/api/policies/{PolicyFactory(cancelled=True).pk}/renew"), 409)

@@ -384,6 +384,23 @@ def test_renew_refused(underwriter, source):
     assert Policy.objects.count() == 1 and not PolicyEvent.objects.exists()
 
 
+def test_a_default_renewal_ending_after_the_last_year_is_a_business_rule_and_writes_nothing(underwriter):
+    # given a term that ends late in 2999: renewed by its own length, it would end in 3000
+    policy = factories.PolicyFactory(
+        start_date=dt.datetime(2998, 6, 1, tzinfo=dt.UTC), end_date=dt.datetime(2999, 6, 1, tzinfo=dt.UTC)
+    )
+    # when / then: a 400 on the stored term (the caller sent no end date to be a 422 about)
+    with pytest.raises(BusinessRuleViolation, match=r"would end on 3000-06-01, after the year 2999") as caught:
+        services.policy_renew(actor=underwriter, policy_id=policy.pk)
+    assert caught.value.field == "end_date"
+    assert Policy.objects.count() == 1 and not PolicyEvent.objects.exists()
+    # and an end date given within the range renews it
+    renewal = services.policy_renew(
+        actor=underwriter, policy_id=policy.pk, end_date=dt.datetime(2999, 12, 1, tzinfo=dt.UTC)
+    )
+    assert renewal.start_date == policy.end_date and renewal.end_date.year == 2999
+
+
 def test_renewing_twice_returns_the_same_renewal(underwriter):
     # given
     policy = factories.PolicyFactory()
