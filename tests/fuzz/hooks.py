@@ -94,6 +94,8 @@ def before_call(context, case, **kwargs):
                 case.path_parameters["claim_id"], case.path_parameters["payment_id"] = SEEDED["claim_payments"][0]
             elif name == "claim_id" and case.operation.path.endswith("/payments") and SEEDED.get("payable_claim"):
                 case.path_parameters[name] = SEEDED["payable_claim"][0]  # a claim with room for any payment
+            elif name == "claim_id" and case.operation.path.endswith("/reserves") and SEEDED.get("reservable_claim"):
+                case.path_parameters[name] = SEEDED["reservable_claim"][0]  # a claim with room for any reserve
             elif SEEDED.get(name):
                 case.path_parameters[name] = SEEDED[name][0]
     body = case.body if isinstance(case.body, dict) else None
@@ -136,11 +138,31 @@ def flatmap_path_parameters(context, path_parameters):
         seeded = [{"claim_id": c, "payment_id": p} for c, p in SEEDED.get("claim_payments", [])]
     elif len(path_parameters) == 1:
         (name,) = path_parameters
-        seeded = [{name: value} for value in SEEDED.get(name, [])]
+        values = _claim_pool(context.operation) if name == "claim_id" else SEEDED.get(name, [])
+        seeded = [{name: value} for value in values]
     else:
         seeded = []
     # The generated id stays one of the choices: unknown ids (404) are part of the contract too.
     return st.sampled_from([path_parameters, *seeded])
+
+
+def _claim_pool(operation: Any) -> list[str]:
+    """The claims an operation's generated cases may name. The two money claims are each written by one kind
+    of operation only: the payable claim (reserves and approval with room for any payment) by the payment
+    operations, the reservable one by the reserve operations, and both are read by every GET. Otherwise, with
+    two workers, an operation fuzzed at the same time drains or closes them (a reserve set to 0.07, a claim
+    PATCHed to denied), after which every schema-valid payment is rightly a 400 or a 409 and the run ends with
+    none accepted. Half the draws of a money write go to its own claim; the rest keep the shared claims in play
+    (a denied one among them: its 409 is part of the contract)."""
+    shared = list(SEEDED.get("claim_id", []))
+    path = operation.path if operation is not None else ""
+    own = {"/payments": "payable_claim", "/reserves": "reservable_claim"}
+    for suffix, key in own.items():
+        if path.endswith(suffix):
+            return shared + SEEDED.get(key, []) * max(1, len(shared))
+    if operation is not None and operation.method.upper() == "GET":
+        return shared + SEEDED.get("payable_claim", []) + SEEDED.get("reservable_claim", [])
+    return shared
 
 
 def _past_moment(value: Any) -> Any:

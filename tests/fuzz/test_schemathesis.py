@@ -96,12 +96,15 @@ def _seed(user) -> dict[str, list]:
         ),
     ]
     payable, payments = _seed_money(actor, claimable)
+    # Written only by the reserve operations (tests/fuzz/hooks.py): any reserve up to the coverage fits.
+    reservable = factories.ClaimFactory(policy=claimable, approved=True)
     return {
         "customer_id": [str(c.pk) for c in customers],
         "policy_id": [str(p.pk) for p in (active, claimable, pending)],
-        "claim_id": [str(c.pk) for c in (*claims, payable)],
+        "claim_id": [str(c.pk) for c in claims],  # the money claims below go to their own operations
         "documents": [[str(d.claim_id), str(d.pk)] for d in documents],
         "payable_claim": [str(payable.pk)],
+        "reservable_claim": [str(reservable.pk)],
         "payment_id": [str(p.pk) for p in payments],
         "claim_payments": [[str(p.claim_id), str(p.pk)] for p in payments],
         "claimable_policy": [str(claimable.pk)],
