@@ -5,9 +5,13 @@
 #
 #   ENDPOINT=/api/customers/<id> TOKEN=<bearer> bench/cpu_per_request.sh
 #   METHOD=POST BODY='{"email": "c-%n@example.com", ...}' ENDPOINT=/api/customers TOKEN=... bench/cpu_per_request.sh
+#   IDS=/tmp/ids/policies.txt METHOD=POST BODY='{"policy_id": "%id", ...}' ENDPOINT=/api/claims TOKEN=... bench/cpu_per_request.sh
 #
 # Knobs: APP [vanguard.asgi:application] PYTHON [.venv/bin/python] PORT [18019] WORKERS [1] DURATION [10]
-#        CONNECTIONS [16]. The server gets the caller's environment (DATABASE_URL, REDIS_URL, keys...).
+#        CONNECTIONS [16] IDS [none]. The server gets the caller's environment (DATABASE_URL, REDIS_URL, keys...).
+# In BODY, %n becomes a per-request counter (unique creations); in BODY and ENDPOINT, %id a random line of IDS
+# (the seed's --ids-dir files), so writes spread over many rows as the real bench's do rather than queueing on
+# one row's lock.
 # CPU is read from /proc (utime + stime of the worker processes, of every postgres process, of redis-server)
 # before and after the run; the figures are milliseconds of CPU per completed request.
 set -euo pipefail
@@ -28,14 +32,21 @@ AUTH_LINE=""
 [ -n "${TOKEN:-}" ] && AUTH_LINE="wrk.headers[\"Authorization\"] = \"Bearer $TOKEN\""
 cat >"$OUT/req.lua" <<LUA
 local n = 0
+local ids = {}
+if "${IDS:-}" ~= "" then for line in io.lines("${IDS:-}") do ids[#ids + 1] = line end end
+local function fill(text)
+  text = text:gsub("%%n", tostring(n) .. "-" .. tostring(math.random(1e9)))
+  if #ids > 0 then text = text:gsub("%%id", ids[math.random(#ids)]) end
+  return text
+end
 wrk.method = "$METHOD"
 wrk.headers["Content-Type"] = "application/json"
 $AUTH_LINE
 request = function()
   n = n + 1
   local body = [[$BODY]]
-  if body == "" then return wrk.format(nil, "$ENDPOINT") end
-  return wrk.format(nil, "$ENDPOINT", nil, (body:gsub("%%n", tostring(n) .. "-" .. tostring(math.random(1e9)))))
+  if body == "" then return wrk.format(nil, fill("$ENDPOINT")) end
+  return wrk.format(nil, fill("$ENDPOINT"), nil, fill(body))
 end
 done = function(summary, latency, requests)
   io.write(string.format("WRK %d %d %d\n", summary.requests,

@@ -352,6 +352,27 @@ def _copies(batch: list, using: str) -> set[int]:
     return {entry.pk for entry in batch if entry.salt and first.get(entry.salt, entry.pk) != entry.pk}
 
 
+def _write_links(model, chained: list, using: str) -> int:
+    """Give the batch its sequence numbers, links and hashes in one UPDATE of the rows still unsealed; the
+    number of rows updated. On PostgreSQL an ``UPDATE ... FROM (VALUES ...)``: Django's ``bulk_update`` builds
+    three ``CASE WHEN`` expressions of a branch per row, and compiling them cost a fifth of a claim creation's
+    CPU (py-spy, issue 13), more than the statement itself."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        unsealed = model.objects.using(using).filter(seq__isnull=True)
+        return unsealed.bulk_update(chained, ["seq", "prev_hash", "entry_hash"])
+    table = connection.ops.quote_name(model._meta.db_table)
+    rows = ", ".join(["(%s::bigint, %s::bigint, %s, %s)"] * len(chained))
+    params = [value for entry in chained for value in (entry.pk, entry.seq, entry.prev_hash, entry.entry_hash)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS entry SET seq = v.seq, prev_hash = v.prev_hash, entry_hash = v.entry_hash "  # noqa: S608 (the table name is the model's, every value a parameter)
+            f"FROM (VALUES {rows}) AS v(id, seq, prev_hash, entry_hash) WHERE entry.id = v.id AND entry.seq IS NULL",
+            params,
+        )
+        return cursor.rowcount
+
+
 @dataclass
 class SealResult:
     sealed: list[int] = field(default_factory=list)  # ids, in the order they were chained
@@ -385,7 +406,7 @@ def seal_pending(*, using: str = "default", wait: bool = True, batch_size: int =
             )
             if not batch:
                 break
-            after = batch[-1].pk
+            after, last_batch = batch[-1].pk, len(batch) < batch_size
             copies = _copies(batch, using)
             chained = []
             for entry in batch:
@@ -399,14 +420,12 @@ def seal_pending(*, using: str = "default", wait: bool = True, batch_size: int =
             if chained:
                 # Only rows still unsealed: a count short of the batch means another sealer got there, which
                 # the lock rules out; refuse to commit a chain that would then fork.
-                updated = (
-                    AuditEntry.objects.using(using)
-                    .filter(seq__isnull=True)
-                    .bulk_update(chained, ["seq", "prev_hash", "entry_hash"])
-                )
+                updated = _write_links(AuditEntry, chained, using)
                 if updated != len(chained):
                     raise RuntimeError(f"sealed {updated} of {len(chained)} audit entries; rolled back")
                 result.sealed += [entry.pk for entry in chained]
+            if last_batch:  # a short batch was the last: no need to ask again for nothing
+                break
     result.head_seq = last_seq
     if result.refused:
         logger.error(
