@@ -32,6 +32,7 @@ AUTH_LINE=""
 [ -n "${TOKEN:-}" ] && AUTH_LINE="wrk.headers[\"Authorization\"] = \"Bearer $TOKEN\""
 cat >"$OUT/req.lua" <<LUA
 local n = 0
+math.randomseed(os.time())  -- the warm-up and the measured run (and earlier runs) must not repeat e-mails
 local ids = {}
 if "${IDS:-}" ~= "" then for line in io.lines("${IDS:-}") do ids[#ids + 1] = line end end
 local function fill(text)
