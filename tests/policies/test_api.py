@@ -189,6 +189,40 @@ def test_patch_with_a_stale_if_match_is_412(api_as, underwriter):
     assert_problem(response, 412, "PRECONDITION_FAILED")
 
 
+def test_a_caller_who_may_not_change_a_policy_hears_403_whatever_the_if_match(api_as, underwriter, customer_service):
+    # given a policy and a stale ETag of it (the fuzzer's limited-role run found the 412 answered first)
+    policy = PolicyFactory()
+    client = api_as(underwriter)
+    stale = client.get(f"/api/policies/{policy.pk}")["ETag"]
+    assert (
+        client.patch(f"/api/policies/{policy.pk}", {"premium_amount": "700"}, headers={"If-Match": stale}).status_code
+        == 200
+    )
+    # when a clerk without the permission sends it
+    response = api_as(customer_service).patch(
+        f"/api/policies/{policy.pk}", {"premium_amount": "800"}, headers={"If-Match": stale}
+    )
+    # then the refusal is the permission's, and nothing changed
+    assert_problem(response, 403)
+    policy.refresh_from_db()
+    assert policy.premium_amount == 700
+
+
+def test_a_stale_if_match_undoes_an_update_that_would_succeed(api_as, underwriter):
+    # given
+    policy = PolicyFactory()
+    client = api_as(underwriter)
+    stale = client.get(f"/api/policies/{policy.pk}")["ETag"]
+    client.patch(f"/api/policies/{policy.pk}", {"premium_amount": "700"}, headers={"If-Match": stale})
+    events = PolicyEvent.objects.filter(policy=policy).count()
+    # when
+    response = client.patch(f"/api/policies/{policy.pk}", {"premium_amount": "900"}, headers={"If-Match": stale})
+    # then the 412, and neither the amendment nor its event was kept
+    assert_problem(response, 412, "PRECONDITION_FAILED")
+    policy.refresh_from_db()
+    assert policy.premium_amount == 700 and PolicyEvent.objects.filter(policy=policy).count() == events
+
+
 def test_renew_creates_the_next_term(api_as, underwriter):
     # given
     policy = PolicyFactory()

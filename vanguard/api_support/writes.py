@@ -68,14 +68,20 @@ async def create_response(
 
 
 def guarded_update(*, model: type[Model], pk: Any, if_match: str | None, update: Callable[[], Any]) -> None:
-    """Check If-Match against the locked row, then run the update in the same transaction (sync)."""
+    """Run the update on the locked row and check If-Match against the version it had, in one transaction (sync).
+
+    The update goes first, so its refusals win: a caller who may not make the change hears 403, an invalid or
+    refused change its 400/409/422, whatever the header says (RFC 9110 §13.2.1: preconditions are ignored when
+    the request would fail without them). Only an update that would succeed is undone by a stale If-Match (412);
+    its writes and after-commit work roll back with the transaction."""
     if if_match is None:
         update()
         return
     with transaction.atomic():
         row = model.objects.select_for_update(no_key=True, of=("self",)).only("pk", "updated_at").get(pk=pk)
-        check_if_match(if_match, etag_for(row.pk, row.updated_at))
+        current = etag_for(row.pk, row.updated_at)
         update()
+        check_if_match(if_match, current)
 
 
 def detail_response(data: dict[str, Any], *, etag: str | None = None, status: int = 200) -> HttpResponse:
