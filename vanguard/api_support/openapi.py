@@ -116,7 +116,8 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         '`"5d41402abc4b2a76b9719d911017c592"` with its quotes; several tags may be listed, comma-separated. '
         "`*` matches any version. When no listed tag is the record's current ETag the change is refused "
         "with 412 PRECONDITION_FAILED and nothing is written: read the record again and reapply. Weak tags "
-        "(`W/...`) never match. Without the header the change is applied unconditionally.",
+        "(`W/...`) never match. Without the header the change is applied unconditionally. A change you may not make "
+        "or that is refused for its content is answered as such (403, 400, 409, 422) whatever the header says.",
         "example": '"5d41402abc4b2a76b9719d911017c592"',
     },
     "Idempotency-Key": {
