@@ -8,10 +8,12 @@ import uuid
 import pytest
 from django.utils import timezone
 
+from compliance.models import AuditEntry
 from policies.models import Policy, PolicyEvent
 from policies.schemas import PolicyPage, PolicyResponse
 from tests.api_client import assert_problem
 from tests.factories import CustomerFactory, PolicyFactory
+from vanguard.outbox.models import OutboxMessage
 
 pytestmark = pytest.mark.django_db
 
@@ -215,12 +217,20 @@ def test_a_stale_if_match_undoes_an_update_that_would_succeed(api_as, underwrite
     stale = client.get(f"/api/policies/{policy.pk}")["ETag"]
     client.patch(f"/api/policies/{policy.pk}", {"premium_amount": "700"}, headers={"If-Match": stale})
     events = PolicyEvent.objects.filter(policy=policy).count()
-    # when
-    response = client.patch(f"/api/policies/{policy.pk}", {"premium_amount": "900"}, headers={"If-Match": stale})
+    audit, outbox = AuditEntry.objects.count(), OutboxMessage.objects.count()
+    # when an amendment and a transition (which notifies) come with the stale tag
+    response = client.patch(
+        f"/api/policies/{policy.pk}",
+        {"premium_amount": "900", "status": "inactive", "reason": "Unpaid premium"},
+        headers={"If-Match": stale},
+    )
     # then the 412, and neither the amendment nor its event was kept
     assert_problem(response, 412, "PRECONDITION_FAILED")
     policy.refresh_from_db()
     assert policy.premium_amount == 700 and PolicyEvent.objects.filter(policy=policy).count() == events
+    # nor the transition, its audit entries or its notification (the update ran, and rolled back with the 412)
+    assert policy.status == Policy.Status.ACTIVE
+    assert AuditEntry.objects.count() == audit and OutboxMessage.objects.count() == outbox
 
 
 def test_renew_creates_the_next_term(api_as, underwriter):
