@@ -110,9 +110,15 @@ def main() -> int:
             print(f"  {label:<18} {rows[table]:>10,} {rows[table] / volume_seconds:>10,.0f}")
         print(f"  {'all five':<18} {total_rows:>10,} {total_rows / volume_seconds:>10,.0f}")
         print(f"  database size      {size}")
-        budget = 90.0
-        verdict = "within" if seeded - migrated <= budget else "OVER"
-        print(f"  {verdict} the {budget:.0f} s budget for the seed command")
+        # The seed command's budget is for the default 100,000 customers; a larger seed is held to a rate instead.
+        if options.customers <= 100_000:
+            budget = 90.0
+            verdict = "within" if seeded - migrated <= budget else "OVER"
+            print(f"  {verdict} the {budget:.0f} s budget for the seed command")
+        else:
+            goal = 30_000
+            verdict = "at or above" if total_rows / volume_seconds >= goal else "BELOW"
+            print(f"  {verdict} the {goal:,} rows/s goal for a large seed")
     finally:
         if not options.keep:
             with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:

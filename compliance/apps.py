@@ -9,6 +9,7 @@ class ComplianceConfig(AppConfig):
         from compliance import audit
 
         audit.register_models()
+        audit.connect_context_receiver()
 
         from compliance.keys import install_key_fallbacks
 

@@ -13,8 +13,13 @@ value a save replaces in `compliance.FormerPersonalValue`, for `customer_erase` 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
+from functools import partial
+from typing import Any
 
+from auditlog.context import _set_extra_data, auditlog_value
 from auditlog.registry import auditlog
 from django.apps import apps
 from django.conf import settings
@@ -24,6 +29,39 @@ MASK = "customers.pii.audit_mask"
 # The customer's fields whose former values an erasure must still be able to find (ssn_hash is derived).
 FORMER_VALUE_FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth", "address", "ssn")
 STAFF_M2M_FIELDS = ("groups", "user_permissions")
+
+
+# auditlog's `set_extra_data` connects a pre_save receiver for each context it opens and disconnects it at the
+# end: per request, two trips through the signal's lock and a flush of its receiver cache, and while N requests
+# are in flight every audit entry calls N receivers of which all but one ignore it. `audit_context` instead
+# only sets auditlog's context variable, with a fixed dispatch id that the one receiver connected at start-up
+# (`connect_context_receiver`) recognises; auditlog's own set_actor/set_extra_data still work beside it, each
+# with its own receiver and id. Relies on auditlog's `auditlog_value` and `_set_extra_data` (pinned; see
+# docs/architecture.md).
+CONTEXT_DUID = ("vanguard", "audit_context")
+
+
+@contextlib.contextmanager
+def audit_context(*, actor: Any, remote_addr: str | None) -> Iterator[dict]:
+    """Attribute the audit entries written inside the block to `actor` and `remote_addr` (a request, a job, a
+    command). The dict is the live context: the API's token auth names the actor in it once it is known."""
+    context = {"actor": actor, "remote_addr": remote_addr, "signal_duid": CONTEXT_DUID}
+    token = auditlog_value.set(context)
+    try:
+        yield context
+    finally:
+        auditlog_value.reset(token)
+
+
+def connect_context_receiver() -> None:
+    from auditlog import get_logentry_model
+
+    pre_save.connect(
+        partial(_set_extra_data, signal_duid=CONTEXT_DUID),
+        sender=get_logentry_model(),
+        dispatch_uid="vanguard.audit_context",
+        weak=False,
+    )
 
 
 def register_models() -> None:

@@ -117,3 +117,56 @@ def test_the_middleware_stack_hands_an_api_request_to_no_thread(settings):
         assert _hops_for_one_api_request(stock) > without_stack
     finally:
         asgi.django_application = original
+
+
+def test_request_started_costs_no_thread_hop_while_only_djangos_receivers_listen(settings):
+    # vanguard/asgi.py: Django's two request_started receivers have nothing to do on a reused request thread, so
+    # they are not handed to it; the only hop an unauthenticated API request makes is request_finished's.
+    from django.core.signals import request_started
+
+    from vanguard import asgi
+
+    assert asgi._only_stock_request_started()
+    stock = _hops_for_one_api_request(asgi.django_application)
+    # when: another receiver listens (it must run, on the request's thread, as Django would run it)
+    seen: list[str] = []
+
+    def receiver(sender, **kwargs):
+        import threading
+
+        seen.append(threading.current_thread().name)
+
+    request_started.connect(receiver)
+    try:
+        with_receiver = _hops_for_one_api_request(asgi.django_application)
+    finally:
+        request_started.disconnect(receiver)
+    # then: one hop more, and the receiver ran on a request thread, not on the event loop
+    assert with_receiver == stock + 1
+    assert seen and all(name.startswith("request") or name.startswith("ThreadPoolExecutor") for name in seen)
+    assert stock == 1
+
+
+def test_request_started_is_sent_as_stock_when_connections_outlive_a_request(settings):
+    from vanguard import asgi
+
+    settings.DEBUG = True
+    assert _hops_for_one_api_request(asgi.django_application) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_thread_holds_no_database_connection_between_requests():
+    # given: a request that uses the database (readiness reads it) on the handler's reused thread
+    from django.db import connections
+
+    from tests.ops.test_health import _asgi_get
+    from vanguard import asgi
+
+    async_to_sync(_asgi_get)("/api/customers")
+    executor = asgi.django_application._idle[-1]
+    # when
+    status = async_to_sync(_asgi_get)("/health/ready")[0]
+    # then: the thread it ran on (taken from and given back to the idle list) has given its connection back
+    assert status in (200, 503)
+    assert asgi.django_application._idle[-1] is executor
+    assert executor.submit(lambda: connections["default"].connection).result() is None

@@ -10,12 +10,12 @@ import sys
 import time
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from auditlog.context import set_extra_data
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 from django.utils.functional import empty
 from django.utils.html import escape
 
+from compliance.audit import audit_context
 from vanguard.core.net import _is_trusted_proxy, _parse_address, address_in, client_ip  # noqa: F401 - re-exported
 from vanguard.core.request_context import clean_request_id, request_id_var, user_id_var
 
@@ -173,7 +173,7 @@ class AuditContextMiddleware(_Both):
             return self.__acall__(request)
         user = getattr(request, "user", None)
         actor = user if user is not None and user.is_authenticated else None
-        with set_extra_data(context_data={"actor": actor, "remote_addr": client_ip(request)}):
+        with audit_context(actor=actor, remote_addr=client_ip(request)):
             return self.get_response(request)
 
     async def __acall__(self, request):
@@ -181,7 +181,7 @@ class AuditContextMiddleware(_Both):
         if request.COOKIES and hasattr(request, "auser"):
             user = await request.auser()
             actor = user if user.is_authenticated else None
-        with set_extra_data(context_data={"actor": actor, "remote_addr": client_ip(request)}):
+        with audit_context(actor=actor, remote_addr=client_ip(request)):
             return await self.get_response(request)
 
 

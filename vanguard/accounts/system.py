@@ -6,7 +6,6 @@ import contextlib
 import uuid
 from collections.abc import Iterator
 
-from auditlog.context import set_extra_data
 from django.db import InterfaceError, OperationalError
 
 from vanguard.core.request_context import request_id_var
@@ -25,12 +24,13 @@ def command_cid(name: str) -> str:
 @contextlib.contextmanager
 def as_system(cid: str | None = None) -> Iterator:
     """Run a block as the named system actor: audit rows get the actor and a correlation id."""
+    from compliance.audit import audit_context
     from vanguard.accounts.models import system_actor
 
     actor = system_actor()
     token = request_id_var.set(cid or request_id_var.get() or f"job-{uuid.uuid4().hex[:16]}")
     try:
-        with set_extra_data(context_data={"actor": actor, "remote_addr": None}):
+        with audit_context(actor=actor, remote_addr=None):
             yield actor
     finally:
         request_id_var.reset(token)

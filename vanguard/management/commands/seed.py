@@ -10,13 +10,13 @@ import time
 import uuid
 from pathlib import Path
 
-from auditlog.context import set_actor
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
+from compliance.audit import audit_context
 from vanguard.accounts.models import system_actor
 from vanguard.accounts.roles import CLAIMS_ADJUSTER, CLAIMS_MANAGER, FINANCE, UNDERWRITER, bootstrap_roles
 from vanguard.accounts.system import as_system
@@ -150,7 +150,7 @@ class Command(BaseCommand):
             else contextlib.nullcontext()
         )
         try:
-            with quiet_mail, _quiet(CHATTY_LOGGERS), set_actor(admin), transaction.atomic():
+            with quiet_mail, _quiet(CHATTY_LOGGERS), audit_context(actor=admin, remote_addr=None), transaction.atomic():
                 result = demo.seed_demo(actor=admin, staff=users)
         finally:
             request_id_var.reset(token)
