@@ -22,12 +22,13 @@ on asgiref's `ThreadSensitiveContext(executor=...)` (asgiref pinned in pyproject
   gives the connection back to the pool. At the start of the next request there is nothing left for them to do,
   yet `asend` would hand them to the thread: one hop, about 0.1 ms of CPU, on every request. Any other receiver
   (or DEBUG, or a connection kept open between requests) gets Django's behaviour. Measured (2026-12-02): the
-  skipped `asend` costs 0.12 ms of CPU in a loop of its own, against about 2.2 ms for a whole customer read; one
-  uvicorn worker, 16 connections, 16 alternating 3 s rounds against the commit before (which also had the per-request
-  audit receiver, compliance.audit): `GET /api/customers/{id}` median ratio 1.09, `POST /api/claims` 1.05 (12 rounds);
-  the same harness comparing a build with itself gave 0.98 and 1.05, so the gain is at the edge of that machine's
-  noise — kept for the hop it provably removes. Tested by tests/test_asgi.py (one hop fewer; another receiver
-  still runs, on the request's thread; the thread holds no connection between requests).
+  skipped `asend` costs 0.12 ms of CPU in a loop of its own, against about 2.2 ms for a whole customer read. One
+  uvicorn worker, 16 connections, alternating 3 s rounds against the commit before (which also connected an audit
+  receiver per request, see compliance.audit): `GET /api/customers/{id}` median ratio 1.08 (16 rounds, 12 won),
+  `POST /api/claims` 1.05 (12 rounds); the same harness comparing the old build with itself gave 0.99. A modest
+  gain, close to that machine's round-to-round noise, kept for the hop it provably removes. Tested by
+  tests/test_asgi.py (one hop fewer; another receiver still runs, on the request's thread; the thread holds no
+  connection between requests).
 """
 
 from __future__ import annotations
