@@ -170,3 +170,42 @@ def test_a_request_thread_holds_no_database_connection_between_requests():
     assert status in (200, 503)
     assert asgi.django_application._idle[-1] is executor
     assert executor.submit(lambda: connections["default"].connection).result() is None
+
+
+def test_a_worker_runs_at_most_web_threads_requests_at_once_and_answers_the_rest(settings):
+    # vanguard/asgi.py: requests beyond WEB_THREADS wait for a request thread instead of all taking turns at the GIL
+    import asyncio
+    import threading
+
+    from asgiref.sync import sync_to_async
+
+    from vanguard import asgi
+
+    settings.WEB_THREADS = 2
+    handler = asgi.ReusedThreadASGIHandler()
+    running, most, threads = 0, 0, set()
+
+    async def handle(scope, receive, send):
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        threads.add(await sync_to_async(threading.get_ident)())
+        await asyncio.sleep(0.02)
+        running -= 1
+        await send({"type": "done", "path": scope["path"]})
+
+    handler.handle = handle
+    answered: list[str] = []
+
+    async def send(message):
+        answered.append(message["path"])
+
+    async def five_at_once():
+        await asyncio.gather(*(handler({"type": "http", "path": f"/{i}"}, None, send) for i in range(5)))
+
+    # when
+    async_to_sync(five_at_once)()
+    # then: two at a time, on two reused threads, and every request answered
+    assert most == 2
+    assert len(threads) == 2 and len(handler._idle) == 2
+    assert sorted(answered) == [f"/{i}" for i in range(5)]

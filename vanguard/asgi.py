@@ -15,6 +15,15 @@ Measured (2026-12-02, one uvicorn worker, 32 connections, three interleaved runs
 the same liveness path): `GET /api/customers/{id}` +44% requests/s, `GET /api/policies/{id}` +58%. Tested by
 tests/test_asgi.py (threads are reused; the request-thread executor is the one the handler hands out); it relies
 on asgiref's `ThreadSensitiveContext(executor=...)` (asgiref pinned in pyproject.toml, see docs/architecture.md).
+- At most `WEB_THREADS` requests (default 8) run at once per worker; the next ones wait for a request thread to
+  come free, in arrival order (liveness never waits: it is answered before Django). With a thread per request in
+  flight and no bound, 16 requests at once meant 16 threads taking turns at the GIL: every one of them finished
+  late. Measured (2026-12-02, one uvicorn worker, 16 connections, alternating rounds against the unbounded
+  handler): with 8, `GET /api/customers/{id}` median ratio 1.07 and p99 139 → 119 ms (10 rounds); with 4, 1.07
+  and p99 155 → 96 ms (12 rounds), `POST /api/claims` 1.03 and p99 236 → 200 ms (10 rounds); with 2, 0.97. The
+  price is that `WEB_THREADS` slow requests (a lock wait, up to the 10 s lock timeout; a big export) hold up the
+  worker's others, which is why the default is 8 and not 4. Tested by tests/test_asgi.py (never more than
+  `WEB_THREADS` at once; the rest all answered).
 - `request_started` costs no thread hop while Django's own two receivers are its only ones (`_request_started`):
   `reset_queries` and `close_old_connections` look after the connections of the thread a request runs on, and
   this handler's request threads run nothing but requests, one at a time, each of which ends with
@@ -33,6 +42,7 @@ on asgiref's `ThreadSensitiveContext(executor=...)` (asgiref pinned in pyproject
 
 from __future__ import annotations
 
+import asyncio
 import os
 import weakref
 from concurrent.futures import ThreadPoolExecutor
@@ -54,10 +64,15 @@ class ReusedThreadASGIHandler(ASGIHandler):
     def __init__(self) -> None:
         super().__init__()
         self._idle: list[ThreadPoolExecutor] = []
+        self._slots = asyncio.Semaphore(settings.WEB_THREADS)  # FIFO; binds to the worker's loop on first use
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        async with self._slots:
+            await self._run(scope, receive, send)
+
+    async def _run(self, scope, receive, send):
         executor = self._idle.pop() if self._idle else ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
         try:
             async with ThreadSensitiveContext(executor=executor):

@@ -173,6 +173,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         }
     DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_vanguard")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Requests a web worker runs at once (vanguard/asgi.py); more wait for a free request thread. At or below
+# DB_POOL_MAX, every running request gets a database connection without waiting for one.
+WEB_THREADS = env.int("WEB_THREADS", default=8)
+if WEB_THREADS < 1:
+    raise ImproperlyConfigured("WEB_THREADS must be at least 1")
 
 # --- cache and tasks --------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
