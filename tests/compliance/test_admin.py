@@ -11,6 +11,7 @@ from compliance import chain, services
 from compliance.models import AuditEntry, PIIAccessLog
 from customers.models import Customer
 from tests import factories
+from tests.customers.test_admin import form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -23,18 +24,7 @@ def test_admin_change_is_audited_with_actor_remote_address_and_request_id(client
     # given
     customer = factories.CustomerFactory(first_name="Ada", last_name="Lovelace")
     client.force_login(superuser)
-    data = {
-        "first_name": "Augusta",
-        "last_name": customer.last_name,
-        "email": customer.email,
-        "phone": customer.phone,
-        "date_of_birth": customer.date_of_birth.isoformat(),
-        "address": customer.address,
-        "ssn": customer.ssn,
-        "gdpr_consent": "on",
-        "policies-TOTAL_FORMS": "0",
-        "policies-INITIAL_FORMS": "0",
-    }
+    data = form_data(customer, first_name="Augusta", ssn=customer.ssn)
 
     # when
     response = client.post(_change_url(customer), data, REMOTE_ADDR="192.0.2.44", HTTP_X_REQUEST_ID="req-admin-1")

@@ -8,6 +8,7 @@ from django.db.models.signals import pre_save
 from compliance.audit import audit_context
 from compliance.models import AuditEntry
 from customers.models import Customer
+from tests.customers.test_admin import form_data
 from tests.customers.test_api import NEW
 from tests.factories import CustomerFactory
 
@@ -42,18 +43,7 @@ def test_an_admin_write_is_attributed_without_connecting_a_receiver(client, supe
     # given: the admin's session path (the middleware's sync branch under the test client)
     customer = CustomerFactory(first_name="Ada")
     client.force_login(superuser)
-    data = {
-        "first_name": "Augusta",
-        "last_name": customer.last_name,
-        "email": customer.email,
-        "phone": customer.phone,
-        "date_of_birth": customer.date_of_birth.isoformat(),
-        "address": customer.address,
-        "ssn": customer.ssn,
-        "gdpr_consent": "on",
-        "policies-TOTAL_FORMS": "0",
-        "policies-INITIAL_FORMS": "0",
-    }
+    data = form_data(customer, first_name="Augusta", ssn=customer.ssn)
     connects = _counting_connects(monkeypatch)
     # when
     response = client.post(f"/admin/customers/customer/{customer.pk}/change/", data, REMOTE_ADDR="192.0.2.45")
