@@ -209,3 +209,33 @@ def test_a_worker_runs_at_most_web_threads_requests_at_once_and_answers_the_rest
     assert most == 2
     assert len(threads) == 2 and len(handler._idle) == 2
     assert sorted(answered) == [f"/{i}" for i in range(5)]
+
+
+def test_the_request_bound_holds_on_every_event_loop_that_serves_the_handler(settings):
+    # A handler is built once per process and may serve more than one event loop (a test's async_to_sync calls, a
+    # live test server): requests that have to wait for a slot must work on each of them.
+    import asyncio
+
+    from vanguard import asgi
+
+    settings.WEB_THREADS = 1
+    handler = asgi.ReusedThreadASGIHandler()
+    answered: list[str] = []
+
+    async def handle(scope, receive, send):
+        await asyncio.sleep(0.01)
+        await send({"path": scope["path"]})
+
+    async def send(message):
+        answered.append(message["path"])
+
+    handler.handle = handle
+
+    async def three_at_once(loop_name):
+        await asyncio.gather(*(handler({"type": "http", "path": f"/{loop_name}/{i}"}, None, send) for i in range(3)))
+
+    # when: two loops, one after the other, each with requests queued behind the one slot
+    async_to_sync(three_at_once)("a")
+    async_to_sync(three_at_once)("b")
+    # then
+    assert sorted(answered) == [f"/{name}/{i}" for name in "ab" for i in range(3)]

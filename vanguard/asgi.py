@@ -23,7 +23,7 @@ on asgiref's `ThreadSensitiveContext(executor=...)` (asgiref pinned in pyproject
   and p99 155 → 96 ms (12 rounds), `POST /api/claims` 1.03 and p99 236 → 200 ms (10 rounds); with 2, 0.97. The
   price is that `WEB_THREADS` slow requests (a lock wait, up to the 10 s lock timeout; a big export) hold up the
   worker's others, which is why the default is 8 and not 4. Tested by tests/test_asgi.py (never more than
-  `WEB_THREADS` at once; the rest all answered).
+  `WEB_THREADS` at once; the rest all answered; the bound holds on each event loop that serves the handler).
 - `request_started` costs no thread hop while Django's own two receivers are its only ones (`_request_started`):
   `reset_queries` and `close_old_connections` look after the connections of the thread a request runs on, and
   this handler's request threads run nothing but requests, one at a time, each of which ends with
@@ -64,12 +64,20 @@ class ReusedThreadASGIHandler(ASGIHandler):
     def __init__(self) -> None:
         super().__init__()
         self._idle: list[ThreadPoolExecutor] = []
-        self._slots = asyncio.Semaphore(settings.WEB_THREADS)  # FIFO; binds to the worker's loop on first use
+        # One FIFO semaphore per event loop: an asyncio primitive belongs to the loop it first waited on, and a
+        # handler may serve more than one loop in a process (a live test server, async_to_sync calls).
+        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        async with self._slots:
+        loop = asyncio.get_running_loop()
+        slots = self._slots.get(loop)
+        if slots is None:
+            slots = self._slots[loop] = asyncio.Semaphore(settings.WEB_THREADS)
+        async with slots:
             await self._run(scope, receive, send)
 
     async def _run(self, scope, receive, send):
