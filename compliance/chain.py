@@ -77,7 +77,8 @@ Sealing: written without the head, chained shortly after (issue 13)
     the "before" of ``bench/chain_writers.py``. Both modes assign sequence numbers under the same lock, so
     they may even run side by side. ``AUDIT_SEAL_ON_COMMIT = False`` leaves sealing to beat alone;
     ``AUDIT_SEAL_IN_THREAD`` (on except in the test suite) runs the after-commit seal on a per-process sealer
-    thread instead of the request's (`_wake_sealer`).
+    thread instead of the request's (`_wake_sealer`), which waits ``AUDIT_SEAL_DELAY_SECONDS`` (0.05 s) after a
+    wake-up so that one pass chains the entries of every commit in that window.
 
 GDPR redaction
     Erasure must remove the person's values from their audit history while the chain stays verifiable.
@@ -116,6 +117,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -327,6 +329,11 @@ def _wake_sealer(using: str) -> None:
 def _sealer_loop(using: str, event: threading.Event) -> None:
     while True:
         event.wait()
+        # Let the commits of the next few milliseconds join this pass: a pass costs a transaction of about seven
+        # statements whatever it seals, and under load one per committing request was a measurable part of
+        # every write's CPU (issue 13: a claim creation's worker + PostgreSQL CPU about 6% lower with 0.05 s).
+        # A wake-up during the wait is absorbed by the clear below; one after it starts the next pass.
+        time.sleep(getattr(settings, "AUDIT_SEAL_DELAY_SECONDS", 0))
         event.clear()
         try:
             seal_pending(using=using, wait=True)

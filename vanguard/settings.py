@@ -406,10 +406,15 @@ AUDIT_SEAL_ON_COMMIT = env.bool("AUDIT_SEAL_ON_COMMIT", default=True)
 # The after-commit seal on a per-process sealer thread, off the request's (compliance.chain._wake_sealer). The
 # test suite seals on the committing thread by default, so a test sees its entries sealed when its write returns.
 AUDIT_SEAL_IN_THREAD = env.bool("AUDIT_SEAL_IN_THREAD", default=DJANGO_ENV != "test")
+# Once woken, the sealer thread waits this long so that the commits landing meanwhile are chained in the same
+# pass (one short transaction for many requests' entries instead of one each).
+AUDIT_SEAL_DELAY_SECONDS = env.float("AUDIT_SEAL_DELAY_SECONDS", default=0.05)
 AUDIT_SEAL_INTERVAL_SECONDS = env.float("AUDIT_SEAL_INTERVAL_SECONDS", default=5.0)
 AUDIT_SEAL_BOUND_SECONDS = env.int("AUDIT_SEAL_BOUND_SECONDS", default=120)
 if not 0 < AUDIT_SEAL_INTERVAL_SECONDS * 4 <= AUDIT_SEAL_BOUND_SECONDS:
     raise ImproperlyConfigured("AUDIT_SEAL_BOUND_SECONDS must be at least 4 times AUDIT_SEAL_INTERVAL_SECONDS")
+if not 0 <= AUDIT_SEAL_DELAY_SECONDS <= AUDIT_SEAL_INTERVAL_SECONDS:
+    raise ImproperlyConfigured("AUDIT_SEAL_DELAY_SECONDS must be between 0 and AUDIT_SEAL_INTERVAL_SECONDS")
 # A tick older than its interval is dropped unrun: the next one seals the same entries.
 CELERY_BEAT_SCHEDULE["seal-audit-chain"] = {
     "task": "compliance.tasks.seal_audit_chain",

@@ -507,3 +507,35 @@ def test_with_the_sealer_thread_the_committing_thread_does_not_seal_and_the_entr
     assert sealed_on and set(sealed_on) == {"audit-sealer-default"}
     assert chain._sealer_threads["default"].is_alive()
     assert chain.verify_chain().ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sealer_thread_chains_the_commits_of_its_delay_window_in_one_pass(superuser, settings):
+    # given: the sealer thread, waiting a second after a wake-up (long enough for three writes on any machine)
+    _skip_unless_postgresql()
+    settings.AUDIT_SEAL_IN_THREAD = True
+    settings.AUDIT_SEAL_DELAY_SECONDS = 1.0
+    passes: list[list[int]] = []
+    real_seal = chain.seal_pending
+
+    def recording_seal(**kwargs):
+        result = real_seal(**kwargs)
+        passes.append(result.sealed)
+        return result
+
+    before = set(AuditEntry.objects.values_list("pk", flat=True))
+    chain.seal_pending = recording_seal
+    try:
+        # when: three writes commit one after the other, each waking the sealer
+        for name in ("w1", "w2", "w3"):
+            _create_customer(superuser, name)
+        written = set(AuditEntry.objects.values_list("pk", flat=True)) - before
+        deadline = time.monotonic() + 10
+        while AuditEntry.objects.filter(seq__isnull=True).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        chain.seal_pending = real_seal
+    # then: one pass chained every entry of the three commits, and the chain verifies
+    assert not AuditEntry.objects.filter(seq__isnull=True).exists()
+    assert len(written) >= 3 and len(passes) == 1 and set(passes[0]) == written
+    assert chain.verify_chain().ok

@@ -10,7 +10,7 @@ from django.db import OperationalError
 from django.test import RequestFactory
 from django.urls import NoReverseMatch, reverse
 
-from tests.ops.conftest import PRODUCTION_KEYS, manage, production_env
+from tests.ops.conftest import PRODUCTION_KEYS, base_env, manage, production_env
 from vanguard.api_support.http import problem
 from vanguard.middleware import server_error
 
@@ -208,6 +208,18 @@ def test_production_refuses_a_development_setup(variable, value):
     result = manage("check", env=production_env(**{variable: value}))
     # then
     assert result.returncode != 0 and "ImproperlyConfigured" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("WEB_THREADS", "0"), ("AUDIT_SEAL_DELAY_SECONDS", "-1"), ("AUDIT_SEAL_DELAY_SECONDS", "6")],
+)
+def test_a_performance_knob_out_of_range_stops_the_process_with_its_name(variable, value):
+    # when: a request bound of no thread, a negative sealer delay, one longer than beat's sealing interval (5 s)
+    result = manage("check", env=base_env(**{variable: value}))
+    # then
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and variable in result.stderr
 
 
 def test_admin_url_names_are_stable():
