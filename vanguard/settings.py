@@ -171,6 +171,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "max_size": env.int("DB_POOL_MAX", default=10),
             "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
         }
+    if env.bool("DB_SERVER_SIDE_BINDING", default=True):
+        # Parameters sent apart from the SQL, and a statement a connection has run DB_PREPARE_THRESHOLD times
+        # prepared there (psycopg's auto-prepare; the pool keeps its connections, so a hot statement is parsed
+        # and planned once per connection, not per request). Measured (issue 13, one worker under wrk):
+        # PostgreSQL's CPU per customer read 0.65 -> 0.41 ms, per claim creation 3.3 -> 2.8 ms; the whole
+        # machine's CPU per request 6-8% lower. Set DB_PREPARE_THRESHOLD empty behind a pooler that cannot
+        # keep prepared statements (PgBouncer in transaction mode before 1.21).
+        threshold = env.str("DB_PREPARE_THRESHOLD", default="5").strip()
+        if threshold and not (threshold.isdigit() and int(threshold) >= 1):
+            raise ImproperlyConfigured("DB_PREPARE_THRESHOLD must be a whole number of at least 1, or empty (never)")
+        DATABASES["default"]["OPTIONS"]["server_side_binding"] = True
+        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = int(threshold) if threshold else None
     DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_vanguard")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Requests a web worker runs at once (vanguard/asgi.py); more wait for a free request thread. At or below

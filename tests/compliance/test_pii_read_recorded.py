@@ -98,3 +98,26 @@ def test_other_databases_take_the_two_steps_with_the_same_result(superuser, monk
     one, two = PIIAccessLog.objects.order_by("id")
     assert (one.fields, one.interface, one.remote_addr) == (two.fields, two.interface, two.remote_addr)
     assert one.fields == ["address", "phone"]
+
+
+def test_the_read_is_prepared_once_its_connection_has_run_it_past_the_threshold(superuser):
+    # given: PostgreSQL with the default DB_PREPARE_THRESHOLD (server-side binding; vanguard/settings.py)
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are a PostgreSQL setting")
+    threshold = connection.settings_dict["OPTIONS"]["prepare_threshold"]
+    assert threshold == 5 and connection.settings_dict["OPTIONS"]["server_side_binding"] is True
+    customer = factories.CustomerFactory(phone="+442071234567")
+
+    def prepared() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ["%INSERT INTO%pii%"])
+            return cursor.fetchone()[0]
+
+    # when: the read runs up to the threshold, then once more
+    for _ in range(threshold):
+        customer_read_recorded(actor=superuser, customer_id=customer.pk, interface="api")
+    before = prepared()
+    read = customer_read_recorded(actor=superuser, customer_id=customer.pk, interface="api")
+    # then: parsed and planned by PostgreSQL once from then on, and the read is still the same read
+    assert (before, prepared()) == (0, 1)
+    assert read.phone == "+442071234567" and PIIAccessLog.objects.filter(customer=customer).count() == threshold + 1

@@ -212,11 +212,19 @@ def test_production_refuses_a_development_setup(variable, value):
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("WEB_THREADS", "0"), ("AUDIT_SEAL_DELAY_SECONDS", "-1"), ("AUDIT_SEAL_DELAY_SECONDS", "6")],
+    [
+        ("WEB_THREADS", "0"),
+        ("AUDIT_SEAL_DELAY_SECONDS", "-1"),
+        ("AUDIT_SEAL_DELAY_SECONDS", "6"),
+        ("DB_PREPARE_THRESHOLD", "0"),
+        ("DB_PREPARE_THRESHOLD", "often"),
+    ],
 )
 def test_a_performance_knob_out_of_range_stops_the_process_with_its_name(variable, value):
-    # when: a request bound of no thread, a negative sealer delay, one longer than beat's sealing interval (5 s)
-    result = manage("check", env=base_env(**{variable: value}))
+    # when: a request bound of no thread, a negative sealer delay, one longer than beat's sealing interval (5 s),
+    # a prepare threshold that is not a count (PostgreSQL settings; nothing connects for `check`)
+    env = base_env(DATABASE_URL="postgres://postgres@127.0.0.1:5432/vanguard", **{variable: value})
+    result = manage("check", env=env)
     # then
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr and variable in result.stderr
