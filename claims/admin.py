@@ -224,13 +224,16 @@ class ClaimAdmin(ClaimFinancialsAdminMixin, PostedSearchMixin, VanguardModelAdmi
         if not term:
             return super().get_search_results(request, queryset, search_term)
         # Customers first, on their own trigram-indexed columns (see PolicyAdmin.get_search_results); the words
-        # keep their case as typed (icontains ignores it anyway).
+        # keep their case as typed (icontains ignores it anyway). Their claims then come from the claims' own
+        # customer column (claims_customer_created_idx), with no join through the policies.
         customers = customers_matching(search_term.strip()).values("pk")
-        return queryset.filter(policy__customer_id__in=customers), False
+        return queryset.filter(customer_id__in=customers), False
 
     def lookup_allowed(self, lookup, value, request=None) -> bool:
-        if lookup in {"policy__customer__id__exact", "policy__id__exact"}:
-            return True  # the "all claims of this customer/policy" links
+        # The "all claims of this customer/policy" links (policy__customer__id__exact: links made before claims
+        # carried their customer).
+        if lookup in {"customer__id__exact", "policy__customer__id__exact", "policy__id__exact"}:
+            return True
         return super().lookup_allowed(lookup, value, request)
 
     # --- list columns -----------------------------------------------------------------------------------

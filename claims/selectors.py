@@ -63,7 +63,7 @@ def claim_queryset(filters: Any = None) -> QuerySet[Claim]:
     if filters.policy_id:
         qs = qs.filter(policy_id=filters.policy_id)
     if filters.customer_id:
-        qs = qs.filter(policy__customer_id=filters.customer_id)
+        qs = qs.filter(customer_id=filters.customer_id)
     if filters.status:
         qs = qs.filter(status=filters.status)
     if filters.claim_type:

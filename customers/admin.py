@@ -286,7 +286,7 @@ class CustomerAdmin(PostedSearchMixin, VanguardModelAdmin):
         )
         more = ""
         if len(claims) > CLAIMS_SHOWN:
-            url = reverse("admin:claims_claim_changelist") + f"?policy__customer__id__exact={obj.pk}"
+            url = reverse("admin:claims_claim_changelist") + f"?customer__id__exact={obj.pk}"
             more = format_html("<p><a href='{}'>All claims of this customer →</a></p>", url)
         return format_html(
             "<table class='vanguard-related'><thead><tr><th>Claim</th><th>Policy</th><th>Type</th>"

@@ -153,6 +153,18 @@ def test_claim_number_format(claim, number):
     _violates("claims_claim_number_format", _update(Claim, claim.pk, claim_number=number))
 
 
+def test_a_claim_carries_its_policys_customer(claim):
+    # given / when: the factory's save, as every service's
+    claim.refresh_from_db()
+    # then
+    assert claim.customer_id == claim.policy.customer_id
+
+
+def test_a_claim_cannot_name_a_customer_other_than_its_policys(claim):
+    other = factories.CustomerFactory()
+    _violates("claims_claim_policy_customer_fk", _update(Claim, claim.pk, customer_id=other.pk))
+
+
 def test_claim_number_unique(claim):
     _violates("claim_number", lambda: factories.ClaimFactory(claim_number=claim.claim_number))
 

@@ -61,7 +61,12 @@ def many_customers():
         _copy_rows(
             cursor,
             Claim,
-            {"id": "gen_random_uuid()", "claim_number": f"'CLM-' || {hex8}", "policy_id": "po.id"},
+            {
+                "id": "gen_random_uuid()",
+                "claim_number": f"'CLM-' || {hex8}",
+                "policy_id": "po.id",
+                "customer_id": "po.customer_id",
+            },
             f"JOIN policies_policy po ON po.policy_number = 'POL-' || {hex8}",
             ada_claim.pk,
         )
@@ -150,6 +155,25 @@ def test_each_admin_search_by_customer_name_reads_the_customers_through_the_trig
         explained = plan(sql)
         assert "customers_last_name_trgm_idx" in explained, explained
         assert "Seq Scan on customers_customer" not in explained, explained
+
+
+def test_the_admin_claim_search_by_customer_reads_the_claims_through_their_customer_index(
+    client, superuser, many_customers
+):
+    # given
+    client.force_login(superuser)
+    # when
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(reverse("admin:claims_claim_changelist"), {"q": "lovelace"})
+    # then: the matching customers' claims come from (customer, created_at, id), not a walk of every claim
+    # joined to its policy and customer
+    assert [claim.customer_id for claim in response.context["cl"].result_list] == [many_customers.pk]
+    searches = [q["sql"] for q in captured if "LIKE" in q["sql"]]
+    assert searches, "the changelist ran no search query"
+    for sql in searches:
+        explained = plan(sql)
+        assert "claims_customer_created_idx" in explained, explained
+        assert "claims_created_id_idx" not in explained and "Seq Scan on claims_claim" not in explained, explained
 
 
 def test_the_policy_and_claim_searches_still_find_the_customer_by_several_words(client, superuser):

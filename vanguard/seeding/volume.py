@@ -374,6 +374,7 @@ CLAIM_COLUMNS = (
     "id",
     "claim_number",
     "policy_id",
+    "customer_id",
     "claim_type",
     "claim_amount",
     "description",
@@ -751,13 +752,14 @@ class VolumeGenerator:
         if status in Policy.CLAIMABLE_STATUSES and start < now:
             draw = rng.random()
             for _ in range(2 if draw < 0.1 else 1 if draw < 0.5 else 0):
-                self._claim(policy_id, policy_type, coverage, start, min(end, now), out)
+                self._claim(policy_id, customer_id, policy_type, coverage, start, min(end, now), out)
         if renewal_row is not None:
             self._policy(customer_id, customer_created, out, renewal_of=renewal_row, policy_id=renewal_id)
 
     def _claim(
         self,
         policy_id: str,
+        customer_id: str,
         policy_type: str,
         coverage: Decimal,
         term_start: dt.datetime,
@@ -822,6 +824,7 @@ class VolumeGenerator:
                 claim_id,
                 self._number("CLM", self.claim_numbers),
                 policy_id,
+                customer_id,
                 claim_type,
                 amount,
                 DESCRIPTIONS[claim_type],
