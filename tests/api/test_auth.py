@@ -148,6 +148,54 @@ def test_bad_tokens_are_401_with_www_authenticate(api_as, adjuster, make_token):
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 
+def test_a_token_verified_once_is_not_verified_again_on_the_next_request(api_as, adjuster, monkeypatch):
+    # given: a token this process has accepted
+    from vanguard.accounts import auth
+
+    token = str(AccessToken.for_user(adjuster))
+    client = api_as(adjuster, token=token)
+    assert client.get("/api/auth/me").status_code == 200
+    decoded: list[str] = []
+    real = auth.decode_access
+    monkeypatch.setattr(auth, "decode_access", lambda raw: decoded.append(raw) or real(raw))
+    # when
+    again = client.get("/api/auth/me")
+    # then: accepted without a second signature check; a token not seen before is checked
+    assert again.status_code == 200 and decoded == []
+    other = str(AccessToken.for_user(adjuster))
+    assert api_as(adjuster, token=other).get("/api/auth/me").status_code == 200 and decoded == [other]
+
+
+def test_a_remembered_token_is_refused_once_it_expires(api_as, adjuster, monkeypatch):
+    # given: a token accepted a moment ago
+    from vanguard.accounts import auth
+
+    token = AccessToken.for_user(adjuster)
+    client = api_as(adjuster, token=str(token))
+    assert client.get("/api/auth/me").status_code == 200
+    # when: its expiry passes (the clock moved past `exp`)
+    monkeypatch.setattr(auth, "_now", lambda: float(token["exp"]))
+    # then
+    assert_problem(client.get("/api/auth/me"), 401, "UNAUTHORIZED")
+    monkeypatch.setattr(auth, "_now", lambda: float(token["exp"]) - 1)
+    assert client.get("/api/auth/me").status_code == 200
+
+
+def test_a_refused_token_is_not_remembered(api_as, adjuster):
+    # given
+    from vanguard.accounts import auth
+
+    expired = _expired_access(adjuster)
+    remembered = auth._verified_access.cache_info().currsize
+    # when: the same refused text twice
+    first = api_as(adjuster, token=expired).get("/api/auth/me")
+    second = api_as(adjuster, token=expired).get("/api/auth/me")
+    # then: refused both times, and nothing kept for it
+    assert_problem(first, 401)
+    assert_problem(second, 401)
+    assert auth._verified_access.cache_info().currsize == remembered
+
+
 def test_a_token_of_a_deactivated_user_is_401(api_as, adjuster):
     # given
     client = api_as(adjuster)
