@@ -3,6 +3,7 @@ chain head; a sealer chains committed entries shortly after, within a bound."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -481,30 +482,42 @@ def test_a_copy_of_an_unsealed_entry_is_never_chained_and_is_reported_even_witho
     assert "a copy of entry #" in report.first_break.detail
 
 
+@contextlib.contextmanager
+def _recorded_seals():
+    """Every seal_pending pass while the block runs, as (thread name, ids sealed); the real sealer does the work."""
+    passes: list[tuple[str, list[int]]] = []
+    real_seal = chain.seal_pending
+
+    def recording_seal(**kwargs):
+        result = real_seal(**kwargs)
+        passes.append((threading.current_thread().name, result.sealed))
+        return result
+
+    chain.seal_pending = recording_seal
+    try:
+        yield passes
+    finally:
+        chain.seal_pending = real_seal
+
+
+def _wait_until_sealed(timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while AuditEntry.objects.filter(seq__isnull=True).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_with_the_sealer_thread_the_committing_thread_does_not_seal_and_the_entry_is_chained_soon(superuser, settings):
     # given: the production default, the after-commit seal on the process's sealer thread
     _skip_unless_postgresql()
     settings.AUDIT_SEAL_IN_THREAD = True
-    sealed_on: list[str] = []
-    real_seal = chain.seal_pending
-
-    def recording_seal(**kwargs):
-        sealed_on.append(threading.current_thread().name)
-        return real_seal(**kwargs)
-
-    chain.seal_pending = recording_seal
-    try:
+    with _recorded_seals() as passes:
         # when
         _create_customer(superuser, "t1")
-        deadline = time.monotonic() + 10
-        while AuditEntry.objects.filter(seq__isnull=True).exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        chain.seal_pending = real_seal
+        _wait_until_sealed()
     # then: sealed, by the sealer thread only, and the chain verifies
     assert not AuditEntry.objects.filter(seq__isnull=True).exists()
-    assert sealed_on and set(sealed_on) == {"audit-sealer-default"}
+    assert passes and {thread for thread, _ in passes} == {"audit-sealer-default"}
     assert chain._sealer_threads["default"].is_alive()
     assert chain.verify_chain().ok
 
@@ -515,27 +528,14 @@ def test_the_sealer_thread_chains_the_commits_of_its_delay_window_in_one_pass(su
     _skip_unless_postgresql()
     settings.AUDIT_SEAL_IN_THREAD = True
     settings.AUDIT_SEAL_DELAY_SECONDS = 1.0
-    passes: list[list[int]] = []
-    real_seal = chain.seal_pending
-
-    def recording_seal(**kwargs):
-        result = real_seal(**kwargs)
-        passes.append(result.sealed)
-        return result
-
     before = set(AuditEntry.objects.values_list("pk", flat=True))
-    chain.seal_pending = recording_seal
-    try:
+    with _recorded_seals() as passes:
         # when: three writes commit one after the other, each waking the sealer
         for name in ("w1", "w2", "w3"):
             _create_customer(superuser, name)
         written = set(AuditEntry.objects.values_list("pk", flat=True)) - before
-        deadline = time.monotonic() + 10
-        while AuditEntry.objects.filter(seq__isnull=True).exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        chain.seal_pending = real_seal
+        _wait_until_sealed()
     # then: one pass chained every entry of the three commits, and the chain verifies
     assert not AuditEntry.objects.filter(seq__isnull=True).exists()
-    assert len(written) >= 3 and len(passes) == 1 and set(passes[0]) == written
+    assert len(written) >= 3 and len(passes) == 1 and set(passes[0][1]) == written
     assert chain.verify_chain().ok
