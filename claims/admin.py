@@ -230,9 +230,9 @@ class ClaimAdmin(ClaimFinancialsAdminMixin, PostedSearchMixin, VanguardModelAdmi
         return queryset.filter(customer_id__in=customers), False
 
     def lookup_allowed(self, lookup, value, request=None) -> bool:
-        # The "all claims of this customer/policy" links (policy__customer__id__exact: links made before claims
-        # carried their customer).
-        if lookup in {"customer__id__exact", "policy__customer__id__exact", "policy__id__exact"}:
+        # The "all claims of this policy" links, and of a customer as made before claims carried their customer
+        # (customer__id__exact, one relation deep, Django allows by itself).
+        if lookup in {"policy__customer__id__exact", "policy__id__exact"}:
             return True
         return super().lookup_allowed(lookup, value, request)
 

@@ -684,3 +684,21 @@ def test_a_phone_number_searched_on_the_customers_list_travels_as_a_token(client
     client.force_login(customer_service)
     location = client.post(SEARCH, {"q": "+44 20 7123 4567"})["Location"]
     assert "?search=" in location and "7123" not in location
+
+
+def test_the_all_claims_link_of_a_customer_lists_that_customers_claims_only(client, superuser, customer):
+    # given: more claims than the customer page shows, over two policies, and another customer's claim
+    from customers.admin import CLAIMS_SHOWN
+
+    policies = [factories.PolicyFactory(customer=customer) for _ in range(2)]
+    mine = {factories.ClaimFactory(policy=policies[i % 2]).pk for i in range(CLAIMS_SHOWN + 1)}
+    factories.ClaimFactory()
+    client.force_login(superuser)
+    page = client.get(reverse("admin:customers_customer_change", args=[customer.pk])).content.decode()
+    link = reverse("admin:claims_claim_changelist") + f"?customer__id__exact={customer.pk}"
+    assert f"href='{link}'" in page
+    # when
+    response = client.get(link)
+    # then: the changelist accepts the filter and lists exactly this customer's claims
+    assert response.status_code == 200
+    assert {claim.pk for claim in response.context["cl"].result_list} == mine
