@@ -65,7 +65,9 @@ class Claim(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     claim_number = models.CharField(max_length=12, unique=True, editable=False)
-    policy = models.ForeignKey("policies.Policy", on_delete=models.PROTECT, related_name="claims")
+    # No index of its own, here or on `assigned_to`: claims_policy_status_idx and claims_assignee_status_idx lead
+    # with them, and a claim's insert writes every index it has.
+    policy = models.ForeignKey("policies.Policy", on_delete=models.PROTECT, related_name="claims", db_index=False)
     # The policy's customer, kept with the claim (set on save; the database's claims_claim_policy_customer_fk
     # refuses any other value): a search or a filter by customer walks one index of claims in the list's order
     # instead of joining every claim to its policy and customer until a page is full.
@@ -82,7 +84,12 @@ class Claim(models.Model):
     decision_reason = models.TextField(blank=True, default="", max_length=2000)
     processed_date = models.DateTimeField(null=True, blank=True)
     assigned_to = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="assigned_claims"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="assigned_claims",
+        db_index=False,
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -251,7 +258,7 @@ class ClaimEvent(DomainEvent):
 
     Kind = ClaimEventKind
 
-    claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="events")
+    claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="events", db_index=False)  # event_claim_idx
     kind = models.CharField(max_length=20, choices=ClaimEventKind.choices)
 
     class Meta(DomainEvent.Meta):
@@ -296,7 +303,9 @@ class ReserveChange(models.Model):
     CostType = CostType
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="reserve_changes")
+    claim = models.ForeignKey(  # indexed by claims_reserve_claim_idx, which leads with it
+        Claim, on_delete=models.PROTECT, related_name="reserve_changes", db_index=False
+    )
     cost_type = models.CharField(max_length=16, choices=CostType.choices)
     previous_amount = money_field()
     new_amount = money_field()
