@@ -10,6 +10,7 @@ class VanguardConfig(AppConfig):
 
     def ready(self) -> None:
         from vanguard import checks  # noqa: F401  (registers the middleware deploy checks)
+        from vanguard.core import pg_loaders  # noqa: F401  (psycopg's C timestamp loader on PostgreSQL connections)
 
 
 class VanguardAdminConfig(AdminConfig):
