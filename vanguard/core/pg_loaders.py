@@ -26,7 +26,6 @@ import datetime as dt
 
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
-
 from psycopg import adapters
 from psycopg.adapt import Loader
 from psycopg.pq import Format
