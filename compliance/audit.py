@@ -64,9 +64,16 @@ def connect_context_receiver() -> None:
     )
 
 
+def _register(model, **options) -> None:
+    """auditlog.register, tracking the row's own columns only. By default auditlog also walks every reverse
+    relation (a claim's events, payments, documents) and stores ``"claims.ClaimEvent.None"`` for each in every
+    creation and deletion entry: noise in the trail, and a related manager built per relation per entry."""
+    auditlog.register(model, include_fields=[f.name for f in model._meta.concrete_fields], **options)
+
+
 def register_models() -> None:
     Customer = apps.get_model("customers", "Customer")
-    auditlog.register(
+    _register(
         Customer,
         # The masked columns are derived from the encrypted ones (and hold part of them): the trail keeps neither.
         exclude_fields=["updated_at", "phone_masked", "address_masked", "ssn_last4"],
@@ -83,16 +90,16 @@ def register_models() -> None:
         "claims.ReserveChange",
         "claims.ClaimRecovery",
     ):
-        auditlog.register(apps.get_model(label), exclude_fields=["updated_at"])
+        _register(apps.get_model(label), exclude_fields=["updated_at"])
     # A payee's bank account is encrypted at rest: the trail records that it changed, never its value.
-    auditlog.register(
+    _register(
         apps.get_model("claims", "ClaimPayment"),
         exclude_fields=["updated_at"],
         mask_fields=["payee_account"],
         mask_callable=MASK,
     )
     User = apps.get_model("accounts", "User")
-    auditlog.register(
+    _register(
         User,
         exclude_fields=["updated_at", "last_login"],
         mask_fields=["password"],

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import ast
+import datetime as dt
+import json
+from decimal import Decimal
 from pathlib import Path
 
+import pytest
+from auditlog.context import set_actor
 from auditlog.registry import auditlog
 from django.apps import apps
+from django.utils import timezone
+
+from claims import services as claim_services
+from compliance.models import AuditEntry
+from tests import factories
 
 AUDITED = {
     "customers.customer",
@@ -76,3 +86,26 @@ def test_no_service_writes_around_the_audit_trail():
 
     # then
     assert offenders == []
+
+
+@pytest.mark.django_db
+def test_a_creation_entry_holds_the_rows_own_columns_and_no_reverse_relation(superuser):
+    # given a claim filed through its service (its policy has claims, the claim has events and reserve changes)
+    policy = factories.PolicyFactory()
+    with set_actor(superuser):
+        claim = claim_services.claim_create(
+            actor=superuser,
+            policy_id=policy.pk,
+            claim_type="accident",
+            claim_amount=Decimal("100.00"),
+            incident_date=timezone.now() - dt.timedelta(days=1),
+        )
+    # when
+    entry = AuditEntry.objects.get(
+        content_type__model="claim", object_pk=str(claim.pk), action=AuditEntry.Action.CREATE
+    )
+    # then: every key is a column of the claim (auditlog would add "events": [null, "claims.ClaimEvent.None"], ...)
+    columns = {f.name for f in apps.get_model("claims", "Claim")._meta.concrete_fields}
+    assert set(entry.changes) <= columns and {"claim_number", "policy", "claim_amount"} <= set(entry.changes)
+    assert not {"events", "payments", "documents", "reserve_changes"} & set(entry.changes)
+    assert ".None" not in json.dumps(entry.changes)
