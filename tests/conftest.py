@@ -78,3 +78,13 @@ def _fresh_counters(request):
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_remembered_estimates():
+    """List estimates are remembered per process (vanguard.core.pagination): one test's must not answer another's."""
+    from vanguard.core import pagination
+
+    pagination._estimates.clear()
+    yield
+    pagination._estimates.clear()

@@ -140,6 +140,31 @@ def test_a_total_above_the_threshold_is_the_planners_estimate_and_says_so(
     assert small["total_is_estimate"] is False and small["total"] == 0
 
 
+def test_a_lists_estimate_is_asked_once_then_remembered_for_a_few_seconds(
+    api_as, superuser, monkeypatch, django_assert_num_queries
+):
+    # given: estimated totals (threshold 3, 6 customers), a clock the test moves
+    monkeypatch.setattr(pagination, "ESTIMATE_ABOVE", 3)
+    now = [1000.0]
+    monkeypatch.setattr(pagination.time, "monotonic", lambda: now[0])
+    CustomerFactory.create_batch(6)
+    api = api_as(superuser)
+    assert api.get("/api/auth/me").status_code == 200
+    # when / then: the first page asks the planner; the next pages of the same list within ESTIMATE_SECONDS do not
+    with django_assert_num_queries(2):
+        first = api.get("/api/customers", {"page_size": 2}).json()
+    with django_assert_num_queries(1):
+        second = api.get("/api/customers", {"page_size": 2, "page": 2}).json()
+    # another filter is another list: its own estimate
+    with django_assert_num_queries(2):
+        other = api.get("/api/customers", {"page_size": 2, "gdpr_consent": "true"}).json()
+    now[0] += pagination.ESTIMATE_SECONDS + 0.1
+    with django_assert_num_queries(2):
+        later = api.get("/api/customers", {"page_size": 2}).json()
+    assert first["total"] == second["total"] == later["total"] and first["total_is_estimate"]
+    assert other["total_is_estimate"] and second["items"] != first["items"]
+
+
 def test_the_page_shape_documents_the_cursor(client):
     schema = client.get("/api/openapi.json").json()
     parameters = {p["name"]: p for p in schema["paths"]["/api/customers"]["get"]["parameters"]}

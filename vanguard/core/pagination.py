@@ -14,14 +14,16 @@ Two ways through a list:
 
 The total rides along with the page as an uncorrelated scalar subquery, counted up to ESTIMATE_ABOVE + 1 rows
 only (`SELECT COUNT(*) FROM (<filtered query> LIMIT n)`), which PostgreSQL evaluates once. Up to ESTIMATE_ABOVE
-the total is exact; beyond it the planner's row estimate is used (one EXPLAIN, no scan) and `total_is_estimate`
-is true — a full COUNT(*) of a million rows would cost more than the page itself.
+the total is exact; beyond it the planner's row estimate is used (one EXPLAIN, no scan, remembered for
+ESTIMATE_SECONDS) and `total_is_estimate` is true — a full COUNT(*) of a million rows would cost more than the page
+itself.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
@@ -102,7 +104,7 @@ def page_of(
     counted = rows[0]["_total"] if rows else (_bounded(listed).count() if start or params.cursor else 0)
     total, estimated = counted, False
     if counted > ESTIMATE_ABOVE:
-        total, estimated = max(estimated_rows(listed), counted), True
+        total, estimated = max(_remembered_estimate(listed, count_sql, count_params), counted), True
     more = len(rows) > params.page_size
     rows = rows[: params.page_size]
     next_cursor = _encode([rows[-1][name] for name in names], queryset, keys) if more else None
@@ -130,6 +132,33 @@ def _ordering(queryset: QuerySet) -> list[tuple[str, bool]]:
 
 def _bounded(queryset: QuerySet) -> QuerySet:
     return queryset.order_by().values("pk")[: ESTIMATE_ABOVE + 1]
+
+
+# A list's estimate, remembered per process for ESTIMATE_SECONDS by the SQL and parameters of its filtered query:
+# the planner's figure moves only when ANALYZE runs, and asking again cost every page of a big list a second
+# statement (its compilation, a round trip and the planning of the EXPLAIN). Measured on one worker, 50-row pages
+# of 10,000 customers, three alternating rounds: 123/129/109 req/s against 101/102/91, PostgreSQL CPU per page
+# 0.6 ms against 0.9-1.0 ms.
+ESTIMATE_SECONDS = 10.0
+_ESTIMATES_KEPT = 256
+_estimates: dict[tuple, tuple[float, int]] = {}
+
+
+def _remembered_estimate(queryset: QuerySet, sql: str, params: Iterable[Any]) -> int:
+    try:
+        key = (queryset.db, sql, *params)
+        hash(key)
+    except TypeError:  # an unhashable parameter (a list): not remembered
+        return estimated_rows(queryset)
+    now = time.monotonic()
+    known = _estimates.get(key)
+    if known is not None and known[0] > now:
+        return known[1]
+    rows = estimated_rows(queryset)
+    if len(_estimates) >= _ESTIMATES_KEPT:
+        _estimates.clear()  # many distinct filters: start again rather than track ages
+    _estimates[key] = (now + ESTIMATE_SECONDS, rows)
+    return rows
 
 
 def estimated_rows(queryset: QuerySet) -> int:
