@@ -1,5 +1,5 @@
 """An authenticated API request costs one Redis round trip: the user's rate-limit counter and their cached principal
-travel in one pipeline (issue 13). Counted on the real Redis client, against the real server."""
+travel in one script call (issue 13). Counted on the real Redis client, against the real server."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def test_a_request_with_a_cached_principal_makes_one_round_trip(api_as, customer
     response = api.get(f"/api/customers/{customer.pk}")
     # then
     assert response.status_code == 200
-    assert redis_round_trips == ["pipeline"]
+    assert redis_round_trips == ["EVALSHA"]
     assert response["X-RateLimit-Remaining"].isdigit()
 
 
@@ -59,7 +59,7 @@ def test_a_cache_miss_adds_only_the_write_of_the_principal(api_as, customer_serv
     api = api_as(customer_service)
     response = api.get("/api/auth/me")
     assert response.status_code == 200
-    assert redis_round_trips == ["pipeline", "SET"]
+    assert redis_round_trips == ["EVALSHA", "SET"]
 
 
 def test_a_deactivated_users_token_is_401_and_counts_as_anonymous(
@@ -73,3 +73,23 @@ def test_a_deactivated_users_token_is_401_and_counts_as_anonymous(
     # then: the first is refused as unauthenticated, the second hits the address's anonymous limit
     assert api.get("/api/auth/me").status_code == 401
     assert api.get("/api/auth/me").status_code == 429
+
+
+def test_a_server_that_lost_its_scripts_answers_after_one_more_trip_and_counts_right(
+    api_as, customer_service, redis_round_trips, settings
+):
+    # given: a principal cached, then the server's script cache flushed (a restart or SCRIPT FLUSH)
+    api = api_as(customer_service)
+    assert api.get("/api/auth/me").status_code == 200
+    server = redis.Redis.from_url(settings.REDIS_URL)
+    server.script_flush()
+    redis_round_trips.clear()
+    # when
+    first = api.get("/api/auth/me")
+    second = api.get("/api/auth/me")
+    # then: EVALSHA refused, EVAL ran (and cached) it; the next request is one trip again; the counter kept counting
+    assert first.status_code == second.status_code == 200
+    assert redis_round_trips == ["EVALSHA", "EVAL", "EVALSHA"]
+    assert int(first["X-RateLimit-Remaining"]) - int(second["X-RateLimit-Remaining"]) == 1
+    counters = [key for key in server.scan_iter("rl:user:*")]
+    assert len(counters) == 1 and 0 < server.ttl(counters[0]) <= 61

@@ -8,6 +8,7 @@ in-process dict: calling it from async code does no I/O.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import time
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
+from redis.exceptions import NoScriptError
 
 from vanguard import kv
 
@@ -91,22 +93,14 @@ async def ahit_and_get(
     scope: str, ident: str, setting: str, request=None, *, get: str | None = None
 ) -> tuple[Quota, bytes | None]:
     """`ahit`, and the value of the raw key `get` (kv's keys) read in the same Redis round trip: the API's
-    authentication counts the user's request and fetches their cached principal with one pipeline."""
+    authentication counts the user's request and fetches their cached principal with one script call."""
     r = rate(setting)
     now = time.time()
     window, retry_after = _window(r, now)
     key = f"rl:{scope}:{ident}:{r.period}:{window}"
     value = None
     if settings.REDIS_URL:
-        pipe = kv.aredis().pipeline(transaction=False)
-        if get is not None:
-            pipe.get(get)
-        pipe.incr(key)
-        pipe.expire(key, r.period + 1)
-        results = await pipe.execute()
-        if get is not None:
-            value = results[0]
-        count = results[-2]
+        count, value = await _count_and_get(key, r.period + 1, get)
     else:
         count = _local_incr(key, r.period + 1)
         if get is not None:
@@ -117,6 +111,30 @@ async def ahit_and_get(
     if count > r.limit:
         raise RateLimited(retry_after, quota)
     return quota, value
+
+
+# The counter's INCR and EXPIRE and the GET of the principal as one command with one reply. It replaced a pipeline
+# of the three: the same round trip, but redis-py's pipeline machinery (a command stack, three replies parsed)
+# cost the worker 0.5-0.6 ms a request against 0.3 ms for the script (in-process, redis-py 8.1.0), the largest
+# single item of an authenticated request that reads nothing. Both keys are declared, as scripts must; they can
+# sit in different slots, so this needs one Redis server (or Sentinel), not Redis Cluster.
+_COUNT_AND_GET = """
+local count = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+if #KEYS > 1 then return {count, redis.call('GET', KEYS[2])} end
+return {count, false}
+"""
+_COUNT_AND_GET_SHA = hashlib.sha1(_COUNT_AND_GET.encode()).hexdigest()  # noqa: S324 - Redis names scripts so
+
+
+async def _count_and_get(key: str, ttl: int, get: str | None) -> tuple[int, bytes | None]:
+    client = kv.aredis()
+    keys = (key,) if get is None else (key, get)
+    try:
+        count, value = await client.evalsha(_COUNT_AND_GET_SHA, len(keys), *keys, ttl)
+    except NoScriptError:  # a restarted or flushed server: EVAL runs it and caches it again
+        count, value = await client.eval(_COUNT_AND_GET, len(keys), *keys, ttl)
+    return int(count), value
 
 
 def _local_incr(key: str, timeout: int) -> int:
