@@ -14,6 +14,7 @@ from django.utils import timezone
 from django_cryptography.fields import encrypt
 
 from vanguard.core.events import DomainEvent
+from vanguard.core.money import Cents
 
 ZERO = Decimal("0.00")
 # Every money column of §10: Decimal(15, 2). The most it can hold, which the services refuse to exceed.
@@ -150,15 +151,15 @@ class Claim(models.Model):
             # The derived totals cannot disagree with the ones they are derived from, whoever writes the row.
             models.CheckConstraint(
                 condition=Q(
-                    gross_incurred=F("reserve_indemnity")
-                    + F("reserve_expense")
-                    + F("paid_indemnity")
-                    + F("paid_expense")
+                    gross_incurred=Cents(
+                        F("reserve_indemnity") + F("reserve_expense") + F("paid_indemnity") + F("paid_expense")
+                    )
                 ),
                 name="claims_claim_gross_incurred_sum",
             ),
             models.CheckConstraint(
-                condition=Q(net_incurred=F("gross_incurred") - F("recovered")), name="claims_claim_net_incurred_sum"
+                condition=Q(net_incurred=Cents(F("gross_incurred") - F("recovered"))),
+                name="claims_claim_net_incurred_sum",
             ),
         ]
         indexes = [

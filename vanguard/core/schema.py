@@ -47,3 +47,49 @@ def plain_index_from_db_index(
         ],
         database_operations=[migrations.RunPython(forwards, backwards)],
     )
+
+
+class OnlyOn(migrations.operations.base.Operation):
+    """`operations` applied to the database only on `vendor`; the migration state moves on everywhere.
+
+    For a change whose SQL is the same on the other databases (a check constraint whose expression compiles
+    differently on SQLite only): Django would drop and re-add it there too, and re-adding a check constraint on
+    PostgreSQL scans the whole table under a lock that stops writes."""
+
+    reversible = True
+
+    def __init__(self, vendor: str, operations: list[migrations.operations.base.Operation]) -> None:
+        self.vendor = vendor
+        self.operations = operations
+
+    def deconstruct(self):
+        return self.__class__.__qualname__, [self.vendor, self.operations], {}
+
+    def state_forwards(self, app_label, state) -> None:
+        for operation in self.operations:
+            operation.state_forwards(app_label, state)
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state) -> None:
+        if schema_editor.connection.vendor != self.vendor:
+            return
+        for operation in self.operations:  # each against the state the one before it left
+            to = from_state.clone()
+            operation.state_forwards(app_label, to)
+            operation.database_forwards(app_label, schema_editor, from_state, to)
+            from_state = to
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state) -> None:
+        if schema_editor.connection.vendor != self.vendor:
+            return
+        states = [to_state]  # to_state is the state before these operations
+        for operation in self.operations[:-1]:
+            after = states[-1].clone()
+            operation.state_forwards(app_label, after)
+            states.append(after)
+        after_all = from_state
+        for operation, before in zip(reversed(self.operations), reversed(states), strict=True):
+            operation.database_backwards(app_label, schema_editor, after_all, before)
+            after_all = before
+
+    def describe(self) -> str:
+        return f"On {self.vendor} only: " + "; ".join(operation.describe() for operation in self.operations)
