@@ -118,12 +118,16 @@ MIDDLEWARE = [
     "vanguard.inline_middleware.SecurityMiddleware",
     "vanguard.security.SecurityHeadersMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    # The ALLOWED_HOSTS check and Content-Length, for every request.
+    "vanguard.inline_middleware.CommonMiddleware",
+    # For the admin and the API's docs only: an API operation (bearer token) goes on past browser_only_end.
+    "vanguard.inline_middleware.BrowserOnlyBegin",
     "vanguard.inline_middleware.StaticFilesMiddleware",
     "vanguard.inline_middleware.SessionMiddleware",
-    "vanguard.inline_middleware.CommonMiddleware",
     "vanguard.inline_middleware.CsrfViewMiddleware",
     "vanguard.inline_middleware.AuthenticationMiddleware",
     "vanguard.inline_middleware.MessageMiddleware",
+    "vanguard.inline_middleware.browser_only_end",
     "vanguard.inline_middleware.XFrameOptionsMiddleware",
     "vanguard.middleware.AuditContextMiddleware",
 ]
