@@ -7,7 +7,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.test import AsyncClient
 
 from tests.factories import PASSWORD
@@ -239,3 +239,37 @@ def test_the_request_bound_holds_on_every_event_loop_that_serves_the_handler(set
     async_to_sync(three_at_once)("b")
     # then
     assert sorted(answered) == [f"/{name}/{i}" for name in "ab" for i in range(3)]
+
+
+@pytest.mark.parametrize(("status", "hops"), [(401, 0), (404, 0), (422, 0), (503, 1)])
+def test_a_4xx_is_logged_on_the_event_loop_and_a_5xx_from_a_thread(monkeypatch, caplog, status, hops):
+    # given: a handler whose chain answers `status`, and every hand-over to a thread counted (ours and Django's)
+    import django.core.handlers.base as base
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from vanguard import asgi
+
+    handed = []
+
+    def counting(fn, **kwargs):
+        handed.append(fn.__name__)
+        return sync_to_async(fn, **kwargs)
+
+    monkeypatch.setattr(asgi, "sync_to_async", counting)
+    monkeypatch.setattr(base, "sync_to_async", counting)
+    handler = asgi.ReusedThreadASGIHandler()
+
+    async def chain(request):
+        return HttpResponse(status=status)
+
+    handler._middleware_chain = chain
+    # when
+    with caplog.at_level("WARNING", logger="django.request"):
+        response = async_to_sync(handler.get_response_async)(RequestFactory().get("/api/customers"))
+    # then: the same django.request line as Django writes; a thread only for a 5xx (mail_admins may send it)
+    assert response.status_code == status
+    assert [r.getMessage() for r in caplog.records if r.name == "django.request"] == [
+        f"{response.reason_phrase}: /api/customers"
+    ]
+    assert handed.count("log_response") == hops
