@@ -36,6 +36,7 @@ from vanguard.accounts.permissions import can, require
 from vanguard.core.errors import AuthorityExceeded, BusinessRuleViolation, TransitionNotAllowed
 from vanguard.core.money import format_money
 from vanguard.core.numbers import save_with_unique_number
+from vanguard.core.prepared import PreparedGet
 from vanguard.core.transitions import Transition, TransitionTable
 from vanguard.outbox.services import outbox_enqueue
 
@@ -49,7 +50,7 @@ _UNCHANGED: Any = object()  # claim_update's "leave the assignee as it is" (None
 
 
 def _lock(claim_id: UUID) -> Claim:
-    return Claim.objects.lock_for_update().select_related("policy").get(pk=claim_id)
+    return financials.lock_claim(claim_id)
 
 
 def _row(name: str) -> Transition:
@@ -100,6 +101,18 @@ def _check_amount_and_term(policy: Policy, amount: Decimal, incident_date: dt.da
         )
 
 
+# Compiled once per connection (vanguard.core.prepared): the lock every claim creation takes.
+_POLICY_LOCKED_WITH_SUMMARY = PreparedGet(
+    lambda: (
+        Policy.objects.lock_for_update()
+        .select_related("customer")
+        .only(
+            *(f.name for f in Policy._meta.concrete_fields), *(f"customer__{name}" for name in CUSTOMER_SUMMARY_FIELDS)
+        )
+    )
+)
+
+
 @transaction.atomic
 def claim_create(
     *,
@@ -128,14 +141,7 @@ def claim_create(
         raise ValidationError(errors)  # both at once
     # With the customer's summary columns (never its encrypted PII): the response shows them, and reading them
     # here saves the endpoint a second read of what this transaction just wrote (claims.selectors.new_claim_row).
-    policy = (
-        Policy.objects.lock_for_update()
-        .select_related("customer")
-        .only(
-            *(f.name for f in Policy._meta.concrete_fields), *(f"customer__{name}" for name in CUSTOMER_SUMMARY_FIELDS)
-        )
-        .get(pk=policy_id)
-    )
+    policy = _POLICY_LOCKED_WITH_SUMMARY.get(policy_id)
     if policy.status not in Policy.CLAIMABLE_STATUSES:
         raise BusinessRuleViolation(
             f"Claims cannot be filed against a {policy.get_status_display().lower()} policy.", field="policy_id"

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 
 from policies.models import Policy
 from vanguard.core.pagination import PageQuery, page_of
+from vanguard.core.prepared import PreparedGet
 
 FIELDS = (
     "id",
@@ -70,8 +71,12 @@ def policy_get(*, policy_id: UUID) -> Policy:
 
     Only the summary columns of the customer are read: its encrypted PII is neither loaded nor decrypted.
     """
-    return (
-        Policy.objects.select_related("customer")
-        .only(*ONLY_FIELDS, *(f"customer__{name}" for name in CUSTOMER_SUMMARY_FIELDS))
-        .get(pk=policy_id)
+    return _POLICY_WITH_SUMMARY.get(policy_id)
+
+
+# Compiled once per connection (vanguard.core.prepared): the API's detail read and the re-read after a change.
+_POLICY_WITH_SUMMARY = PreparedGet(
+    lambda: Policy.objects.select_related("customer").only(
+        *ONLY_FIELDS, *(f"customer__{name}" for name in CUSTOMER_SUMMARY_FIELDS)
     )
+)

@@ -30,6 +30,7 @@ from vanguard.core.dates import MAX_YEAR, OUT_OF_RANGE, year_in_range
 from vanguard.core.errors import BusinessRuleViolation, Conflict, DomainError, TransitionNotAllowed, validate_all
 from vanguard.core.money import format_money
 from vanguard.core.numbers import save_with_unique_number
+from vanguard.core.prepared import PreparedGet
 from vanguard.core.transitions import Transition, TransitionTable
 from vanguard.outbox.services import outbox_enqueue
 
@@ -91,7 +92,10 @@ def _check_stored_order(start: dt.datetime, end: dt.datetime) -> None:
 
 
 def _lock(policy_id: UUID) -> Policy:
-    return Policy.objects.lock_for_update().get(pk=policy_id)
+    return _LOCKED.get(policy_id)
+
+
+_LOCKED = PreparedGet(lambda: Policy.objects.lock_for_update())
 
 
 def _row(name: str) -> Transition:

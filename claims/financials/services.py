@@ -49,6 +49,7 @@ from vanguard.accounts.permissions import require
 from vanguard.core.errors import AuthorityExceeded, BusinessRuleViolation, NotPermitted, TransitionNotAllowed
 from vanguard.core.money import format_money
 from vanguard.core.numbers import save_with_unique_number
+from vanguard.core.prepared import PreparedGet
 from vanguard.outbox.services import outbox_enqueue
 
 if TYPE_CHECKING:
@@ -128,9 +129,12 @@ def _raise(errors: dict) -> None:
 
 
 # --- locks and totals ------------------------------------------------------------------------------------
-def _lock_claim(claim_id: UUID) -> Claim:
-    """The claim, locked (404 when missing), with its policy for the coverage."""
-    return Claim.objects.lock_for_update().select_related("policy").get(pk=claim_id)
+def lock_claim(claim_id: UUID) -> Claim:
+    """The claim, locked (404 when missing), with its policy for the coverage; every claim write starts here."""
+    return _LOCKED_CLAIM.get(claim_id)
+
+
+_LOCKED_CLAIM = PreparedGet(lambda: Claim.objects.lock_for_update().select_related("policy"))
 
 
 def _lock_payment(payment_id: UUID) -> tuple[Claim, ClaimPayment]:
@@ -140,7 +144,7 @@ def _lock_payment(payment_id: UUID) -> tuple[Claim, ClaimPayment]:
     claim_id = ClaimPayment.objects.filter(pk=payment_id).values_list("claim_id", flat=True).first()
     if claim_id is None:
         raise ClaimPayment.DoesNotExist("ClaimPayment matching query does not exist.")
-    claim = _lock_claim(claim_id)
+    claim = lock_claim(claim_id)
     payment = ClaimPayment.objects.select_for_update(no_key=True).get(pk=payment_id)
     payment.claim = claim  # the locked row, whose totals the services change
     return claim, payment
@@ -292,7 +296,7 @@ def claim_reserve_set(*, actor: User, claim_id: UUID, cost_type: str, amount: De
     amount = _money(amount, "amount", errors, zero_ok=True)
     reason = _text(reason, "reason", errors, max_length=REASON_MAX, required=True, label="A reason")
     _raise(errors)
-    claim = _lock_claim(claim_id)
+    claim = lock_claim(claim_id)
     if claim.status not in RESERVABLE:
         raise TransitionNotAllowed(
             f"The reserves of a {claim.get_status_display().lower()} claim cannot be set"
@@ -362,7 +366,7 @@ def payment_request(
     if not isinstance(payee_is_policyholder, bool):
         errors["payee_is_policyholder"] = ["Must be true or false."]
     _raise(errors)
-    claim = _lock_claim(claim_id)
+    claim = lock_claim(claim_id)
     status = claim.get_status_display().lower()
     if cost_type == CostType.INDEMNITY and claim.status not in INDEMNITY_PAYABLE:
         raise BusinessRuleViolation(
@@ -580,7 +584,7 @@ def recovery_record(
     elif received_at > now:
         errors["received_at"] = ["The recovery cannot be received in the future."]
     _raise(errors)
-    claim = _lock_claim(claim_id)
+    claim = lock_claim(claim_id)
     if claim.status not in RECOVERABLE:
         raise TransitionNotAllowed(
             f"Recoveries are recorded on approved, paid or closed claims; this claim is "
