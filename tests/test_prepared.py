@@ -150,3 +150,21 @@ def test_a_queryset_it_cannot_read_is_refused():
     # when / then
     with pytest.raises(TypeError, match="annotations"):
         prepared.get(uuid.uuid4())
+
+
+def test_a_row_reader_builds_from_a_raw_row_what_the_orm_builds_decrypted_fields_included():
+    # given: a customer with encrypted personal data, read by a hand-written statement of the reader's columns
+    from customers.models import Customer
+    from vanguard.core.prepared import RowReader
+
+    customer = factories.CustomerFactory(phone="+442071234567", address="1 High St", ssn="123-45-6789")
+    reader = RowReader(Customer)
+    table = connection.ops.quote_name(Customer._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {reader.columns(connection, 'c')} FROM {table} c WHERE c.id = %s", [customer.pk])  # noqa: S608
+        row = cursor.fetchone()
+    # when
+    got, expected = reader.instance(connection, row), Customer.objects.get(pk=customer.pk)
+    # then
+    assert _state(got) == _state(expected)
+    assert (got.phone, got.address, got.ssn) == ("+442071234567", "1 High St", "123-45-6789")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -9,6 +10,7 @@ from django.db import connection
 from django.utils import timezone
 
 from compliance.models import PIIAccessLog
+from vanguard.core.prepared import RowReader
 from vanguard.core.request_context import request_id_var
 
 if TYPE_CHECKING:
@@ -90,13 +92,14 @@ def customer_read_recorded(
     shown = [_SHOWN_SQL[name] for name in fields]
     names = [f"CASE WHEN {_SHOWN_SQL[name]} THEN '{name}' END" for name in fields]
     customers, log = Customer._meta.db_table, PIIAccessLog._meta.db_table
-    # Fixed SQL built from the model's own table names and the constants above; every value is a parameter.
+    # Fixed SQL built from the model's own table and column names and the constants above; every value is a
+    # parameter. PostgreSQL runs a data-modifying WITH to completion, read or not.
     sql = (
         f"WITH c AS (SELECT * FROM {customers} WHERE id = %s), "  # noqa: S608
         f"logged AS (INSERT INTO {log} (actor_id, customer_id, fields, interface, remote_addr, request_id, created_at) "
         f"SELECT %s, c.id, (SELECT jsonb_agg(f ORDER BY f) FROM unnest(ARRAY[{', '.join(names)}]) f "
         f"WHERE f IS NOT NULL), %s, %s, %s, %s FROM c WHERE {' OR '.join(shown)} RETURNING 1) "
-        "SELECT * FROM c"  # PostgreSQL runs a data-modifying WITH to completion, read or not
+        f"SELECT {_customer_rows().columns(connection, 'c')} FROM c"
     )
     params = [
         customer_id,
@@ -106,7 +109,16 @@ def customer_read_recorded(
         (request_id_var.get() or "")[:64],
         timezone.now(),
     ]
-    found = list(Customer.objects.raw(sql, params))
-    if not found:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
         raise Customer.DoesNotExist("No Customer matches the given query.")
-    return found[0]
+    return _customer_rows().instance(connection, row)
+
+
+@functools.cache
+def _customer_rows() -> RowReader:
+    from customers.models import Customer
+
+    return RowReader(Customer)

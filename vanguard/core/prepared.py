@@ -115,3 +115,45 @@ class PreparedGet(Generic[M]):
         with self._lock:
             self._plans[connection] = plan
         return plan
+
+
+class RowReader(Generic[M]):
+    """Instances of `model` from rows of its concrete columns in field order (`columns()` lists them for a raw
+    statement), built as the ORM builds them: the same converters (decryption of encrypted fields included) and
+    `Model.from_db`. For a hand-written statement that cannot be a queryset (a read that also writes, in one round
+    trip): `Model.objects.raw()` reads the cursor's description, maps columns to fields and looks up converters on
+    every call, which was two thirds of a customer read's ORM time. The converters are looked up once per
+    connection (they are bound to it). The columns are named, never ``*``: a column added by a migration while a
+    process runs cannot shift the values.
+
+    Measured (2026-12-04): the customer detail read with its PII access row (compliance.services.pii_access)
+    0.38 → 0.28 ms in-process; one uvicorn worker, 16 connections, alternating rounds against the commit before:
+    `GET /api/customers/{id}` 495/514/536 against 444/472/464 requests/s (worker CPU 1.9-2.0 against 2.1-2.2 ms)."""
+
+    def __init__(self, model: type[M]) -> None:
+        self.model = model
+        self.fields = list(model._meta.concrete_fields)
+        self.attnames = [f.attname for f in self.fields]
+        self._compilers: weakref.WeakKeyDictionary[BaseDatabaseWrapper, tuple[SQLCompiler, dict]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+
+    def columns(self, connection: BaseDatabaseWrapper, alias: str) -> str:
+        quote = connection.ops.quote_name
+        return ", ".join(f"{alias}.{quote(f.column)}" for f in self.fields)
+
+    def instance(self, connection: BaseDatabaseWrapper, row: tuple) -> M:
+        connection = connections[connection.alias]  # the thread's wrapper itself, not django.db.connection's proxy
+        compiled = self._compilers.get(connection)
+        if compiled is None:
+            from django.db.models.sql import Query
+
+            compiler = connection.ops.compiler("SQLCompiler")(Query(self.model), connection, connection.alias)
+            converters = compiler.get_converters([f.get_col(self.model._meta.db_table) for f in self.fields])
+            compiled = (compiler, converters)
+            with self._lock:
+                self._compilers[connection] = compiled
+        compiler, converters = compiled
+        values = next(iter(compiler.apply_converters([row], converters))) if converters else row
+        return self.model.from_db(connection.alias, self.attnames, values)
