@@ -82,9 +82,12 @@ def _fresh_counters(request):
 
 @pytest.fixture(autouse=True)
 def _no_remembered_estimates():
-    """List estimates are remembered per process (vanguard.core.pagination): one test's must not answer another's."""
+    """List estimates and compiled pages are remembered per process (vanguard.core.pagination): one test's must not
+    answer another's."""
     from vanguard.core import pagination
 
     pagination._estimates.clear()
+    pagination._compiled_pages.clear()
     yield
     pagination._estimates.clear()
+    pagination._compiled_pages.clear()

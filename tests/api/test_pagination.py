@@ -172,3 +172,64 @@ def test_the_page_shape_documents_the_cursor(client):
     assert "cursor" in parameters["page"]["description"]
     page = schema["components"]["schemas"]["CustomerPage"]
     assert {"next_cursor", "total_is_estimate"} <= set(page["properties"])
+
+
+def test_a_page_asked_for_again_runs_the_statement_compiled_the_first_time(api_as, superuser, monkeypatch):
+    # given: customers, and every SQL compilation counted
+    from django.db.models.sql.compiler import SQLCompiler
+
+    CustomerFactory.create_batch(3, last_name="Lovelace")
+    CustomerFactory.create_batch(2, last_name="Hopper")
+    api = api_as(superuser)
+    assert api.get("/api/auth/me").status_code == 200
+    first = api.get("/api/customers", {"page_size": 2}).json()
+    compiled = []
+    real = SQLCompiler.as_sql
+
+    def counting(self, *args, **kwargs):
+        compiled.append(self.query.model)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLCompiler, "as_sql", counting)
+    # when: the same page, then another page, another size and another filter of the same list
+    again = api.get("/api/customers", {"page_size": 2}).json()
+    compiled_again = len(compiled)
+    second = api.get("/api/customers", {"page_size": 2, "page": 2}).json()
+    whole = api.get("/api/customers", {"page_size": 5}).json()
+    hoppers = api.get("/api/customers", {"page_size": 2, "last_name": "hopp"}).json()
+    # then: nothing compiled for the page asked for again, the same answer; each other page is its own
+    assert compiled_again == 0 and again == first
+    ids = [item["id"] for item in whole["items"]]
+    assert [i["id"] for i in first["items"]] == ids[:2] and [i["id"] for i in second["items"]] == ids[2:4]
+    assert {i["last_name"] for i in hoppers["items"]} == {"Hopper"} and hoppers["total"] == 2
+    assert whole["total"] == 5 and len(compiled) > 0
+
+
+def test_a_remembered_page_reads_the_rows_as_they_are_now(api_as, superuser):
+    # given: a page compiled and answered once
+    CustomerFactory.create_batch(2)
+    api = api_as(superuser)
+    before = api.get("/api/customers", {"page_size": 5}).json()
+    # when: a customer is added and the same page is asked for again
+    newest = CustomerFactory()
+    after = api.get("/api/customers", {"page_size": 5}).json()
+    # then: the statement is remembered, never its rows
+    assert before["total"] == 2 and after["total"] == 3 and after["items"][0]["id"] == str(newest.pk)
+
+
+def test_the_remembered_page_gives_the_rows_the_orm_gives(superuser):
+    # given: a page of the list read both ways (datetimes, uuids, booleans and masked text through their converters)
+    from customers import selectors
+    from customers.schemas import CustomerFilter
+
+    CustomerFactory.create_batch(4, phone="+442071234567")
+    filters, page = CustomerFilter(), pagination.PageQuery(page=1, page_size=3)
+    queryset = selectors.customer_queryset(filters)
+    fields = selectors.MASKED_LIST_FIELDS
+    # when
+    plain = pagination.page_of(queryset, page, fields=fields)
+    pagination.page_of(queryset, page, fields=fields, shape=("t", 1))
+    remembered = pagination.page_of(queryset, page, fields=fields, shape=("t", 1))
+    # then
+    assert remembered == plain and len(plain["items"]) == 3
+    assert all(isinstance(item["created_at"], dt.datetime) for item in remembered["items"])

@@ -23,8 +23,12 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
-from collections.abc import Callable, Iterable
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from django.core import signing
@@ -33,6 +37,7 @@ from django.db import connections
 from django.db.models import F, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
+from django.db.models.sql.compiler import SQLCompiler
 from ninja import Field, Schema
 from pydantic import StringConstraints
 
@@ -71,9 +76,14 @@ def page_of(
     *,
     fields: Iterable[str],
     row: Callable[[dict[str, Any]], dict[str, Any]] = lambda r: r,
+    shape: Hashable | None = None,
 ) -> dict[str, Any]:
     """One page of `queryset` (already filtered and ordered by plain fields, the last one unique) as
-    `.values(*fields)` rows passed through `row`. Raises ValidationError (422) for a bad cursor or depth."""
+    `.values(*fields)` rows passed through `row`. Raises ValidationError (422) for a bad cursor or depth.
+
+    `shape`: hashable inputs that alone determine `queryset`'s SQL and parameters (the list's name and its filter
+    values). With it, a page asked for again (same shape, page and size; not a cursor) runs the statements compiled
+    the first time on this connection instead of compiling them again (`_compiled_pages`)."""
     keys = _ordering(queryset)
     listed = queryset  # the whole filtered list: what the total counts, also in cursor mode
     if params.cursor:
@@ -87,19 +97,25 @@ def page_of(
         start = (params.page - 1) * params.page_size
     if queryset.query.is_empty():  # `.none()`: no SQL can be compiled for it (EmptyResultSet), and none is needed
         return _page([], 0, False, params, next_cursor=None)
-    try:
-        count_sql, count_params = _bounded(listed).query.sql_with_params()
-    except EmptyResultSet:  # a filter that can match nothing, e.g. `pk__in=[]`: Django compiles no SQL for it
-        return _page([], 0, False, params, next_cursor=None)
-    # The SQL is Django's own compilation of the filtered queryset; values stay parameters.
-    total_sql = RawSQL(f"SELECT COUNT(*) FROM ({count_sql}) _page_total", count_params)  # noqa: S608, S611
     fields = list(fields)
     names = [name for name, _ in keys]
     extra = [name for name in names if name not in fields]  # the key columns the caller did not ask for
-    # One row more than the page: whether there is a next page, without trusting an estimated total.
-    rows = list(
-        queryset.annotate(_total=total_sql).values(*fields, *extra, "_total")[start : start + params.page_size + 1]
-    )
+    connection = connections[queryset.db]
+    key = None if shape is None or params.cursor else (shape, tuple(fields), start, params.page_size, ESTIMATE_ABOVE)
+    try:
+        hash(key)
+    except TypeError:  # an unhashable filter value (a list): compiled as usual
+        key = None
+    plan = _compiled_pages.get(connection, {}).get(key) if key is not None else None
+    if plan is None:
+        try:
+            plan = _compile_page(queryset, listed, [*fields, *extra], start, params.page_size, connection)
+        except EmptyResultSet:  # a filter that can match nothing, e.g. `pk__in=[]`: Django compiles no SQL for it
+            return _page([], 0, False, params, next_cursor=None)
+        if key is not None:
+            _remember_page(connection, key, plan)
+    count_sql, count_params = plan.count_sql, plan.count_params
+    rows = plan.rows(connection)
     # Past the last page the total needs its own query; an empty first page means there is nothing at all.
     counted = rows[0]["_total"] if rows else (_bounded(listed).count() if start or params.cursor else 0)
     total, estimated = counted, False
@@ -116,6 +132,64 @@ def page_of(
     if params.cursor:
         return _page(items, total, estimated, params, next_cursor=next_cursor, has_next=more, after_cursor=True)
     return _page(items, total, estimated, params, next_cursor=next_cursor, has_next=more)
+
+
+@dataclass(frozen=True)
+class _CompiledPage:
+    """A page's statement as Django compiled it, with the compiler that turns its rows into values (converters)."""
+
+    count_sql: str
+    count_params: tuple
+    sql: str
+    params: tuple
+    compiler: SQLCompiler
+    names: list[str]
+
+    def rows(self, connection) -> list[dict[str, Any]]:
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, self.params)
+            fetched = cursor.fetchall()
+        width = self.compiler.col_count
+        names = self.names
+        return [
+            dict(zip(names, values, strict=True))
+            for values in self.compiler.results_iter(results=[[r[:width] for r in fetched]])
+        ]
+
+
+def _compile_page(queryset: QuerySet, listed: QuerySet, columns: list[str], start: int, size: int, connection):
+    count_sql, count_params = _bounded(listed).query.sql_with_params()
+    # The SQL is Django's own compilation of the filtered queryset; values stay parameters.
+    total_sql = RawSQL(f"SELECT COUNT(*) FROM ({count_sql}) _page_total", count_params)  # noqa: S608, S611
+    # One row more than the page: whether there is a next page, without trusting an estimated total.
+    values = queryset.annotate(_total=total_sql).values(*columns, "_total")[start : start + size + 1]
+    compiler = values.query.get_compiler(connection=connection)
+    sql, params = compiler.as_sql()
+    query = values.query
+    names = [*query.extra_select, *query.values_select, *query.annotation_select]
+    return _CompiledPage(count_sql, tuple(count_params), sql, tuple(params), compiler, names)
+
+
+# Pages compiled once per connection (a compiler is bound to its connection, connections to their threads), keyed by
+# the caller's shape, the columns, the offset and the size; the newest _PAGES_KEPT per connection. Building and
+# compiling the two statements of a 50-row customer page cost 0.34 ms of its ~1 ms of ORM time. Relies on Django's
+# `SQLCompiler.as_sql`/`results_iter(results=...)`/`col_count` and the values query's name lists (Django 5.2, pinned;
+# docs/architecture.md). Measured (2026-12-04, the customer list, 50 rows): in-process 0.86-1.04 → 0.43-0.53 ms of ORM
+# time a page; one uvicorn worker, 16 connections, five alternating rounds against the commit before, every one won:
+# 1.04/1.46/1.07/1.43/1.21x requests/s (a drifting machine: the absolute rates fell by a third during the run).
+_PAGES_KEPT = 64
+_compiled_pages: weakref.WeakKeyDictionary[Any, OrderedDict] = weakref.WeakKeyDictionary()
+_pages_lock = threading.Lock()
+
+
+def _remember_page(connection, key: Hashable, plan: _CompiledPage) -> None:
+    with _pages_lock:
+        pages = _compiled_pages.get(connection)
+        if pages is None:
+            pages = _compiled_pages[connection] = OrderedDict()
+        pages[key] = plan
+        if len(pages) > _PAGES_KEPT:
+            pages.popitem(last=False)
 
 
 def _ordering(queryset: QuerySet) -> list[tuple[str, bool]]:
