@@ -11,7 +11,7 @@ from django.db.models import Prefetch, QuerySet
 from claims.models import Claim, ClaimDocument
 from policies.selectors import CUSTOMER_SUMMARY_FIELDS
 from policies.selectors import ONLY_FIELDS as POLICY_ONLY_FIELDS
-from vanguard.core.pagination import PageQuery, page_of
+from vanguard.core.pagination import PageQuery, filter_shape, page_of
 
 FIELDS = (
     "id",
@@ -78,7 +78,7 @@ def claim_queryset(filters: Any = None) -> QuerySet[Claim]:
 
 
 def claim_list(*, filters: Any, params: PageQuery) -> dict[str, Any]:
-    return page_of(claim_queryset(filters), params, fields=FIELDS)
+    return page_of(claim_queryset(filters), params, fields=FIELDS, shape=filter_shape("claims", filters))
 
 
 def document_row(document: ClaimDocument) -> dict[str, Any]:

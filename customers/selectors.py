@@ -11,7 +11,7 @@ from django.db.models.functions import Lower
 from customers import pii
 from customers.models import Customer
 from vanguard.core.emails import normalise_email
-from vanguard.core.pagination import PageQuery, page_of
+from vanguard.core.pagination import PageQuery, filter_shape, page_of
 
 LIST_FIELDS = (
     "id",
@@ -92,7 +92,7 @@ def masked_row(row: dict[str, Any]) -> dict[str, Any]:
 def customer_list(*, filters: Any, params: PageQuery) -> dict[str, Any]:
     """One page of customers. Contact data is always masked in lists: clear PII is shown (and logged,
     SPEC §7.3) only on a customer's own detail, so a list never writes fifty access-log rows."""
-    shape = ("customers", None if filters is None else tuple(filters.dict().items()))
+    shape = filter_shape("customers", filters)
     return page_of(customer_queryset(filters), params, fields=MASKED_LIST_FIELDS, row=masked_row, shape=shape)
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 from django.db.models import QuerySet
 
 from policies.models import Policy
-from vanguard.core.pagination import PageQuery, page_of
+from vanguard.core.pagination import PageQuery, filter_shape, page_of
 from vanguard.core.prepared import PreparedGet
 
 FIELDS = (
@@ -55,7 +55,7 @@ def policy_queryset(filters: Any = None) -> QuerySet[Policy]:
 
 
 def policy_list(*, filters: Any, params: PageQuery) -> dict[str, Any]:
-    return page_of(policy_queryset(filters), params, fields=FIELDS)
+    return page_of(policy_queryset(filters), params, fields=FIELDS, shape=filter_shape("policies", filters))
 
 
 def policy_row(policy: Policy, *, with_customer: bool = True) -> dict[str, Any]:

@@ -192,6 +192,11 @@ def _remember_page(connection, key: Hashable, plan: _CompiledPage) -> None:
             pages.popitem(last=False)
 
 
+def filter_shape(name: str, filters: Any) -> Hashable:
+    """`page_of`'s shape for a list whose queryset is built from `name` and the values of a filter schema alone."""
+    return (name, None if filters is None else tuple(filters.dict().items()))
+
+
 def _ordering(queryset: QuerySet) -> list[tuple[str, bool]]:
     """The queryset's ordering as (field name, descending) pairs: plain fields only, so a row's values are its key."""
     keys = []
