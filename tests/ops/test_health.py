@@ -41,12 +41,18 @@ async def _asgi_get(
     scheme: str = "http",
     request_id: str | None = None,
     client_addr: str = "127.0.0.1",
+    headers: dict[str, str] | None = None,
+    app=None,
 ) -> tuple[int, dict, bytes]:
+    """One request to the ASGI `app` (the product's application by default), answered in full."""
     from vanguard.asgi import application
 
+    app = app or application
+    extra = headers or {}
     headers = [(b"host", host.encode())]
     if request_id is not None:
         headers.append((b"x-request-id", request_id.encode()))
+    headers += [(name.lower().encode(), value.encode()) for name, value in extra.items()]
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -72,7 +78,7 @@ async def _asgi_get(
     async def send(message):
         sent.append(message)
 
-    await application(scope, receive, send)
+    await app(scope, receive, send)
     start = next(m for m in sent if m["type"] == "http.response.start")
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return start["status"], {k.decode().lower(): v.decode() for k, v in start["headers"]}, body
