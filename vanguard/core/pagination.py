@@ -177,7 +177,9 @@ def _compile_page(queryset: QuerySet, listed: QuerySet, columns: list[str], star
 # docs/architecture.md). Measured (2026-12-04, the customer list, 50 rows): in-process 0.86-1.04 → 0.43-0.53 ms of ORM
 # time a page; one uvicorn worker, 16 connections, five alternating rounds against the commit before, every one won:
 # 1.04/1.46/1.07/1.43/1.21x requests/s (a drifting machine: the absolute rates fell by a third during the run).
-_PAGES_KEPT = 64
+# About 19 KB a page (tracemalloc): 16 per connection is ~0.3 MB per request thread, and the common pages (a list's
+# first pages, unfiltered or by a status) stay while one-off searches pass through.
+_PAGES_KEPT = 16
 _compiled_pages: weakref.WeakKeyDictionary[Any, OrderedDict] = weakref.WeakKeyDictionary()
 _pages_lock = threading.Lock()
 
