@@ -87,7 +87,7 @@ def _no_remembered_estimates():
     from vanguard.core import pagination
 
     pagination._estimates.clear()
-    pagination._compiled_pages.clear()
+    pagination.forget_compiled_pages()
     yield
     pagination._estimates.clear()
-    pagination._compiled_pages.clear()
+    pagination.forget_compiled_pages()

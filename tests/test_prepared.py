@@ -3,8 +3,10 @@ connection."""
 
 from __future__ import annotations
 
+import gc
 import threading
 import uuid
+import weakref
 from unittest import mock
 
 import pytest
@@ -129,7 +131,8 @@ def test_each_thread_reads_through_its_own_connection():
         own = connections["default"]  # this thread's connection
         try:
             seen["policy"] = prepared.get(policy.pk)
-            seen["plans"] = own in prepared._plans and own is not main
+            seen["plans"] = prepared in own.__dict__["_vanguard_prepared"] and own is not main
+            seen["connection"] = weakref.ref(own)
         finally:
             own.close()
 
@@ -139,7 +142,10 @@ def test_each_thread_reads_through_its_own_connection():
     worker.join()
     # then: the other thread compiled its own plan on its own connection, and read the same row
     assert seen["plans"] is True and seen["policy"].pk == policy.pk
-    assert main in prepared._plans
+    assert prepared in main.__dict__["_vanguard_prepared"]
+    # and the plan went with the thread's connection: nothing of the reader keeps it alive
+    gc.collect()
+    assert seen["connection"]() is None
 
 
 def test_a_queryset_it_cannot_read_is_refused():

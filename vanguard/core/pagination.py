@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 import time
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
@@ -40,6 +38,8 @@ from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, Tuple
 from django.db.models.sql.compiler import SQLCompiler
 from ninja import Field, Schema
 from pydantic import StringConstraints
+
+from vanguard.core.prepared import connection_cache
 
 MAX_PAGE_SIZE = 100
 # The deepest row `page` may reach (page x page_size); beyond it, use `cursor`.
@@ -83,7 +83,7 @@ def page_of(
 
     `shape`: hashable inputs that alone determine `queryset`'s SQL and parameters (the list's name and its filter
     values). With it, a page asked for again (same shape, page and size; not a cursor) runs the statements compiled
-    the first time on this connection instead of compiling them again (`_compiled_pages`)."""
+    the first time on this connection instead of compiling them again (`_remember_page`)."""
     keys = _ordering(queryset)
     listed = queryset  # the whole filtered list: what the total counts, also in cursor mode
     if params.cursor:
@@ -106,7 +106,7 @@ def page_of(
         hash(key)
     except TypeError:  # an unhashable filter value (a list): compiled as usual
         key = None
-    plan = _compiled_pages.get(connection, {}).get(key) if key is not None else None
+    plan = connection_cache(connection, "pages", OrderedDict).get(key) if key is not None else None
     if plan is None:
         try:
             plan = _compile_page(queryset, listed, [*fields, *extra], start, params.page_size, connection)
@@ -180,18 +180,19 @@ def _compile_page(queryset: QuerySet, listed: QuerySet, columns: list[str], star
 # About 19 KB a page (tracemalloc): 16 per connection is ~0.3 MB per request thread, and the common pages (a list's
 # first pages, unfiltered or by a status) stay while one-off searches pass through.
 _PAGES_KEPT = 16
-_compiled_pages: weakref.WeakKeyDictionary[Any, OrderedDict] = weakref.WeakKeyDictionary()
-_pages_lock = threading.Lock()
 
 
 def _remember_page(connection, key: Hashable, plan: _CompiledPage) -> None:
-    with _pages_lock:
-        pages = _compiled_pages.get(connection)
-        if pages is None:
-            pages = _compiled_pages[connection] = OrderedDict()
-        pages[key] = plan
-        if len(pages) > _PAGES_KEPT:
-            pages.popitem(last=False)
+    pages = connection_cache(connection, "pages", OrderedDict)
+    pages[key] = plan
+    if len(pages) > _PAGES_KEPT:
+        pages.popitem(last=False)
+
+
+def forget_compiled_pages() -> None:
+    """Drop the pages compiled on this thread's connections (tests start from nothing)."""
+    for connection in connections.all(initialized_only=True):
+        connection_cache(connection, "pages", OrderedDict).clear()
 
 
 def filter_shape(name: str, filters: Any) -> Hashable:

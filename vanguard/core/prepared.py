@@ -8,15 +8,14 @@ the instance exactly as `ModelIterable` does (the compiler's converters, `Model.
 populators): the same object, the same deferred fields, the same `post_init`, the same `DoesNotExist`.
 
 A plan belongs to one connection because the compiler and its converters are bound to it (connections are per
-thread). Relies on Django's `SQLCompiler.as_sql`/`results_iter`/`select`/`klass_info` and
-`get_related_populators` (Django 5.2, pinned; docs/architecture.md). Measured: see `PreparedGet`.
+thread); it is kept on the connection's wrapper (`connection_cache`), so it lives and goes with it. Relies on
+Django's `SQLCompiler.as_sql`/`results_iter`/`select`/`klass_info` and `get_related_populators` (Django 5.2,
+pinned; docs/architecture.md). Measured: see `PreparedGet` and `RowReader`.
 """
 
 from __future__ import annotations
 
-import threading
 import uuid
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -29,6 +28,18 @@ from django.db.models.sql.compiler import SQLCompiler
 from django.db.transaction import TransactionManagementError
 
 M = TypeVar("M", bound=Model)
+
+
+def connection_cache(connection: BaseDatabaseWrapper, name: str, factory: Callable[[], dict] = dict) -> dict:
+    """A dict kept on `connection` (the thread's own wrapper, not django.db.connection's proxy): what is compiled for
+    a connection lives and goes with it, and only its thread touches it (no lock)."""
+    key = f"_vanguard_{name}"
+    cache = connection.__dict__.get(key)
+    if cache is None:
+        cache = connection.__dict__[key] = factory()
+    return cache
+
+
 PROBE = uuid.UUID(int=0)  # the key the plan is compiled with; its place in the parameters is where a key goes
 
 
@@ -57,15 +68,13 @@ class PreparedGet(Generic[M]):
 
     def __init__(self, build: Callable[[], QuerySet[M]]) -> None:
         self._build = build
-        self._plans: weakref.WeakKeyDictionary[BaseDatabaseWrapper, _Plan] = weakref.WeakKeyDictionary()
-        self._lock = threading.Lock()
         self._queryset: QuerySet[M] | None = None
 
     def get(self, pk: Any) -> M:
         queryset = self._queryset if self._queryset is not None else self._first_build()
         model, db = queryset.model, queryset.db
         connection = connections[db]
-        plan = self._plans.get(connection) or self._compile(queryset, connection)
+        plan = connection_cache(connection, "prepared").get(self) or self._compile(queryset, connection)
         if plan.for_update and connection.get_autocommit():
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         params = list(plan.params)
@@ -112,8 +121,7 @@ class PreparedGet(Generic[M]):
             related=get_related_populators(klass_info, select, queryset.db),
             for_update=queryset.query.select_for_update,
         )
-        with self._lock:
-            self._plans[connection] = plan
+        connection_cache(connection, "prepared")[self] = plan
         return plan
 
 
@@ -134,10 +142,6 @@ class RowReader(Generic[M]):
         self.model = model
         self.fields = list(model._meta.concrete_fields)
         self.attnames = [f.attname for f in self.fields]
-        self._compilers: weakref.WeakKeyDictionary[BaseDatabaseWrapper, tuple[SQLCompiler, dict]] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._lock = threading.Lock()
 
     def columns(self, connection: BaseDatabaseWrapper, alias: str) -> str:
         quote = connection.ops.quote_name
@@ -145,15 +149,13 @@ class RowReader(Generic[M]):
 
     def instance(self, connection: BaseDatabaseWrapper, row: tuple) -> M:
         connection = connections[connection.alias]  # the thread's wrapper itself, not django.db.connection's proxy
-        compiled = self._compilers.get(connection)
+        compiled = connection_cache(connection, "rows").get(self)
         if compiled is None:
             from django.db.models.sql import Query
 
             compiler = connection.ops.compiler("SQLCompiler")(Query(self.model), connection, connection.alias)
             converters = compiler.get_converters([f.get_col(self.model._meta.db_table) for f in self.fields])
-            compiled = (compiler, converters)
-            with self._lock:
-                self._compilers[connection] = compiled
+            compiled = connection_cache(connection, "rows")[self] = (compiler, converters)
         compiler, converters = compiled
         values = next(iter(compiler.apply_converters([row], converters))) if converters else row
         return self.model.from_db(connection.alias, self.attnames, values)
