@@ -92,7 +92,7 @@ def masked_row(row: dict[str, Any]) -> dict[str, Any]:
 def customer_list(*, filters: Any, params: PageQuery) -> dict[str, Any]:
     """One page of customers. Contact data is always masked in lists: clear PII is shown (and logged,
     SPEC §7.3) only on a customer's own detail, so a list never writes fifty access-log rows."""
-    shape = filter_shape("customers", filters)
+    shape = filter_shape("customers", filters, personal=("email", "first_name", "last_name", "search"))
     return page_of(customer_queryset(filters), params, fields=MASKED_LIST_FIELDS, row=masked_row, shape=shape)
 
 

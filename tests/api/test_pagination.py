@@ -205,6 +205,21 @@ def test_a_page_asked_for_again_runs_the_statement_compiled_the_first_time(api_a
     assert whole["total"] == 5 and len(compiled) > 0
 
 
+def test_a_page_searched_by_a_name_or_an_e_mail_is_never_remembered(api_as, superuser):
+    # given
+    from django.db import connections
+
+    CustomerFactory(last_name="Vexleigh", email="ada.vexleigh@example.com")
+    api = api_as(superuser)
+    # when: searches by personal values, and the unfiltered list
+    for query in ({"last_name": "vexl"}, {"search": "ada.vexleigh"}, {"first_name": "Ad"}, {}):
+        assert api.get("/api/customers", query).status_code == 200
+    # then: only the unfiltered page is kept, and no kept statement holds a searched value
+    kept = connections["default"].__dict__.get("_vanguard_pages", {})  # this thread's: the API ran on it
+    assert len(kept) == 1
+    assert not [plan for plan in kept.values() if any("vexl" in str(p).lower() for p in plan.params)]
+
+
 def test_a_remembered_page_reads_the_rows_as_they_are_now(api_as, superuser):
     # given: a page compiled and answered once
     CustomerFactory.create_batch(2)

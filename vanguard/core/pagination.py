@@ -195,9 +195,17 @@ def forget_compiled_pages() -> None:
         connection_cache(connection, "pages", OrderedDict).clear()
 
 
-def filter_shape(name: str, filters: Any) -> Hashable:
-    """`page_of`'s shape for a list whose queryset is built from `name` and the values of a filter schema alone."""
-    return (name, None if filters is None else tuple(filters.dict().items()))
+def filter_shape(name: str, filters: Any, *, personal: Iterable[str] = ()) -> Hashable | None:
+    """`page_of`'s shape for a list whose queryset is built from `name` and the values of a filter schema alone.
+
+    None (compile as usual) when one of the `personal` filters is given: a name or an e-mail searched for is never
+    kept in a remembered statement's parameters (the process would hold it after the person's erasure)."""
+    if filters is None:
+        return (name, None)
+    values = filters.dict()
+    if any(values.get(field) not in (None, "") for field in personal):
+        return None
+    return (name, tuple(values.items()))
 
 
 def _ordering(queryset: QuerySet) -> list[tuple[str, bool]]:
