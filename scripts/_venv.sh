@@ -31,6 +31,6 @@ ensure_venv() {
         "$python" -m venv .venv
     fi
     echo "==> installing $lock"
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r "$lock"
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r "$lock" || return 1
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . || return 1
 }

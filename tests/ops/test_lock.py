@@ -26,7 +26,7 @@ PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 BASE_LOCK = REPO / "requirements" / "base.txt"
 DEV_LOCK = REPO / "requirements" / "dev.txt"
 
-PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>\S+)")
+PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[(?P<extras>[^\]]*)\])?==(?P<version>\S+)")
 HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
 
 
@@ -39,13 +39,24 @@ def read_lock(path: Path) -> dict[str, tuple[Version, list[str]]]:
             continue
         if not line[0].isspace():
             match = PIN.match(line)
-            assert match, f"{path.name}: not a name==version pin: {line!r}"
+            assert match, f"{path.name}: not a name[extras]==version pin: {line!r}"
             current = canonicalize_name(match["name"])
             assert current not in entries, f"{path.name}: {current} pinned twice"
             entries[current] = (Version(match["version"]), [])
         assert current is not None, f"{path.name}: a hash before any pin: {line!r}"
         entries[current][1].extend(HASH.findall(line))
     return entries
+
+
+def read_extras(path: Path) -> dict[str, frozenset[str]]:
+    """name -> the extras its pin names (`psycopg[binary,pool]==3.3.9`)."""
+    extras: dict[str, frozenset[str]] = {}
+    for line in path.read_text().splitlines():
+        match = PIN.match(line)
+        if match:
+            names = (match["extras"] or "").split(",")
+            extras[canonicalize_name(match["name"])] = frozenset(n.strip() for n in names if n.strip())
+    return extras
 
 
 def roots(*, dev: bool) -> list[Requirement]:
@@ -62,10 +73,13 @@ def _applies(requirement: Requirement, extras: frozenset[str]) -> bool:
     return any(marker.evaluate({"extra": extra}) for extra in extras | {""})
 
 
-def closure(lock: dict[str, tuple[Version, list[str]]], start: list[Requirement]) -> tuple[set[str], list[str]]:
+def closure(
+    lock: dict[str, tuple[Version, list[str]]], start: list[Requirement], extras: dict[str, frozenset[str]]
+) -> tuple[set[str], list[str]]:
     """The packages `start` needs, walking each locked package's own requirements (from its installed metadata:
     scripts/test installs the dev lock, so the installed version is the locked one), and every requirement the
-    locked versions do not satisfy."""
+    locked versions do not satisfy, or whose extras the pin does not name (pip 23.2 under --require-hashes then
+    calls `pkg[extra]>=x` unpinned and resolves it to the newest release: CI broke so when coverage 7.18 came out)."""
     needed: set[str] = set()
     unsatisfied: list[str] = []
     seen: set[tuple[str, frozenset[str]]] = set()
@@ -81,6 +95,8 @@ def closure(lock: dict[str, tuple[Version, list[str]]], start: list[Requirement]
         version = lock[name][0]
         if not requirement.specifier.contains(version, prereleases=True):
             unsatisfied.append(f"{requirement} (wanted by {wanted_by}) but the lock has {name}=={version}")
+        if not set(requirement.extras) <= extras[name]:
+            unsatisfied.append(f"{requirement} (wanted by {wanted_by}) but the lock pins {name} without those extras")
         needed.add(name)
         key = (name, frozenset(requirement.extras))
         if key in seen:
@@ -121,7 +137,7 @@ def test_each_lock_is_exactly_the_dependency_closure_of_pyproject(lock_path, dev
     # given
     lock = read_lock(lock_path)
     # when
-    needed, unsatisfied = closure(lock, roots(dev=dev))
+    needed, unsatisfied = closure(lock, roots(dev=dev), read_extras(lock_path))
     # then: nothing missing or too old/new, and nothing left over (a dependency pyproject.toml no longer needs)
     assert unsatisfied == []
     assert set(lock) - needed == set(), f"{lock_path.name} pins packages nothing needs: run scripts/lock"
@@ -134,6 +150,8 @@ def test_the_runtime_lock_pins_what_the_dev_lock_pins():
     assert set(base) <= set(dev)
     assert {name: base[name][0] for name in base} == {name: dev[name][0] for name in base}
     assert {name: set(base[name][1]) for name in base} == {name: set(dev[name][1]) for name in base}
+    base_extras, dev_extras = read_extras(BASE_LOCK), read_extras(DEV_LOCK)
+    assert all(base_extras[name] <= dev_extras[name] for name in base)
 
 
 def test_every_install_path_installs_the_lock_with_hashes():
