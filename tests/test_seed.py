@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 import pickle
 import re
+import signal
+import subprocess
+import sys
 import uuid
 from decimal import Decimal
 
@@ -25,6 +29,7 @@ from customers.models import Customer
 from policies.models import Policy, PolicyEvent
 from policies.services import minimum_premium
 from tests import factories
+from tests.ops.conftest import REPO
 from vanguard.accounts import roles
 from vanguard.accounts.authority import authority_limit
 from vanguard.accounts.models import User
@@ -537,3 +542,58 @@ def test_the_volume_load_leaves_fresh_planner_statistics():
     with connection.cursor() as cursor:
         cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'customers_customer'::regclass")
         assert cursor.fetchone()[0] == Customer.objects.count()
+
+
+WORKERS_ENDING_ON_THEIR_OWN = """
+import signal, django
+django.setup()
+from vanguard.seeding import volume
+
+class Generator:
+    def batch(self, indexes):
+        return {"rows": list(indexes)}
+
+class Writer:
+    def format(self, rows):
+        return ",".join(map(str, rows)).encode()
+
+# The workers inherit a SIGTERM handler that notes the signal and does not end the process (coverage's, in a
+# forked worker under the suite, did not end it either).
+import os, sys
+terms = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+signal.signal(signal.SIGTERM, lambda signum, frame: os.write(terms, b"T"))
+# ... and take a moment to exit once their work is done, so they are still there when the pool's exit looks.
+import time
+import multiprocessing.util as mp_util
+mp_util.register_after_fork(volume, lambda _: mp_util.Finalize(None, time.sleep, args=(0.5,), exitpriority=0))
+done = list(volume._formatted_batches(Generator(), {"rows": Writer()}, [range(n, n + 3) for n in range(0, 30, 3)],
+                                      workers=2))
+print("BATCHES", len(done), done[-1][1]["rows"][0].decode())
+"""
+
+
+def test_volume_workers_end_on_their_own_once_every_batch_is_in(tmp_path):
+    # given: worker processes that a SIGTERM would not stop (`with Pool()` SIGTERMs its workers on exit and then
+    # waits for them: the suite once hung there)
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "vanguard.settings"}
+    terms = tmp_path / "sigterms"
+    # when
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-c", WORKERS_ENDING_ON_THEIR_OWN, str(terms)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("the volume seed's worker pool never ended: it waited for workers it had told to stop")
+    # then: every batch formatted, in order, the process ended, and no worker had to be told to stop
+    assert proc.returncode == 0, err[-2000:]
+    assert "BATCHES 10 27,28,29" in out
+    assert not terms.exists() or terms.read_bytes() == b""

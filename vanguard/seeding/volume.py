@@ -1108,7 +1108,8 @@ def _formatted_batches(
             return
         # fork: the workers inherit the generator and never use the parent's connection (they exit with
         # os._exit, so its socket is not closed under the parent either).
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        pool = multiprocessing.get_context("fork").Pool(workers)
+        try:
             pending: collections.deque = collections.deque()
             todo = iter(batches)
             for indexes in itertools.islice(todo, 2 * workers):
@@ -1118,6 +1119,15 @@ def _formatted_batches(
                 if (indexes := next(todo, None)) is not None:
                     pending.append(pool.apply_async(_format_batch, (indexes,)))
                 yield done
+            # Every batch is in: the workers exit on their own. `with Pool()` would SIGTERM them instead, and a
+            # worker whose inherited SIGTERM handler does not end it (coverage's, under the test suite) was then
+            # waited for forever.
+            pool.close()
+        except BaseException:
+            pool.terminate()  # an error or an abandoned load: stop the workers mid-batch
+            raise
+        finally:
+            pool.join()
     finally:
         _WORKER_STATE = None
 
