@@ -32,7 +32,7 @@ from claims.models import Claim, ClaimDocument, ClaimEvent
 from policies.models import Policy
 from policies.selectors import CUSTOMER_SUMMARY_FIELDS
 from vanguard.accounts.authority import authority_limit
-from vanguard.accounts.permissions import can, require
+from vanguard.accounts.permissions import can, require, require_any
 from vanguard.core.errors import AuthorityExceeded, BusinessRuleViolation, TransitionNotAllowed
 from vanguard.core.money import format_money
 from vanguard.core.numbers import save_with_unique_number
@@ -180,6 +180,10 @@ def claim_create(
     return claim
 
 
+# The permissions of claim_update's parts other than the status: the description, taking and assigning.
+_UPDATE_PERMISSIONS = frozenset({"claims.change_claim", "claims.process_claim", "claims.assign_claim"})
+
+
 @transaction.atomic
 def claim_update(
     *,
@@ -193,7 +197,11 @@ def claim_update(
 ) -> Claim:
     """One change to a claim, in one transaction, each part only when given: the description while pending or
     processing (409 after a decision), the assignee (claim_assign; None unassigns) and the status
-    (claim_set_status, with `approved_amount` and `decision_reason`). A refused part undoes the others."""
+    (claim_set_status, with `approved_amount` and `decision_reason`). A refused part undoes the others.
+
+    A caller who may do none of these parts is refused (403) whatever the request holds, an empty or a no-op
+    change included, before the API's If-Match check (412)."""
+    require_any(actor, _UPDATE_PERMISSIONS | CLAIM_TRANSITIONS.permissions, "change claims")
     claim = None
     if description is not None:
         claim = _describe(actor=actor, claim_id=claim_id, description=description)

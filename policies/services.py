@@ -25,7 +25,7 @@ from customers.models import Customer
 from policies import tasks
 from policies.events import policy_event_record
 from policies.models import Policy, PolicyEvent
-from vanguard.accounts.permissions import require
+from vanguard.accounts.permissions import require, require_any
 from vanguard.core.dates import MAX_YEAR, OUT_OF_RANGE, year_in_range
 from vanguard.core.errors import BusinessRuleViolation, Conflict, DomainError, TransitionNotAllowed, validate_all
 from vanguard.core.money import format_money
@@ -193,7 +193,12 @@ def policy_update(
     Amendments lock the policy. Money changes only while pending or active; cancelled and expired policies are
     closed to edits (409). The new premium must still meet the minimum (400). Records an `updated` event with
     old and new values; returns the policy unchanged when nothing differs.
+
+    A caller who may neither amend policies nor make any of their transitions is refused (403) whatever the
+    request holds, an empty or a no-op change included: the answer to who may write does not depend on the body,
+    and it comes before the API's If-Match check (412), as every other refusal does.
     """
+    require_any(actor, {"policies.change_policy", *POLICY_TRANSITIONS.permissions}, "change policies")
     policy = None
     if premium_amount is not None or coverage_amount is not None or end_date is not None:
         policy = _amend(

@@ -355,3 +355,52 @@ def test_an_audit_filter_that_can_match_nothing_is_an_empty_page_not_a_500(api_a
         "/api/audit-logs", {"resource_type": "pii_access", "resource_id": "not-a-uuid"}
     )
     assert response.status_code == 200 and response.json()["items"] == [] and response.json()["total"] == 0
+
+
+@pytest.mark.parametrize("stale", [False, True])
+@pytest.mark.parametrize(
+    "body", [{}, {"status": "active"}, {"premium_amount": "500.00"}], ids=["empty", "same-status", "amend"]
+)
+def test_a_caller_who_may_not_change_policies_hears_403_whatever_the_patch(api_as, customer_service, body, stale):
+    # given customer service (it may read policies, never write them), with or without a stale If-Match
+    policy = PolicyFactory()
+    version = Policy.objects.get(pk=policy.pk).updated_at
+    headers = {"If-Match": '"0123456789abcdef0123456789abcdef"'} if stale else {}
+    # when it sends an empty PATCH, the status the policy already has, or an amendment
+    answer = api_as(customer_service).patch(f"/api/policies/{policy.pk}", body, headers=headers)
+    # then it is refused for who it is (not 200 for a no-op, not 412 for the version) and nothing is written
+    assert "change policies" in assert_problem(answer, 403, "FORBIDDEN")["detail"]
+    assert Policy.objects.get(pk=policy.pk).updated_at == version
+
+
+@pytest.mark.parametrize("stale", [False, True])
+@pytest.mark.parametrize("body", [{}, {"status": "pending"}, {"description": "Same"}], ids=["empty", "same", "edit"])
+def test_a_caller_who_may_not_change_claims_hears_403_whatever_the_patch(api_as, customer_service, body, stale):
+    claim = ClaimFactory(description="Same")
+    version = Claim.objects.get(pk=claim.pk).updated_at
+    headers = {"If-Match": '"0123456789abcdef0123456789abcdef"'} if stale else {}
+    answer = api_as(customer_service).patch(f"/api/claims/{claim.pk}", body, headers=headers)
+    assert "change claims" in assert_problem(answer, 403, "FORBIDDEN")["detail"]
+    assert Claim.objects.get(pk=claim.pk).updated_at == version
+
+
+def test_an_underwriter_may_still_send_an_empty_or_no_op_policy_patch(api_as, underwriter):
+    # the door is the permission to write policies at all: a caller who holds it gets the policy back unchanged
+    policy = PolicyFactory()
+    api = api_as(underwriter)
+    for body in ({}, {"status": "active"}):
+        answer = api.patch(f"/api/policies/{policy.pk}", body)
+        assert answer.status_code == 200 and answer.json()["id"] == str(policy.pk)
+
+
+@pytest.mark.parametrize("stale", [False, True])
+@pytest.mark.parametrize("path", ["policies", "claims"])
+def test_a_caller_who_may_not_write_hears_403_for_a_missing_record(api_as, customer_service, underwriter, path, stale):
+    # given an id that names nothing, with or without an If-Match
+    headers = {"If-Match": '"0123456789abcdef0123456789abcdef"'} if stale else {}
+    missing = f"/api/{path}/{uuid.uuid4()}"
+    # when a caller who may not write these records sends a PATCH: refused for who it is, not told what exists
+    assert_problem(api_as(customer_service).patch(missing, {}, headers=headers), 403, "FORBIDDEN")
+    # and a caller who may write policies hears that the record is missing, not that its version is stale
+    if path == "policies":
+        assert_problem(api_as(underwriter).patch(missing, {}, headers=headers), 404)

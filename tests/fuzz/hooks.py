@@ -8,10 +8,13 @@ negative-data checks keep their meaning. The ids come from the test in the FUZZ_
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+import functools
 import json
 import os
 import re
+import threading
 import uuid
 from typing import Any
 from uuid import UUID
@@ -23,6 +26,25 @@ from vanguard.api_support import openapi
 from vanguard.core.pagination import MAX_PAGE_DEPTH
 
 SEEDED: dict[str, list[Any]] = json.loads(os.environ.get("FUZZ_IDS", "{}"))
+
+
+def _one_ast_parse_at_a_time(parse):
+    """CPython 3.11.7 keeps the AST converter's recursion depth in interpreter-wide state (python/cpython#106905,
+    fixed in later releases): two threads in `ast.parse` at once can end one of them in "SystemError: AST constructor
+    recursion depth mismatch". The fuzzer's two workers do exactly that, through Hypothesis describing the lambdas
+    its strategies are filtered with (it parses their source file), and the run ended in a runtime error that says
+    nothing of the API. Serialised in this process only: the fuzzer is not the code under test."""
+    lock = threading.Lock()
+
+    @functools.wraps(parse)
+    def serialised(*args, **kwargs):
+        with lock:
+            return parse(*args, **kwargs)
+
+    return serialised
+
+
+ast.parse = _one_ast_parse_at_a_time(ast.parse)
 UPLOAD_PDF = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
     b"trailer<</Root 1 0 R>>\n%%EOF\n"

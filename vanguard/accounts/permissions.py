@@ -17,3 +17,10 @@ def can(actor, perm: str) -> bool:
 def require(actor, perm: str, action: str) -> None:
     if not can(actor, perm):
         raise NotPermitted(f"You do not have permission to {action}.")
+
+
+def require_any(actor, perms, action: str) -> None:
+    """Refuse (403) an actor who holds none of `perms`: the door of an operation made of parts that each need
+    their own permission (a PATCH that may amend, assign or change the status)."""
+    if not any(can(actor, perm) for perm in perms):
+        raise NotPermitted(f"You do not have permission to {action}.")

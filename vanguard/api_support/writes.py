@@ -73,14 +73,17 @@ def guarded_update(*, model: type[Model], pk: Any, if_match: str | None, update:
     The update goes first, so its refusals win: a caller who may not make the change hears 403, an invalid or
     refused change its 400/409/422, whatever the header says (RFC 9110 §13.2.1: preconditions are ignored when
     the request would fail without them). Only an update that would succeed is undone by a stale If-Match (412);
-    its writes and after-commit work roll back with the transaction."""
+    its writes and after-commit work roll back with the transaction. A missing record is the service's to
+    answer too (its 403 for a caller who may not write at all, else its 404), with or without the header."""
     if if_match is None:
         update()
         return
     with transaction.atomic():
-        row = model.objects.select_for_update(no_key=True, of=("self",)).only("pk", "updated_at").get(pk=pk)
-        current = etag_for(row.pk, row.updated_at)
+        row = model.objects.select_for_update(no_key=True, of=("self",)).only("pk", "updated_at").filter(pk=pk).first()
+        current = etag_for(row.pk, row.updated_at) if row is not None else None
         update()
+        if current is None:  # the service found the record that the lock did not: it cannot, but never a 412
+            raise model.DoesNotExist(f"No {model._meta.verbose_name} with this id.")
         check_if_match(if_match, current)
 
 

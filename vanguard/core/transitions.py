@@ -107,6 +107,11 @@ class TransitionTable:
     def __len__(self) -> int:
         return len(self.rows)
 
+    @property
+    def permissions(self) -> frozenset[str]:
+        """Every permission a row needs: who holds none of them may move no record of this table."""
+        return frozenset(row.permission for row in self.rows)
+
     def __getitem__(self, name: str) -> Transition:
         return self._by_name[name]
 
