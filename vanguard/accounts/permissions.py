@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from vanguard.core.errors import NotPermitted
 
 
@@ -19,7 +21,7 @@ def require(actor, perm: str, action: str) -> None:
         raise NotPermitted(f"You do not have permission to {action}.")
 
 
-def require_any(actor, perms, action: str) -> None:
+def require_any(actor, perms: Iterable[str], action: str) -> None:
     """Refuse (403) an actor who holds none of `perms`: the door of an operation made of parts that each need
     their own permission (a PATCH that may amend, assign or change the status)."""
     if not any(can(actor, perm) for perm in perms):
