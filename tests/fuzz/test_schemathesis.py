@@ -10,7 +10,8 @@ plays a real client (its own ids, a new Idempotency-Key per request, the ETag it
 invalid value into a valid one.
 
 Tuning (environment): FUZZ_MAX_EXAMPLES (per operation and phase, default 40), FUZZ_SEED (default fixed, so a CI
-failure reproduces; `random` for a new one each run), FUZZ_TIMEOUT (seconds per role, default 240).
+failure reproduces; `random` for a new one each run), FUZZ_TIMEOUT (seconds per role, default 240), FUZZ_REPORT_DIR
+(a HAR file of every request and answer per role, to see what a warning counted).
 
 Rate limits and the login lockout are test-environment configuration here, raised for the run: the fuzzer sends
 thousands of requests a minute from one address and tries logins with made-up passwords.
@@ -95,7 +96,7 @@ def _seed(user) -> dict[str, list]:
             document_type=ClaimDocument.DocumentType.OTHER,
         ),
     ]
-    payable, payments = _seed_money(actor, claimable)
+    payable, payments, own_payments = _seed_money(actor, claimable)
     # Written only by the reserve operations (tests/fuzz/hooks.py): any reserve up to the coverage fits.
     reservable = factories.ClaimFactory(policy=claimable, approved=True)
     return {
@@ -108,6 +109,9 @@ def _seed(user) -> dict[str, list]:
         "payment_id": [str(p.pk) for p in payments],
         "claim_payments": [[str(p.claim_id), str(p.pk)] for p in payments],
         "claimable_policy": [str(claimable.pk)],
+        "policies_to_change": [str(factories.PolicyFactory(customer=customers[0]).pk) for _ in range(OWN)],
+        "policies_to_renew": [str(factories.PolicyFactory(customer=customers[1]).pk) for _ in range(OWN)],
+        **own_payments,
         "staff_id": [str(factories.staff(roles.CLAIMS_ADJUSTER).pk)],
         # Real credentials and refresh tokens, so login, refresh and logout are reached beyond their 401s.
         "logins": [{"email": user.email, "password": factories.PASSWORD}],
@@ -115,7 +119,11 @@ def _seed(user) -> dict[str, list]:
     }
 
 
-def _seed_money(actor, policy: Policy) -> tuple[Claim, list]:
+# How many records of its own each operation that moves a record on for good gets (tests/fuzz/hooks.py).
+OWN = 4
+
+
+def _seed_money(actor, policy: Policy) -> tuple[Claim, list, dict[str, list[str]]]:
     """An approved claim whose approved amount and reserves leave room for any schema-valid payment (half the
     largest amount each: gross incurred fits Decimal(15,2)), and payments in every status on it, so the money
     paths reach their logic (the stateful phase moves them on: approve, issue, cancel, void)."""
@@ -139,12 +147,24 @@ def _seed_money(actor, policy: Policy) -> tuple[Claim, list]:
             method="bank_transfer",
         )
 
-    requested, approved, issued = pay(low, "10.00"), pay(actor, "20.00", "indemnity"), pay(actor, "30.00")
-    financial_services.payment_issue(actor=actor, payment_id=issued.pk)
+    def issued(amount: str):
+        payment = pay(actor, amount)
+        financial_services.payment_issue(actor=actor, payment_id=payment.pk)
+        return payment
+
+    shared = [pay(low, "10.00"), pay(actor, "20.00", "indemnity"), issued("30.00")]
     financial_services.recovery_record(
         actor=actor, claim_id=claim.pk, kind="salvage", amount=Decimal("5.00"), source="Seed salvage"
     )
-    return claim, [requested, approved, issued]
+    # Each operation that moves a payment on has payments of its own in the status it starts from
+    # (tests/fuzz/hooks.py, _OWN_POOLS).
+    own = {
+        "payments_to_approve": [pay(low, "11.00") for _ in range(OWN)],
+        "payments_to_cancel": [pay(low, "12.00") for _ in range(OWN)],
+        "payments_to_issue": [pay(actor, "13.00") for _ in range(OWN)],
+        "payments_to_void": [issued("14.00") for _ in range(OWN)],
+    }
+    return claim, shared, {key: [str(p.pk) for p in payments] for key, payments in own.items()}
 
 
 # Every warning but missing_auth, for the limited role's run only (see tests/fuzz/schemathesis.toml).
@@ -177,6 +197,8 @@ def _schemathesis(base_url: str, token: str, ids: dict, workdir: Path, *, limite
         command += ["--seed", seed]
     if limited:
         command += ["--warnings", LIMITED_ROLE_WARNINGS]
+    if os.environ.get("FUZZ_REPORT_DIR"):  # every request and answer, as HAR, to see what a warning counted
+        command += ["--report", "har", "--report-dir", str(Path(os.environ["FUZZ_REPORT_DIR"]) / workdir.name)]
     # The fuzzer is not the code under test: coverage (COVERAGE=1 in CI measures subprocesses) is kept out of its
     # process. Traced, its threads' ast.parse calls hit CPython 3.11's "AST constructor recursion depth mismatch"
     # (python/cpython#106905) and the run ended in a SystemError inside Hypothesis.
