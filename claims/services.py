@@ -201,7 +201,7 @@ def claim_update(
 
     A caller who may do none of these parts is refused (403) whatever the request holds, an empty or a no-op
     change included, before the API's If-Match check (412)."""
-    require_any(actor, _UPDATE_PERMISSIONS | CLAIM_TRANSITIONS.permissions, "change claims")
+    require_any(actor, _UPDATE_PERMISSIONS | CLAIM_TRANSITIONS.status_permissions, "change claims")
     claim = None
     if description is not None:
         claim = _describe(actor=actor, claim_id=claim_id, description=description)

@@ -194,11 +194,11 @@ def policy_update(
     closed to edits (409). The new premium must still meet the minimum (400). Records an `updated` event with
     old and new values; returns the policy unchanged when nothing differs.
 
-    A caller who may neither amend policies nor make any of their transitions is refused (403) whatever the
+    A caller who may neither amend policies nor change their status is refused (403) whatever the
     request holds, an empty or a no-op change included: the answer to who may write does not depend on the body,
     and it comes before the API's If-Match check (412), as every other refusal does.
     """
-    require_any(actor, {"policies.change_policy", *POLICY_TRANSITIONS.permissions}, "change policies")
+    require_any(actor, {"policies.change_policy", *POLICY_TRANSITIONS.status_permissions}, "change policies")
     policy = None
     if premium_amount is not None or coverage_amount is not None or end_date is not None:
         policy = _amend(

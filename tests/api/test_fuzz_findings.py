@@ -361,13 +361,15 @@ def test_an_audit_filter_that_can_match_nothing_is_an_empty_page_not_a_500(api_a
 @pytest.mark.parametrize(
     "body", [{}, {"status": "active"}, {"premium_amount": "500.00"}], ids=["empty", "same-status", "amend"]
 )
-def test_a_caller_who_may_not_change_policies_hears_403_whatever_the_patch(api_as, customer_service, body, stale):
-    # given customer service (it may read policies, never write them), with or without a stale If-Match
+@pytest.mark.parametrize("role", ["customer_service", "compliance_officer"])
+def test_a_caller_who_may_not_change_policies_hears_403_whatever_the_patch(api_as, request, role, body, stale):
+    # given customer service (it may read policies, never write them) or a compliance officer (it may record a
+    # policy audit, which no PATCH reaches), with or without a stale If-Match
     policy = PolicyFactory()
     version = Policy.objects.get(pk=policy.pk).updated_at
     headers = {"If-Match": '"0123456789abcdef0123456789abcdef"'} if stale else {}
     # when it sends an empty PATCH, the status the policy already has, or an amendment
-    answer = api_as(customer_service).patch(f"/api/policies/{policy.pk}", body, headers=headers)
+    answer = api_as(request.getfixturevalue(role)).patch(f"/api/policies/{policy.pk}", body, headers=headers)
     # then it is refused for who it is (not 200 for a no-op, not 412 for the version) and nothing is written
     assert "change policies" in assert_problem(answer, 403, "FORBIDDEN")["detail"]
     assert Policy.objects.get(pk=policy.pk).updated_at == version

@@ -108,9 +108,11 @@ class TransitionTable:
         return len(self.rows)
 
     @property
-    def permissions(self) -> frozenset[str]:
-        """Every permission a row needs: who holds none of them may move no record of this table."""
-        return frozenset(row.permission for row in self.rows)
+    def status_permissions(self) -> frozenset[str]:
+        """The permissions of the rows that lead to a status (those `<entity>_set_status` may pick): who holds
+        none of them can change no record's status. Rows that keep the status (a renewal, an audit) are not
+        counted: the API's PATCH cannot reach them."""
+        return frozenset(row.permission for row in self.rows if row.target is not None)
 
     def __getitem__(self, name: str) -> Transition:
         return self._by_name[name]
